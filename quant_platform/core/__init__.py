@@ -1,0 +1,1 @@
+"""Small shared primitives: canonical JSON, content hashing, UTC time helpers."""
