@@ -39,7 +39,9 @@ def _normalise(value: Any) -> Any:
 
 def canonical_json(value: Any) -> str:
     """Serialise ``value`` to the platform's canonical JSON text (see module docstring)."""
-    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        _normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def sha256_hex(data: bytes | str) -> str:

@@ -44,5 +44,10 @@ def bar_grid(day: str | date, minutes: int) -> pl.Series:
     """Every bar-open timestamp of a UTC day at ``minutes`` resolution."""
     start, end = day_bounds(day)
     return pl.datetime_range(
-        start, end - timedelta(minutes=minutes), interval=f"{minutes}m", time_unit="ms", time_zone="UTC", eager=True
+        start,
+        end - timedelta(minutes=minutes),
+        interval=f"{minutes}m",
+        time_unit="ms",
+        time_zone="UTC",
+        eager=True,
     ).alias("ts")

@@ -17,4 +17,6 @@ def lookback(days: int) -> dg.TimeWindowPartitionMapping:
     """Map a daily partition to itself plus the ``days`` days before it (a point-in-time warm-up window)."""
     if days < 0:
         raise ValueError("lookback days must be >= 0")
-    return dg.TimeWindowPartitionMapping(start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True)
+    return dg.TimeWindowPartitionMapping(
+        start_offset=-days, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )

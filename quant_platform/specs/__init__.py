@@ -41,7 +41,9 @@ def load_yaml(relative_path: str, root: Path | None = None) -> Any:
 def load_dir(relative_dir: str, root: Path | None = None) -> dict[str, Any]:
     """Every ``*.yaml`` directly under a spec sub-directory, keyed by file stem, in name order."""
     base = (root or spec_root()) / relative_dir
-    return {p.stem: load_yaml(str(p.relative_to(root or spec_root())), root) for p in sorted(base.glob("*.yaml"))}
+    return {
+        p.stem: load_yaml(str(p.relative_to(root or spec_root())), root) for p in sorted(base.glob("*.yaml"))
+    }
 
 
 def compute_ontology_hash(root: Path | None = None) -> str:

@@ -1,0 +1,165 @@
+"""The immutable Parquet IO manager: every asset output lands in the content-addressed ``ParquetStore``.
+
+- ``handle_output`` writes one file per partition (``<root>/<asset>/<partition>/<hash>.parquet``), never
+  overwrites, skips identical content, and appends a version record carrying the exact upstream versions read
+  by the same step (lineage).
+- ``load_input`` returns the current versions of the requested partitions as one ``pl.LazyFrame`` (or a
+  collected ``pl.DataFrame`` when the parameter is annotated so). An input whose ``AssetIn`` metadata sets
+  ``allow_missing_partitions`` (look-back windows) tolerates never-materialized partitions, and the gap is
+  recorded in the lineage rather than skipped silently.
+- Assets return :func:`parquet_output` to make the content hash their Dagster data version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from pydantic import PrivateAttr
+
+from quant_platform.core.hashing import canonical_hash
+from quant_platform.storage import UNPARTITIONED, EncodedFrame, ParquetStore, encode_frame
+from quant_platform.storage.split import split_by_windows
+
+PARTITION_COLUMN_KEY = "partition_column"  # asset definition metadata: which column splits a backfill output
+ALLOW_MISSING_KEY = "allow_missing_partitions"  # AssetIn metadata, for look-back windows
+
+
+@dataclass(frozen=True)
+class EncodedPartitions:
+    """An asset output already encoded, one ``EncodedFrame`` per partition key."""
+
+    parts: dict[str, EncodedFrame]
+
+    @property
+    def content_hash(self) -> str:
+        if len(self.parts) == 1:
+            return next(iter(self.parts.values())).content_hash
+        return canonical_hash({k: v.content_hash for k, v in sorted(self.parts.items())})
+
+
+def _output_partition_keys(context: dg.OutputContext | dg.AssetExecutionContext) -> list[str]:
+    if isinstance(context, dg.AssetExecutionContext):
+        return list(context.partition_keys) if context.assets_def.partitions_def else [UNPARTITIONED]
+    return list(context.asset_partition_keys) if context.has_asset_partitions else [UNPARTITIONED]
+
+
+def _split(frame: pl.DataFrame, keys: list[str], partitions_def: Any, column: str) -> dict[str, pl.DataFrame]:
+    if len(keys) == 1:
+        return {keys[0]: frame}
+    if not isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        raise ValueError("an output spanning several partitions needs time-window partitions to be split")
+    windows = {}
+    for key in keys:
+        window = partitions_def.time_window_for_partition_key(key)
+        windows[key] = (window.start, window.end)
+    return split_by_windows(frame, column, windows)
+
+
+def encode_partitions(
+    frame: pl.DataFrame | pl.LazyFrame, keys: list[str], partitions_def: Any = None, column: str = "ts"
+) -> EncodedPartitions:
+    collected = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    return EncodedPartitions(
+        {k: encode_frame(v) for k, v in _split(collected, keys, partitions_def, column).items()}
+    )
+
+
+def frame_metadata(frame: pl.DataFrame) -> dict[str, Any]:
+    """Row count and schema, in the forms the Dagster UI renders natively."""
+    return {
+        "dagster/row_count": frame.height,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()]
+        ),
+    }
+
+
+def parquet_output(
+    context: dg.AssetExecutionContext,
+    frame: pl.DataFrame,
+    *,
+    metadata: dict[str, Any] | None = None,
+    partition_column: str = "ts",
+    output_name: str = "result",
+) -> dg.Output:
+    """Encode ``frame`` once (per partition) and return it as an ``Output`` whose data version is its content hash."""
+    keys = _output_partition_keys(context)
+    partitions_def = context.assets_def.partitions_def if keys != [UNPARTITIONED] else None
+    encoded = encode_partitions(frame, keys, partitions_def, partition_column)
+    return dg.Output(
+        encoded,
+        output_name=output_name,
+        data_version=dg.DataVersion(encoded.content_hash),
+        metadata={**frame_metadata(frame), **(metadata or {})},
+    )
+
+
+class ImmutableParquetIOManager(dg.ConfigurableIOManager):
+    """Content-addressed, append-only Parquet storage for every asset (see module docstring)."""
+
+    root: str = "data/store"
+
+    _loaded: dict[str, list[dict]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def store(self) -> ParquetStore:
+        return ParquetStore(self.root)
+
+    # ---- outputs -----------------------------------------------------------------------------------------
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            raise ValueError(f"{context.asset_key.to_user_string()}: an asset output may not be None")
+        keys = _output_partition_keys(context)
+        if isinstance(obj, EncodedPartitions):
+            encoded = obj
+            if sorted(encoded.parts) != sorted(keys):
+                raise ValueError(
+                    f"encoded partitions {sorted(encoded.parts)} do not match the run's {sorted(keys)}"
+                )
+        elif isinstance(obj, pl.DataFrame | pl.LazyFrame):
+            column = (context.definition_metadata or {}).get(PARTITION_COLUMN_KEY, "ts")
+            encoded = encode_partitions(
+                obj, keys, context.asset_partitions_def if keys != [UNPARTITIONED] else None, column
+            )
+        else:
+            raise TypeError(f"the Parquet IO manager stores polars frames, got {type(obj).__name__}")
+
+        lineage = self._loaded.pop(context.step_key or "", [])
+        store = self.store
+        rows, written, versions = 0, 0, []
+        for key, part in sorted(encoded.parts.items()):
+            result = store.write(
+                context.asset_key.path, key, part, dagster_run_id=context.run_id, lineage=lineage
+            )
+            rows += part.rows
+            written += int(result.created)
+            versions.append({"partition": key, "content_hash": part.content_hash, "path": result.record.path})
+        first = versions[0]
+        context.add_output_metadata(
+            {
+                "rows": rows,
+                "content_hash": encoded.content_hash,
+                "path": dg.MetadataValue.path(store.uri(first["path"])) if len(versions) == 1 else store.root,
+                "schema": dg.MetadataValue.json(next(iter(encoded.parts.values())).schema),
+                "new_versions_written": written,
+                "partition_versions": dg.MetadataValue.json(versions),
+                "lineage": dg.MetadataValue.json(lineage),
+            }
+        )
+
+    # ---- inputs ------------------------------------------------------------------------------------------
+    def load_input(self, context: dg.InputContext) -> pl.LazyFrame | pl.DataFrame:
+        keys = list(context.asset_partition_keys) if context.has_asset_partitions else [UNPARTITIONED]
+        allow_missing = bool((context.definition_metadata or {}).get(ALLOW_MISSING_KEY, False))
+        frame, lineage = self.store.scan(context.asset_key.path, keys, allow_missing=allow_missing)
+        missing = [x["partition"] for x in lineage if x["content_hash"] is None]
+        if missing:
+            context.log.warning(
+                f"{context.asset_key.to_user_string()}: partitions never materialized: {missing}"
+            )
+        self._loaded.setdefault(context.step_context.step.key, []).extend(lineage)
+        typing_type = getattr(context.dagster_type, "typing_type", None)
+        return frame if typing_type is pl.LazyFrame else frame.collect()
