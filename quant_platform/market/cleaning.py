@@ -188,19 +188,16 @@ def _stamp_checks(
 
 def _split(frame: pl.DataFrame, checks: list[tuple[pl.Expr, str]], dup_keys: list[str] | None, table: str):
     """Apply the ordered row checks, then first-wins de-duplication among rows that passed them."""
-    tagged = frame.with_columns(_reason_expr(checks))
+    tagged = frame.with_row_index("_row").with_columns(_reason_expr(checks))
+    passed = tagged.filter(pl.col("reason").is_null())
     if dup_keys is not None:
-        passed = pl.col("reason").is_null()
-        seen = passed.cast(pl.Int64).cum_sum().over(dup_keys)
-        tagged = tagged.with_columns(
-            pl.when(passed & (seen > 1))
-            .then(pl.lit(duplicate_reason(table)))
-            .otherwise(pl.col("reason"))
-            .alias("reason")
-        )
-    clean = tagged.filter(pl.col("reason").is_null()).drop("reason")
-    rejected = tagged.filter(pl.col("reason").is_not_null())
-    return clean, q.quarantine_rows(rejected, table)
+        first = pl.struct(dup_keys).is_first_distinct()  # row order is input order: the first copy wins
+        duplicates = passed.filter(~first).with_columns(pl.lit(duplicate_reason(table)).alias("reason"))
+        passed = passed.filter(first)
+        rejected = pl.concat([tagged.filter(pl.col("reason").is_not_null()), duplicates]).sort("_row")
+    else:
+        rejected = tagged.filter(pl.col("reason").is_not_null())
+    return passed.drop("_row", "reason"), q.quarantine_rows(rejected.drop("_row"), table)
 
 
 def duplicate_reason(table: str) -> str:
