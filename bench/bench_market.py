@@ -72,7 +72,15 @@ def _reasons(df: pd.DataFrame, checks: list[tuple[pd.Series, str]], dup_keys: li
 def _quarantine(df: pd.DataFrame, reason: pd.Series, table: str) -> pd.DataFrame:
     bad = df[reason.notna()]
     payload = [json.dumps(r, default=str) for r in bad.to_dict("records")]
-    return pd.DataFrame({"source_table": table, "symbol": bad["symbol"], "ts": bad["ts"], "reason": reason[reason.notna()], "payload": payload})
+    return pd.DataFrame(
+        {
+            "source_table": table,
+            "symbol": bad["symbol"],
+            "ts": bad["ts"],
+            "reason": reason[reason.notna()],
+            "payload": payload,
+        }
+    )
 
 
 def _stamp(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, universe: set[str]) -> list:
@@ -92,12 +100,20 @@ def _bar_checks(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, univer
         (prices.isna().any(axis=1), q.MISSING_PRICE),
         ((prices <= 0).any(axis=1), q.NONPOSITIVE_PRICE),
         (df["high"] < df["low"], q.HIGH_BELOW_LOW),
-        ((df["open"] > df["high"]) | (df["open"] < df["low"]) | (df["close"] > df["high"]) | (df["close"] < df["low"]), q.OHLC_INCONSISTENT),
+        (
+            (df["open"] > df["high"])
+            | (df["open"] < df["low"])
+            | (df["close"] > df["high"])
+            | (df["close"] < df["low"]),
+            q.OHLC_INCONSISTENT,
+        ),
         ((volumes < 0).any(axis=1), q.NEGATIVE_VOLUME),
     ]
 
 
-def clean_day_pandas(day: str, perp, spot, funding, oi, liq, interval: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_day_pandas(
+    day: str, perp, spot, funding, oi, liq, interval: int = 5
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The clean step of :func:`quant_platform.market.cleaning.clean_day` (defaults) in plain pandas."""
     start = pd.Timestamp(day, tz="UTC")
     end = start + pd.Timedelta(days=1)
@@ -108,10 +124,22 @@ def clean_day_pandas(day: str, perp, spot, funding, oi, liq, interval: int = 5) 
         reason = _reasons(df, _bar_checks(df, start, end, universe), ["symbol", "ts"])
         quarantined.append(_quarantine(df, reason, name))
         valid[name] = df[reason.isna()]
-    fund_checks = [*_stamp(funding, start, end, universe), (funding["funding_rate"].isna(), q.MISSING_VALUE), (funding["mark_price"] <= 0, q.NONPOSITIVE_PRICE)]
-    oi_checks = [*_stamp(oi, start, end, universe), (oi["open_interest"].isna(), q.MISSING_VALUE), ((oi["open_interest"] < 0) | (oi["open_interest_value"] < 0), q.NEGATIVE_VALUE)]
+    fund_checks = [
+        *_stamp(funding, start, end, universe),
+        (funding["funding_rate"].isna(), q.MISSING_VALUE),
+        (funding["mark_price"] <= 0, q.NONPOSITIVE_PRICE),
+    ]
+    oi_checks = [
+        *_stamp(oi, start, end, universe),
+        (oi["open_interest"].isna(), q.MISSING_VALUE),
+        ((oi["open_interest"] < 0) | (oi["open_interest_value"] < 0), q.NEGATIVE_VALUE),
+    ]
     values = liq[["price", "qty", "notional"]]
-    liq_checks = [*_stamp(liq, start, end, universe), (values.isna().any(axis=1) | ~liq["side"].isin(["BUY", "SELL"]), q.MISSING_VALUE), ((values <= 0).any(axis=1), q.NONPOSITIVE_VALUE)]
+    liq_checks = [
+        *_stamp(liq, start, end, universe),
+        (values.isna().any(axis=1) | ~liq["side"].isin(["BUY", "SELL"]), q.MISSING_VALUE),
+        ((values <= 0).any(axis=1), q.NONPOSITIVE_VALUE),
+    ]
     for name, df, checks, keys in (
         ("funding", funding, fund_checks, ["symbol", "ts"]),
         ("open_interest", oi, oi_checks, ["symbol", "ts"]),
@@ -123,31 +151,70 @@ def clean_day_pandas(day: str, perp, spot, funding, oi, liq, interval: int = 5) 
 
     p = valid["perp_bars"].sort_values(["symbol", "ts"]).assign(slot=lambda x: x["ts"].dt.floor(width))
     g = p.groupby(["symbol", "slot"])
-    bars = g.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"), n_source_bars=("open", "size"))
+    bars = g.agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        n_source_bars=("open", "size"),
+    )
     for col in ("volume", "quote_volume", "trades", "taker_buy_volume"):
         bars[col] = g[col].sum().where(g[col].count() == bars["n_source_bars"])  # null if any input null
     s = valid["spot_bars"].sort_values(["symbol", "ts"]).assign(slot=lambda x: x["ts"].dt.floor(width))
     bars = bars.join(s.groupby(["symbol", "slot"])["close"].last().rename("spot_close"), how="outer")
     lq = valid["liquidations"].assign(slot=lambda x: x["ts"].dt.floor(width))
     sides = lq.groupby(["symbol", "slot", "side"])["notional"].sum().unstack("side")
-    bars = bars.join(sides.reindex(columns=["SELL", "BUY"]).rename(columns={"SELL": "liq_long_notional", "BUY": "liq_short_notional"}), how="left")
-    grid = pd.MultiIndex.from_product([sorted(universe), pd.date_range(start, end - width, freq=width).as_unit("ms")], names=["symbol", "slot"])
+    bars = bars.join(
+        sides.reindex(columns=["SELL", "BUY"]).rename(
+            columns={"SELL": "liq_long_notional", "BUY": "liq_short_notional"}
+        ),
+        how="left",
+    )
+    grid = pd.MultiIndex.from_product(
+        [sorted(universe), pd.date_range(start, end - width, freq=width).as_unit("ms")],
+        names=["symbol", "slot"],
+    )
     bars = bars.reindex(grid).reset_index().rename(columns={"slot": "ts"})
     bars["n_source_bars"] = bars["n_source_bars"].fillna(0).astype("int32")
     bars["gap"] = bars["n_source_bars"] == 0
     bars["basis_bps"] = 1e4 * (bars["close"] / bars["spot_close"] - 1.0)
-    bars[["liq_long_notional", "liq_short_notional"]] = bars[["liq_long_notional", "liq_short_notional"]].fillna(0.0)
+    bars[["liq_long_notional", "liq_short_notional"]] = bars[
+        ["liq_long_notional", "liq_short_notional"]
+    ].fillna(0.0)
     bars["close_ts"] = (bars["ts"] + width).astype("datetime64[ms, UTC]")
     bars = bars.sort_values("close_ts")
     for name, value in (("funding", "funding_rate"), ("open_interest", "open_interest")):
-        prints = valid[name][["symbol", "ts", value]].rename(columns={"ts": f"{value}_ts"}).sort_values(f"{value}_ts")
-        bars = pd.merge_asof(bars, prints, left_on="close_ts", right_on=f"{value}_ts", by="symbol", direction="backward")
+        prints = (
+            valid[name][["symbol", "ts", value]]
+            .rename(columns={"ts": f"{value}_ts"})
+            .sort_values(f"{value}_ts")
+        )
+        bars = pd.merge_asof(
+            bars, prints, left_on="close_ts", right_on=f"{value}_ts", by="symbol", direction="backward"
+        )
     bars = bars.sort_values(["symbol", "ts"]).reset_index(drop=True)
     has_volume = ~bars["gap"] & bars["volume"].notna()
-    median = bars[has_volume].groupby("symbol")["volume"].rolling(288, min_periods=1).median().reset_index(level=0, drop=True)
+    median = (
+        bars[has_volume]
+        .groupby("symbol")["volume"]
+        .rolling(288, min_periods=1)
+        .median()
+        .reset_index(level=0, drop=True)
+    )
     bars["volume_ok"] = ~bars["gap"]
     bars.loc[has_volume, "volume_ok"] = bars.loc[has_volume, "volume"] > 0.05 * median
-    columns = ["symbol", "ts", "open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume"]
+    columns = [
+        "symbol",
+        "ts",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+        "taker_buy_volume",
+    ]
     columns += ["n_source_bars", "gap", "spot_close", "basis_bps", "funding_rate", "open_interest"]
     columns += ["liq_long_notional", "liq_short_notional", "volume_ok"]
     return bars[columns], pd.concat(quarantined, ignore_index=True)
@@ -171,17 +238,21 @@ def _check_reference(day: str, raw: dict[str, pl.DataFrame], polars_result) -> N
 def run(quick: bool = False) -> list[dict]:
     symbols, days = _sizes(quick)
     repeat = 3 if quick else 2
+    # The isolated runs come first: a spawned child's ru_maxrss includes what the parent held when it
+    # forked, so the parent must not hold the generated days yet.
+    pipeline_s, polars_rss = isolated(_pipeline, symbols, days, "polars")
+    pandas_pipeline_s, pandas_rss = isolated(_pipeline, symbols, days, "pandas")
     ingest_s, raw = best_of(lambda: _ingest(symbols, days), repeat=repeat)
     n_bars = sum(r["perp_bars"].height for r in raw)
     clean_s, results = best_of(lambda: _clean_polars(days, raw), repeat=repeat)
     _check_reference(days[0], raw[0], results[0])
     pandas_frames = [{t: r[t].to_pandas() for t in RAW_TABLES} for r in raw]
     pandas_s, _ = best_of(
-        lambda: [clean_day_pandas(d, *(f[t] for t in RAW_TABLES)) for d, f in zip(days, pandas_frames, strict=True)],
+        lambda: [
+            clean_day_pandas(d, *(f[t] for t in RAW_TABLES)) for d, f in zip(days, pandas_frames, strict=True)
+        ],
         repeat=repeat,
     )
-    pipeline_s, polars_rss = isolated(_pipeline, symbols, days, "polars")
-    pandas_pipeline_s, pandas_rss = isolated(_pipeline, symbols, days, "pandas")
     label = f"{len(symbols)} symbols x {len(days)} days"
     name = "market"
     return [
