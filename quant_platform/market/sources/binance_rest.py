@@ -138,7 +138,9 @@ class BinanceRestSource:
         self._endpoints = dict(ENDPOINTS)
         for table, limit in (page_limits or {}).items():
             if table not in ENDPOINTS or limit < 1:
-                raise ValueError(f"page_limits: {table!r}={limit!r} is not a positive limit of {sorted(ENDPOINTS)}")
+                raise ValueError(
+                    f"page_limits: {table!r}={limit!r} is not a positive limit of {sorted(ENDPOINTS)}"
+                )
             self._endpoints[table] = replace(ENDPOINTS[table], limit=limit)
         self.client = ResilientHttpClient(
             retry or RetryPolicy(),
