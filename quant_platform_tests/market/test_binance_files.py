@@ -179,6 +179,25 @@ def test_missing_day_gives_empty_frame_and_a_recorded_reason(tmp_path: Path) -> 
     assert empty.height == 0 and empty.schema == RAW_TABLE_SCHEMAS["liquidations"]
     health = source.health()
     assert health["files_missing"] == 3 and health["rows"] == {"perp_bars": 2, "liquidations": 0}
+    assert health["empty"] == 0
+
+
+def test_file_without_rows_for_the_day_counts_as_empty(tmp_path: Path) -> None:
+    write_dump(spot_kline_path(tmp_path, "BTCUSDT"), KLINE_COLUMNS, [], header=True, as_zip=True)
+    source = BinanceFilesSource(tmp_path, ["BTCUSDT"])
+    frame = source.fetch("spot_bars", DAY)
+    assert frame.height == 0 and frame.schema == RAW_TABLE_SCHEMAS["spot_bars"]
+    assert source.health()["empty"] == 1 and source.missing_files == []
+
+
+def test_spot_symbol_mapping_reads_the_spot_pair_under_the_universe_symbol(tmp_path: Path) -> None:
+    write_dump(spot_kline_path(tmp_path, "PEPEUSDT"), KLINE_COLUMNS, kline_rows(2), header=False, as_zip=True)
+    write_dump(
+        perp_kline_path(tmp_path, "1000PEPEUSDT"), KLINE_COLUMNS, kline_rows(1), header=False, as_zip=True
+    )
+    source = BinanceFilesSource(tmp_path, ["1000PEPEUSDT"], spot_symbols={"1000PEPEUSDT": "PEPEUSDT"})
+    assert source.fetch("spot_bars", DAY)["symbol"].to_list() == ["1000PEPEUSDT"] * 2
+    assert source.fetch("perp_bars", DAY)["symbol"].to_list() == ["1000PEPEUSDT"]
 
 
 def test_missing_root_is_an_error(tmp_path: Path) -> None:

@@ -215,6 +215,14 @@ def test_spot_klines_page_in_two_requests(fake) -> None:
     assert starts == [DAY_MS, DAY_MS + 999 * MINUTE + 1]  # 1000 bars, then the remaining 440
 
 
+def test_spot_symbol_mapping(fake) -> None:
+    state, url = fake
+    source, _ = make_source(url, ("1000PEPEUSDT",), spot_symbols={"1000PEPEUSDT": "PEPEUSDT"})
+    frame = source.fetch("spot_bars", DAY)
+    assert {q["symbol"] for _, q in state.requests} == {"PEPEUSDT"}
+    assert frame["symbol"].unique().to_list() == ["1000PEPEUSDT"] and frame.height == 1440
+
+
 def test_paging_when_the_limit_divides_the_day_exactly(fake) -> None:
     state, url = fake
     source, _ = make_source(url, page_limits={"perp_bars": 720})

@@ -197,6 +197,17 @@ def test_time_zone_is_converted_to_utc(tmp_path: Path) -> None:
     assert source.fetch("perp_bars", "2024-01-02").height == 0
 
 
+def test_ambiguous_local_time_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    # 2024-11-03 01:30 happens twice in New York (DST ends): no single UTC instant.
+    text = "Date,Ticker,Open,High,Low,Close,Volume\n2024-11-03 00:30,SPY,1,2,0.5,1.5,10\n2024-11-03 01:30,SPY,1,2,0.5,1.5,10\n"
+    path = write(tmp_path / "dst.csv", text)
+    source = OhlcvCsvSource(path, time_zone="America/New_York", time_format="%Y-%m-%d %H:%M")
+    with pytest.raises(
+        ValueError, match=r"dst\.csv: column 'Date'.*unambiguous local times.*line 3: '2024-11-03 01:30'"
+    ):
+        source.fetch("perp_bars", "2024-11-03")
+
+
 def test_invalid_rows_pass_through(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.csv", "Date,Ticker,Open,High,Low,Close,Volume\n2024-01-02,X,5,1,9,0,-1\n")
     row = OhlcvCsvSource(path).fetch("perp_bars", "2024-01-02").row(0, named=True)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -102,7 +102,7 @@ class MissingFile:
 
 def _split_with_header(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
     source = str(path)
-    lines = csvtext.split_lines(csvtext.read_text(path), source=source)
+    lines = csvtext.split_lines(csvtext.read_text(path))
     first = csvtext.first_fields(lines)
     if first is not None and _HEADER_WORD.match(first[0]):
         if [f.lower() for f in first] != list(columns):
@@ -218,8 +218,16 @@ class BinanceFilesSource:
     """:class:`~quant_platform.market.sources.base.MarketDataSource` over a local data.binance.vision mirror."""
 
     def __init__(
-        self, root: str | Path, symbols: Iterable[str], market: str = "um", name: str = "binance_files"
+        self,
+        root: str | Path,
+        symbols: Iterable[str],
+        market: str = "um",
+        *,
+        spot_symbols: Mapping[str, str] | None = None,
+        name: str = "binance_files",
     ):
+        """``spot_symbols`` maps a universe (perp) symbol to its spot pair where they differ
+        (``{"1000PEPEUSDT": "PEPEUSDT"}``); spot rows are returned under the universe symbol."""
         self._root = Path(root)
         if not self._root.is_dir():
             raise ValueError(f"Binance dump root {self._root} is not a directory")
@@ -229,6 +237,7 @@ class BinanceFilesSource:
         if not self._symbols:
             raise ValueError("BinanceFilesSource needs at least one symbol")
         self._market = market
+        self._spot_symbols = dict(spot_symbols or {})
         self._name = name
         futures = f"futures/{market}"
         self._datasets = {
@@ -257,6 +266,7 @@ class BinanceFilesSource:
         self._monthly_cache: OrderedDict[Path, pl.DataFrame] = OrderedDict()
         self.missing_files: list[MissingFile] = []
         self._files_read = 0
+        self._empty = 0  # (table, symbol, day) answered by a file that holds no rows for the day
         self._rows: dict[str, int] = {}
 
     @property
@@ -290,15 +300,16 @@ class BinanceFilesSource:
 
     def _fetch_symbol(self, table: str, symbol: str, day: str) -> pl.DataFrame | None:
         dataset = self._datasets[table]
+        file_symbol = self._spot_symbols.get(symbol, symbol) if table == "spot_bars" else symbol
         tried: list[str] = []
         if dataset.daily is not None:
-            path, looked = self._existing(dataset.daily, sym=symbol, day=day)
+            path, looked = self._existing(dataset.daily, sym=file_symbol, day=day)
             tried += looked
             if path is not None:
                 self._files_read += 1
                 return dataset.parser(path, symbol)
         if dataset.monthly is not None:
-            path, looked = self._existing(dataset.monthly, sym=symbol, month=day[:7])
+            path, looked = self._existing(dataset.monthly, sym=file_symbol, month=day[:7])
             tried += looked
             if path is not None:
                 start, end = day_bounds(day)
@@ -312,16 +323,18 @@ class BinanceFilesSource:
         check_table(table)
         day = parse_day(day).isoformat()
         frames = [f for sym in self._symbols if (f := self._fetch_symbol(table, sym, day)) is not None]
+        self._empty += sum(1 for f in frames if f.height == 0)
         frame = pl.concat(frames, how="vertical") if frames else empty_table(table)
         self._rows[table] = self._rows.get(table, 0) + frame.height
         return frame
 
     def health(self) -> dict[str, object]:
-        """Counters since construction: files read, rows returned per table, and every missing file."""
+        """Counters since construction: files read, empty answers, rows per table, and every missing file."""
         return {
             "source": self._name,
             "files_read": self._files_read,
             "files_missing": len(self.missing_files),
+            "empty": self._empty,
             "rows": dict(self._rows),
             "missing_files": [asdict(m) for m in self.missing_files],
         }

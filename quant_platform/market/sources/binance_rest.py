@@ -120,11 +120,14 @@ class BinanceRestSource:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         page_limits: Mapping[str, int] | None = None,
+        spot_symbols: Mapping[str, str] | None = None,
         name: str = "binance_rest",
     ):
         """``base_urls``: ``{"futures": url, "spot": url}`` or one URL serving both (e.g. a test server).
 
         ``page_limits`` overrides the per-table page size (``limit``), e.g. to stay under a proxy's cap.
+        ``spot_symbols`` maps a universe (perp) symbol to its spot pair where they differ
+        (``{"1000PEPEUSDT": "PEPEUSDT"}``); spot rows are returned under the universe symbol.
         """
         urls = {"futures": base_urls, "spot": base_urls} if isinstance(base_urls, str) else dict(base_urls)
         missing = {"futures", "spot"} - urls.keys()
@@ -135,6 +138,7 @@ class BinanceRestSource:
         if not self._symbols:
             raise ValueError("BinanceRestSource needs at least one symbol")
         self._name = name
+        self._spot_symbols = dict(spot_symbols or {})
         self._endpoints = dict(ENDPOINTS)
         for table, limit in (page_limits or {}).items():
             if table not in ENDPOINTS or limit < 1:
@@ -256,7 +260,8 @@ class BinanceRestSource:
         endpoint = self._endpoints[table]
         frames = []
         for symbol in self._symbols:
-            rows, source = self._paged(endpoint, symbol, start_ms, start_ms + MS_PER_DAY - 1)
+            remote_symbol = self._spot_symbols.get(symbol, symbol) if table == "spot_bars" else symbol
+            rows, source = self._paged(endpoint, remote_symbol, start_ms, start_ms + MS_PER_DAY - 1)
             if not rows:
                 self.client.health.empty += 1
                 continue

@@ -11,7 +11,6 @@ have the wrong field count and fail loudly.
 from __future__ import annotations
 
 import gzip
-import io
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,12 +43,12 @@ def read_text(path: Path) -> str:
         raise ValueError(f"{path}: not UTF-8 text ({exc})") from exc
 
 
-def split_lines(text: str, *, source: str, separator: str = ",") -> pl.DataFrame:
+def split_lines(text: str, *, separator: str = ",") -> pl.DataFrame:
     """One row per non-blank line: ``__line_no`` (1-based physical line) and ``__fields`` (list of str).
 
     Blank lines (typically a trailing newline) carry no record and are skipped; every other line is kept.
     """
-    lines = pl.Series("line", io.StringIO(text).read().splitlines(), dtype=pl.String)
+    lines = pl.Series("line", text.split("\n"), dtype=pl.String)
     frame = pl.DataFrame(
         {LINE_NO: pl.int_range(1, len(lines) + 1, eager=True, dtype=pl.Int64), "line": lines}
     )
@@ -138,8 +137,9 @@ def parse_datetime_text(
     _raise_unparseable(frame, column, ~_present(column), "timestamps (empty)", source)
     parsed = pl.col(column).str.to_datetime(fmt, time_unit="ms", strict=False)
     _raise_unparseable(frame, column, parsed.is_null(), f"date-times in format {fmt or 'ISO-8601'}", source)
-    return frame.with_columns(
-        parsed.dt.replace_time_zone(tz, ambiguous="raise", non_existent="raise")
-        .dt.convert_time_zone("UTC")
-        .alias(column)
+    # A local time that a DST change makes ambiguous or skips becomes null here and is reported by line.
+    in_utc = parsed.dt.replace_time_zone(tz, ambiguous="null", non_existent="null").dt.convert_time_zone(
+        "UTC"
     )
+    _raise_unparseable(frame, column, in_utc.is_null(), f"unambiguous local times in {tz}", source)
+    return frame.with_columns(in_utc.alias(column))

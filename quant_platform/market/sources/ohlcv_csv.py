@@ -126,7 +126,7 @@ class OhlcvCsvSource:
     # ---- parsing -------------------------------------------------------------------------------------
     def _read_strings(self) -> tuple[pl.DataFrame, list[str]]:
         source = str(self._path)
-        lines = csvtext.split_lines(csvtext.read_text(self._path), source=source, separator=self._separator)
+        lines = csvtext.split_lines(csvtext.read_text(self._path), separator=self._separator)
         header = csvtext.first_fields(lines)
         if header is None:
             raise ValueError(f"{source}: empty file (no header line)")
@@ -256,4 +256,4 @@ class OhlcvCsvSource:
             return empty_table(table)
         self._load()
         assert self._by_day is not None
-        return self._by_day.get(day, empty_table(table))
+        return self._by_day[day].clone() if day in self._by_day else empty_table(table)
