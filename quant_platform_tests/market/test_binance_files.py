@@ -323,3 +323,15 @@ def test_unknown_table_and_bad_day_are_errors(tmp_path: Path) -> None:
         source.fetch("trades", DAY)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         source.fetch("perp_bars", "2024/03/05")
+
+
+def test_zip_with_several_members_is_an_error(tmp_path: Path) -> None:
+    target = perp_kline_path(tmp_path, "BTCUSDT")
+    target.parent.mkdir(parents=True)
+    with zipfile.ZipFile(target.with_name(target.name + ".zip"), "w") as archive:
+        archive.writestr("a.csv", "")
+        archive.writestr("b.csv", "")
+    with pytest.raises(
+        ValueError, match=r"expected exactly one file inside the zip, found \['a.csv', 'b.csv'\]"
+    ):
+        BinanceFilesSource(tmp_path, ["BTCUSDT"]).fetch("perp_bars", DAY)

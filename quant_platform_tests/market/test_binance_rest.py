@@ -19,6 +19,8 @@ from urllib.parse import parse_qs, urlparse
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quant_platform.market.schemas import RawBars, RawFunding, RawOpenInterest
 from quant_platform.market.sources.base import MarketDataSource
@@ -398,3 +400,45 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Tue, 05 Mar 2024 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after("Tue, 05 Mar 2024 11:00:00 GMT", now=now) == 0.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+class _Answer:
+    """The slice of ``requests.Response`` the client reads."""
+
+    def __init__(self, body: object) -> None:
+        self.status_code, self.headers, self.text, self._body = 200, {}, "", body
+
+    def json(self) -> object:
+        return self._body
+
+
+class PagingSession:
+    """An in-process stand-in for the server: Binance's [startTime, endTime] + limit semantics over a
+    given set of minutes, counting requests (no sockets, so many examples run fast)."""
+
+    def __init__(self, minutes: list[int]) -> None:
+        self.rows = [kline("BTCUSDT", i) for i in minutes]
+        self.calls = 0
+
+    def get(self, url: str, params: dict, timeout: float) -> _Answer:
+        self.calls += 1
+        start, end, limit = params["startTime"], params["endTime"], params["limit"]
+        return _Answer([r for r in self.rows if start <= r[0] <= end][:limit])
+
+    def close(self) -> None:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minutes=st.sets(st.integers(min_value=0, max_value=1439), max_size=1440).map(sorted),
+    limit=st.integers(min_value=7, max_value=1500),
+)
+def test_paging_property_returns_every_served_bar_once(minutes: list[int], limit: int) -> None:
+    session = PagingSession(minutes)
+    source = BinanceRestSource("http://fake", ["BTCUSDT"], session=session, page_limits={"perp_bars": limit})
+    frame = source.fetch("perp_bars", DAY)
+    expected = [datetime(2024, 3, 5, tzinfo=UTC) + timedelta(minutes=m) for m in minutes]
+    assert frame["ts"].to_list() == expected
+    # Full pages are followed by one more request; the first short (or empty) page ends the day.
+    assert session.calls == len(minutes) // limit + 1

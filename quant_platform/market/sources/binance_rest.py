@@ -110,8 +110,8 @@ class BinanceRestSource:
 
     def __init__(
         self,
-        base_urls: Mapping[str, str] | str = DEFAULT_BASE_URLS,
-        symbols: Iterable[str] = ("BTCUSDT",),
+        base_urls: Mapping[str, str] | str,
+        symbols: Iterable[str],
         *,
         retry: RetryPolicy | None = None,
         breaker_failure_threshold: int = 5,
@@ -123,7 +123,8 @@ class BinanceRestSource:
         spot_symbols: Mapping[str, str] | None = None,
         name: str = "binance_rest",
     ):
-        """``base_urls``: ``{"futures": url, "spot": url}`` or one URL serving both (e.g. a test server).
+        """``base_urls``: ``{"futures": url, "spot": url}`` (Binance's own: :data:`DEFAULT_BASE_URLS`) or one
+        URL serving both (e.g. a test server).
 
         ``page_limits`` overrides the per-table page size (``limit``), e.g. to stay under a proxy's cap.
         ``spot_symbols`` maps a universe (perp) symbol to its spot pair where they differ
