@@ -1,23 +1,21 @@
 """Binance public REST market data (USDⓈ-M futures and spot), one UTC day per request set.
 
-Endpoints (public, no API key), with the page size used and how a day is paged:
+Endpoints (public, no API key), page size (``limit``) and paging over ``[day start, day end)``:
 
-==================  =====================================  =====  ============================================
-table               endpoint                               limit  paging over ``[day start, day end)``
-==================  =====================================  =====  ============================================
-``perp_bars``       ``GET {futures}/fapi/v1/klines`` 1m     1500   ``startTime`` = last open time + 1 ms
-``spot_bars``       ``GET {spot}/api/v3/klines`` 1m         1000   same (1440 bars → 2 requests)
-``funding``         ``GET {futures}/fapi/v1/fundingRate``   1000   ``startTime`` = last fundingTime + 1 ms
-``open_interest``   ``GET {futures}/futures/data/openInterestHist`` ``period=5m``, 500, by ``timestamp`` + 1 ms
-``liquidations``    none                                   —      unsupported (see below)
-==================  =====================================  =====  ============================================
+- ``perp_bars``: ``GET {futures}/fapi/v1/klines?interval=1m``, limit 1500 (a day's 1440 bars: 1 request);
+  next ``startTime`` = last open time + 1 ms.
+- ``spot_bars``: ``GET {spot}/api/v3/klines?interval=1m``, limit 1000 (1440 bars: 2 requests); same paging.
+- ``funding``: ``GET {futures}/fapi/v1/fundingRate``, limit 1000; next ``startTime`` = last fundingTime + 1.
+- ``open_interest``: ``GET {futures}/futures/data/openInterestHist?period=5m``, limit 500 (288 a day);
+  next ``startTime`` = last timestamp + 1.
+- ``liquidations``: no endpoint (unsupported, see below).
 
 Paging stops on a short page, an empty page, or once the cursor passes the day; a page whose last stamp is
 before the cursor raises (the server is not paging forward), and the number of pages is bounded.
-``openInterestHist`` only serves roughly the last 30 days (a Binance limit); older days come back empty.
+``openInterestHist`` only serves the latest month (documented Binance limit); older days come back empty.
 
 Liquidations: Binance has no public historical liquidation endpoint (``/fapi/v1/forceOrders`` needs an API
-key and only covers the key's own account; the public ``allForceOrders`` was retired in 2021), so
+key and only covers the key's own account; the public ``allForceOrders`` market-wide endpoint was retired), so
 ``fetch("liquidations", day)`` returns an empty frame with the right schema and records
 ``health()["unsupported"]["liquidations"]``, instead of pretending there were none. Use the
 ``binance_files`` source (``liquidationSnapshot`` dumps) for history.
