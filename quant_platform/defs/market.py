@@ -138,11 +138,12 @@ def clean_market(
             _stored_under(open_interest, day),
             _stored_under(liquidations, day),
             universe=universe,
+            config=cleaning.CleaningConfig(interval_minutes=market_data.bar_minutes),
             prior_funding=_stored_under(funding, previous),
             prior_open_interest=_stored_under(open_interest, previous),
         )
         bars[day], quarantine[day] = result.bars, result.quarantined
-        reports.append({"day": day, **reconciliation_report(result, universe)})
+        reports.append({"day": day, **reconciliation_report(result, universe, market_data.bar_minutes)})
     all_bars = pl.concat(list(bars.values()))
     all_quarantine = pl.concat(list(quarantine.values()))
     reasons = all_quarantine.group_by("source_table", "reason").len().sort("source_table", "reason")
@@ -151,6 +152,7 @@ def clean_market(
         bars,
         output_name="bars_5m",
         metadata={
+            "bar_minutes": market_data.bar_minutes,
             "gap_rows": int(all_bars["gap"].sum()),
             "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),
         },

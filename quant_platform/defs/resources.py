@@ -26,6 +26,11 @@ class MarketDataResource(dg.ConfigurableResource):
     layout: str = "long"
     base_url: str | None = None
     symbol: str | None = None  # ohlcv_csv: the symbol of a single-instrument file (e.g. EURUSD)
+    time_format: str | None = None  # ohlcv_csv: strptime-style format of the time column
+    time_column: str | None = None  # ohlcv_csv: name of the time column when it is not "Date"
+    # The cleaned grid's bar length: 5 for the crypto sources; the native interval (60, 1440) for CSV sources
+    # whose bars are coarser than 5 minutes. Recorded in the bars_5m metadata of every materialization.
+    bar_minutes: int = 5
 
     def source(self) -> MarketDataSource:
         from quant_platform.market.sources.factory import make_source
@@ -42,6 +47,10 @@ class MarketDataResource(dg.ConfigurableResource):
             options.update(path=self.path, layout=self.layout)
             if self.symbol:
                 options["symbol"] = self.symbol
+            if self.time_format:
+                options["time_format"] = self.time_format
+            if self.time_column:
+                options["columns"] = {"time": self.time_column, "symbol": None, "adj_close": None}
         else:
             raise ValueError(f"unknown market data source kind {self.kind!r}")
         return make_source(self.kind, **options)

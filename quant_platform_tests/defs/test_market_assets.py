@@ -112,3 +112,38 @@ def test_shell_materialize_records_run_in_dagster_home(tmp_path: Path, monkeypat
         event = instance.get_latest_materialization_event(dg.AssetKey("raw_funding"))
         assert event is not None and event.asset_materialization.partition == "2024-01-02"
     assert ParquetStore(str(tmp_path / "store")).current_hash("raw_funding", "2024-01-02")
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+
+
+def test_real_eurusd_file_runs_through_the_market_layer(tmp_path: Path) -> None:
+    """The real hourly EUR/USD file, cleaned on its native 60-minute grid; the weekend is explicit gap rows."""
+    path = REAL / "eurusd_1h_ask.csv"
+    if not path.exists():
+        import pytest
+
+        pytest.skip("shared real data not present")
+    resource = MarketDataResource(
+        kind="ohlcv_csv",
+        path=str(path),
+        symbol="EURUSD",
+        symbols=["EURUSD"],
+        time_column="Time",
+        time_format="%d.%m.%Y %H:%M:%S%.3f",
+        bar_minutes=60,
+    )
+    tags = {
+        "dagster/asset_partition_range_start": "2017-01-06",
+        "dagster/asset_partition_range_end": "2017-01-08",
+    }
+    result = _materialize(tmp_path, resource, tags=tags)
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    store = ParquetStore(str(tmp_path / "store"))
+    friday, saturday = (store.scan("bars_5m", [d])[0].collect() for d in ("2017-01-06", "2017-01-07"))
+    assert friday.height == saturday.height == 24
+    assert saturday["gap"].all() and saturday["close"].is_null().all()  # real weekend gap, never filled
+    raw = pl.read_csv(path).filter(pl.col("Time").str.starts_with("06.01.2017"))
+    assert friday.filter(~pl.col("gap")).height == raw.height
+    assert friday.filter(~pl.col("gap"))["close"].to_list() == raw["Close"].to_list()
