@@ -20,6 +20,9 @@ from quant_platform.market.reconciliation import reconciliation_report
 from quant_platform.market.schemas import MARKET_SCHEMAS, Bars5m, QuarantinedRows
 
 GROUP = "market"
+# Every market asset handles a range of days in one run (one file per day), so backfills and
+# `dg launch --partition-range` need no daemon and start one process, not one per day.
+SINGLE_RUN = dg.BackfillPolicy.single_run()
 RAW_ASSETS = {
     "raw_perp_bars": (
         "perp_bars",
@@ -46,6 +49,7 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
         name=asset_name,
         group_name=GROUP,
         partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
         description=description,
         check_specs=[schema_check_spec(asset_name, schema)],
         kinds={"polars", "parquet"},
@@ -76,6 +80,7 @@ def _stored_under(frame: pl.DataFrame, partition: str) -> pl.DataFrame:
 @dg.multi_asset(
     group_name=GROUP,
     partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
     outs={
         "bars_5m": dg.AssetOut(
             description=Bars5m.__doc__, kinds={"polars", "parquet"}, tags={"quant_platform/layer": "market"}
