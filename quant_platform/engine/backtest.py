@@ -223,7 +223,7 @@ def _assemble(
         },
         schema_overrides={"symbol": pl.String},
     ).with_columns(pl.col("mark_price").fill_nan(None))
-    port_equity = capital + (rep.equity - capital).sum(axis=0)
+    port_equity = rep.equity[0] if n_sym == 1 else capital + (rep.equity - capital).sum(axis=0)
     equity = pl.DataFrame(
         {
             "ts": ts,

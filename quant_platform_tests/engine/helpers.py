@@ -10,7 +10,12 @@ import polars as pl
 
 from quant_platform.engine import EngineConfig
 
-NO_COSTS = {"taker_fee_bps": 0.0, "slippage_base_bps": 0.0, "slippage_vol_coef": 0.0, "slippage_impact_bps": 0.0}
+NO_COSTS = {
+    "taker_fee_bps": 0.0,
+    "slippage_base_bps": 0.0,
+    "slippage_vol_coef": 0.0,
+    "slippage_impact_bps": 0.0,
+}
 
 
 def make_bars(
@@ -80,7 +85,9 @@ def reference_backtest(
             qty = new_units - units
             slip = config.slippage_base_bps
             slip += config.slippage_vol_coef * 1e4 * (high[t] - low[t]) / close[t]
-            slip += config.slippage_impact_bps * math.sqrt(min(abs(qty) / volume[t], config.max_participation))
+            slip += config.slippage_impact_bps * math.sqrt(
+                min(abs(qty) / volume[t], config.max_participation)
+            )
             slip = min(max(slip, 0.0), config.max_slippage_bps)
             side = 1.0 if qty > 0 else -1.0
             exec_price = price * (1.0 + side * slip / 1e4)

@@ -149,7 +149,9 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
     rng = np.random.default_rng(3)
     n_days = 40
     close = 100.0 * np.cumprod(1 + rng.normal(0.001, 0.01, n_days))
-    ts = np.array([int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000) + d * 86_400_000 for d in range(n_days)])
+    ts = np.array(
+        [int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000) + d * 86_400_000 for d in range(n_days)]
+    )
     conf = cfg(fill_price="next_close", min_observation_days=30)
     res = run_sweep(close, np.ones(n_days), conf, ts_ms=ts)
     units = 1000.0 / close[1]
@@ -194,7 +196,9 @@ def test_bad_inputs_name_the_problem() -> None:
     bars = make_bars([100.0, 101.0])
     with pytest.raises(ValueError, match="duplicated"):
         run_backtest(pl.concat([bars, bars]), np.zeros(2), cfg())
-    off_grid = pl.DataFrame({"symbol": ["X"], "ts": [bars["ts"][0] + timedelta(minutes=1)], "target_weight": [1.0]})
+    off_grid = pl.DataFrame(
+        {"symbol": ["X"], "ts": [bars["ts"][0] + timedelta(minutes=1)], "target_weight": [1.0]}
+    )
     with pytest.raises(ValueError, match="not a bar"):
         run_backtest(bars, off_grid, cfg())
     with pytest.raises(ValueError, match="missing columns"):
