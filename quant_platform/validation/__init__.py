@@ -1,0 +1,1 @@
+"""Validation library: purged folds, CPCV, PSR/DSR/MinTRL, bootstrap, effective trials, stress, Stage A/B."""
