@@ -465,6 +465,8 @@ class Registry:
         for column in keys:
             if frame[column].null_count():
                 raise ValueError(f"trial column {column!r} has nulls")
+        for stage in frame["stage"].unique().to_list():
+            validate_name(stage, "stage")
         refs = frame["runset_id"].unique().to_list()
         resolved = {r: self.runset(r).runset_id for r in refs}
         frame = frame.with_columns(pl.col("runset_id").replace_strict(resolved, return_dtype=pl.String))
