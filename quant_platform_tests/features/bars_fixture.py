@@ -13,6 +13,9 @@ import polars as pl
 from quant_platform.core.timeutil import TS_DTYPE
 
 
+PRICE_LIKE = ("open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume", "spot_close", "basis_bps")
+
+
 def make_bars(
     n_symbols: int = 3,
     n_bars: int = 2000,
@@ -54,26 +57,23 @@ def make_bars(
         gap = rng.random(n_bars) < gap_prob
         gap[0] = False
 
-        def masked(values: np.ndarray) -> list[float | None]:
-            return [None if g else float(v) for g, v in zip(gap, values, strict=True)]
-
         frames.append(
             pl.DataFrame(
                 {
                     "symbol": [f"SYM{k}USDT"] * n_bars,
                     "ts": ts,
-                    "open": masked(open_),
-                    "high": masked(high),
-                    "low": masked(low),
-                    "close": masked(close),
-                    "volume": masked(volume),
-                    "quote_volume": masked(volume * close),
-                    "trades": [None if g else int(v) for g, v in zip(gap, volume * 3, strict=True)],
-                    "taker_buy_volume": masked(taker),
+                    "open": open_,
+                    "high": high,
+                    "low": low,
+                    "close": close,
+                    "volume": volume,
+                    "quote_volume": volume * close,
+                    "trades": (volume * 3).astype(np.int64),
+                    "taker_buy_volume": taker,
                     "n_source_bars": np.where(gap, 0, 5).astype(np.int32),
                     "gap": gap,
-                    "spot_close": masked(spot),
-                    "basis_bps": masked(1e4 * (close / spot - 1)),
+                    "spot_close": spot,
+                    "basis_bps": 1e4 * (close / spot - 1),
                     "funding_rate": funding,
                     "open_interest": oi,
                     "liq_long_notional": np.where(gap, 0.0, liq_long),
@@ -81,6 +81,6 @@ def make_bars(
                     "volume_ok": ~gap,
                 },
                 schema_overrides={"ts": TS_DTYPE, "n_source_bars": pl.Int32, "trades": pl.Int64},
-            )
+            ).with_columns(pl.when(~pl.col("gap")).then(pl.col(c)).alias(c) for c in PRICE_LIKE)
         )
     return pl.concat(frames)
