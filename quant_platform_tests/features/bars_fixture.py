@@ -12,8 +12,18 @@ import polars as pl
 
 from quant_platform.core.timeutil import TS_DTYPE
 
-
-PRICE_LIKE = ("open", "high", "low", "close", "volume", "quote_volume", "trades", "taker_buy_volume", "spot_close", "basis_bps")
+PRICE_LIKE = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "spot_close",
+    "basis_bps",
+)
 
 
 def make_bars(
