@@ -38,6 +38,14 @@ def _defs(spec: FeatureSpec) -> dict[str, FeatureDef]:
     return defs
 
 
+def _in_symbol_order(column: str) -> pl.Expr:
+    """A group's values in symbol order, aggregated as a list and reduced with ``list.mean``/``list.std``:
+    a plain group-by mean may combine partial sums in a size- and thread-dependent order, and float sums
+    depend on order, so cross-sectional means would differ in the last bit between a truncated and a full
+    run. A list in a fixed order is reduced the same way every time."""
+    return pl.col(column).sort_by("symbol")
+
+
 def _masked(expr: pl.Expr, f: FeatureDef, position: str) -> pl.Expr:
     return pl.when(pl.col(position) < f.warmup_bars).then(None).otherwise(expr).alias(f.name)
 
@@ -48,10 +56,16 @@ def _market_frame(features: pl.LazyFrame, defs: dict[str, FeatureDef], spec: Fea
     n_valid = pl.col("ret_1").is_not_null().sum()
     market = (
         features.group_by("ts")
-        .agg(
-            pl.when(n_valid >= min_symbols).then(pl.col("ret_1").mean()).alias("mkt_ret"),
-            pl.when(n_valid >= min_symbols).then(pl.col("ret_1").std()).alias("dispersion"),
+        .agg(n_valid.alias("_n_valid_symbols"), _in_symbol_order("ret_1").alias("_cross_section"))
+        .with_columns(
+            pl.when(pl.col("_n_valid_symbols") >= min_symbols)
+            .then(pl.col("_cross_section").list.mean())
+            .alias("mkt_ret"),
+            pl.when(pl.col("_n_valid_symbols") >= min_symbols)
+            .then(pl.col("_cross_section").list.std())
+            .alias("dispersion"),
         )
+        .drop("_n_valid_symbols", "_cross_section")
         .sort("ts")
         .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(_MARKET_POS))
         # The market EWMA restarts wherever the proxy is undefined, exactly like a symbol segment after a gap.
@@ -145,12 +159,15 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
             _SYMBOL_POS,
         ).over("symbol"),
     )
+    # Materialise once: the cross-sectional mean must read exactly the correlations that are returned.
+    frame = frame.collect().lazy()
     average_corr = (
         frame.group_by("ts")
         .agg(
-            pl.col("corr_mkt_48").mean().alias("avg_corr_48"),
-            pl.col("corr_mkt_288").mean().alias("avg_corr_288"),
+            _in_symbol_order("corr_mkt_48").alias("avg_corr_48"),
+            _in_symbol_order("corr_mkt_288").alias("avg_corr_288"),
         )
+        .with_columns(pl.col("avg_corr_48").list.mean(), pl.col("avg_corr_288").list.mean())
         .with_columns((pl.col("avg_corr_48") - pl.col("avg_corr_288")).alias("avg_corr_jump"))
         .sort("ts")
     )
