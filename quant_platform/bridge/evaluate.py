@@ -100,6 +100,8 @@ def _engine_bars(bars: pl.DataFrame) -> pl.DataFrame:
 
 
 def _replay(bars: pl.DataFrame, targets: pl.DataFrame, config: EngineConfig, n_entries: int) -> dict:
+    """Engine metrics of one scenario. ``n_trades`` counts rule trades (entries), not engine episodes: two
+    back-to-back trades of the same sign are one uninterrupted position for the engine."""
     if targets.height == 0:
         return {
             "n_trades": 0,
@@ -110,10 +112,9 @@ def _replay(bars: pl.DataFrame, targets: pl.DataFrame, config: EngineConfig, n_e
         }
     result = run_backtest(bars, targets, config)
     m = result.metrics
-    trips = int(m["n_round_trips"])
-    expectancy = 1e4 * m["pnl_net"] / config.initial_capital / trips if trips else float("nan")
+    expectancy = 1e4 * m["pnl_net"] / config.initial_capital / n_entries
     return {
-        "n_trades": trips,
+        "n_trades": n_entries,
         "expectancy_bps": float(expectancy),
         "sharpe_daily": float(m["sharpe_daily"]),
         "turnover": float(m["turnover"]),
@@ -161,16 +162,20 @@ def evaluate_bridge(
     chosen = candidates.filter(pl.col("passes_gates")) if only_passing else candidates
     engine_bars = _engine_bars(bars)
     by_symbol = {s: f for (s,), f in engine_bars.partition_by("symbol", as_dict=True).items()}
+    max_extra_latency = max(sc.extra_latency_bars for sc in plan)
     rows = []
     for cand in chosen.select(CANDIDATE_KEYS).iter_rows(named=True):  # a handful of survivors, not a hot path
-        entries = rule_entries(cand, events, states, spec)
-        targets = rule_targets(entries, cand["symbol"], cand["horizon_bars"], spec.bar_minutes)
         sym_bars = by_symbol.get(cand["symbol"])
         if sym_bars is None:
             raise ValueError(f"no bars for candidate symbol {cand['symbol']}")
-        targets = targets.join(
-            sym_bars.select("ts"), on="ts", how="semi"
-        )  # exits past the data end are dropped
+        # Only trades the data can complete in every scenario: the exit fill bar (exit instruction + lag +
+        # the largest extra latency) must lie inside the tape, so each rule trade is one complete trade.
+        last_fill_room = cand["horizon_bars"] + base.entry_lag_bars + base.latency_bars + max_extra_latency
+        last_ts = sym_bars["ts"].max()
+        entries = rule_entries(cand, events, states, spec).filter(
+            pl.col("ts") + pl.duration(minutes=spec.bar_minutes * last_fill_room) <= last_ts
+        )
+        targets = rule_targets(entries, cand["symbol"], cand["horizon_bars"], spec.bar_minutes)
         row = dict(cand, n_rule_entries=entries.height)
         for sc in plan:
             metrics = _replay(sym_bars, targets, scenario_config(base, sc), entries.height)

@@ -12,8 +12,23 @@ from scipy import stats
 from quant_platform.discovery import bh_adjust, grouped_bh, two_level_fdr
 
 # Benjamini & Hochberg (1995), section 4: 15 p-values; at q = 0.05 BH rejects exactly the four smallest.
-BH1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262, 0.5719,
-          0.6528, 0.7590, 1.0000]
+BH1995 = [
+    0.0001,
+    0.0004,
+    0.0019,
+    0.0095,
+    0.0201,
+    0.0278,
+    0.0298,
+    0.0344,
+    0.0459,
+    0.3240,
+    0.4262,
+    0.5719,
+    0.6528,
+    0.7590,
+    1.0000,
+]
 
 
 def reference_bh(p: list[float]) -> list[float]:
@@ -58,7 +73,9 @@ def test_bh_rejects_bad_input():
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, 4), st.one_of(st.floats(0, 1), st.just(float("nan")))), min_size=1, max_size=60
+        st.tuples(st.integers(0, 4), st.one_of(st.floats(0, 1), st.just(float("nan")))),
+        min_size=1,
+        max_size=60,
     )
 )
 def test_grouped_bh_matches_scipy_per_group(rows):

@@ -70,7 +70,10 @@ def test_stability(spec):
 
 
 def test_state_information(spec):
-    assert gate(spec, state_column="vol_regime", shrink_state_weight=0.49)["gate_state_information_pass"] is False
+    assert (
+        gate(spec, state_column="vol_regime", shrink_state_weight=0.49)["gate_state_information_pass"]
+        is False
+    )
     assert gate(spec, state_column="vol_regime", shrink_state_weight=0.5)["gate_state_information_pass"]
     assert gate(spec, shrink_state_weight=0.0)["gate_state_information_pass"]  # unconditional
 

@@ -16,7 +16,9 @@ from quant_platform.specs import ontology_hash, spec_root
 @pytest.fixture(scope="module")
 def result():
     spec = load_discovery_spec()
-    config = WorldConfig(n_symbols=2, n_days=10, effects=(PlantedDrift("VOL_SHOCK", "SYM00USDT", 12, 80.0),), seed=5)
+    config = WorldConfig(
+        n_symbols=2, n_days=10, effects=(PlantedDrift("VOL_SHOCK", "SYM00USDT", 12, 80.0),), seed=5
+    )
     world = make_world(config, spec)
     return run_discovery(world.bars, world.events, world.states, spec, runset_id="runset-abc")
 

@@ -22,7 +22,11 @@ def reference(groups, bars, gap):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 200)), max_size=80), st.integers(1, 30), st.integers(0, 10))
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 200)), max_size=80),
+    st.integers(1, 30),
+    st.integers(0, 10),
+)
 def test_matches_sequential_greedy(rows, base_gap, seed):
     rows = sorted(rows)
     groups = np.array([g for g, _ in rows], dtype=np.int64)

@@ -86,7 +86,9 @@ def gross(entry: int, exit_: int) -> float:
 
 def test_forward_returns_from_next_bar_open(spec, tape):
     result = build_samples(*tape, spec)
-    cont = result.samples.filter(pl.col("template") == "continuation", pl.col("state_column") == "all").sort("ts")
+    cont = result.samples.filter(pl.col("template") == "continuation", pl.col("state_column") == "all").sort(
+        "ts"
+    )
     assert cont["event_id"].to_list() == ["e0", "e2", "e5"]
     expected = [gross(3, 6), -gross(6, 9), gross(15, 18)]  # e2 points down: continuation is short
     assert cont["gross_signed_bps"].to_list() == pytest.approx(expected)

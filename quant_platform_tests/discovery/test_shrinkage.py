@@ -40,7 +40,9 @@ def random_candidates(seed: int, effect_sd: float) -> pl.DataFrame:
                                 "state_column": col,
                                 "state_value": val,
                                 "n_observations": n,
-                                "mean_net_bps": ev_effect + rng.normal(0, effect_sd) + rng.normal(0, 50 / math.sqrt(n)),
+                                "mean_net_bps": ev_effect
+                                + rng.normal(0, effect_sd)
+                                + rng.normal(0, 50 / math.sqrt(n)),
                                 "std_net_bps": float(rng.uniform(30, 70)),
                             }
                         )
@@ -54,7 +56,11 @@ def reference(frame: pl.DataFrame, min_children: int = 3) -> dict[tuple, tuple[f
     def pooled(items):
         n = sum(r["n_observations"] for r in items)
         x = sum(r["n_observations"] * r["mean_net_bps"] for r in items) / n
-        ss = sum((r["n_observations"] - 1) * r["std_net_bps"] ** 2 + r["n_observations"] * (r["mean_net_bps"] - x) ** 2 for r in items)
+        ss = sum(
+            (r["n_observations"] - 1) * r["std_net_bps"] ** 2
+            + r["n_observations"] * (r["mean_net_bps"] - x) ** 2
+            for r in items
+        )
         return x, ss / (n - 1) / n
 
     strata = defaultdict(list)
@@ -70,7 +76,10 @@ def reference(frame: pl.DataFrame, min_children: int = 3) -> dict[tuple, tuple[f
             nodes = {}
             if leaf:
                 for r in items:
-                    nodes[tuple(r[k] for k in keys)] = (r["mean_net_bps"], r["std_net_bps"] ** 2 / r["n_observations"])
+                    nodes[tuple(r[k] for k in keys)] = (
+                        r["mean_net_bps"],
+                        r["std_net_bps"] ** 2 / r["n_observations"],
+                    )
             else:
                 groups = defaultdict(list)
                 for r in uncond:
