@@ -1,40 +1,35 @@
-"""The trial ledger: every tested hypothesis, for the registry's ``record_trials`` (DSR trial counts)."""
+"""The trial ledger: every tested hypothesis, in the shape of the registry's ``record_trials`` (wide: the
+keys ``runset_id``, ``stage``, ``trial_id``, ``family`` plus numeric metric columns).
+
+``trial_id`` is the candidate id (sha256 of the ontology hash and the candidate key), so a ledger row joins
+back to its ``hypothesis_candidates`` row; ``family`` is the multiplicity family the FDR procedure used,
+``<family>/<event_type>/<template>/h<horizon>``, so trial counts per family are available to DSR and FDR.
+Untested candidates (too few observations) are not trials: no test statistic was computed for them.
+"""
 
 from __future__ import annotations
 
 import polars as pl
 
-from quant_platform.core.hashing import sha256_hex
-
 DISCOVERY_STAGE = "phase2_discovery"
-TRIAL_COLUMNS = [
-    "trial_id",
-    "runset_id",
-    "stage",
-    "candidate_id",
-    "ontology_hash",
-    "family",
-    "event_type",
-    "symbol",
-    "horizon_bars",
-    "template",
-    "state_column",
-    "state_value",
-    "n_observations",
-    "t_statistic",
-    "p_value",
-    "q_value",
-    "passed",
-]
+TRIAL_METRICS = ["n_observations", "mean_net_bps", "t_statistic", "p_value", "q_value", "passed"]
 
 
 def trial_ledger(candidates: pl.DataFrame, runset_id: str, stage: str = DISCOVERY_STAGE) -> pl.DataFrame:
-    """One row per tested candidate; ``trial_id = sha256(runset_id | stage | candidate_id)`` (deterministic)."""
-    tested = candidates.filter(pl.col("tested"))
-    ids = [sha256_hex(f"{runset_id}|{stage}|{c}") for c in tested["candidate_id"].to_list()]
-    return tested.with_columns(
-        trial_id=pl.Series(ids, dtype=pl.String),
-        runset_id=pl.lit(runset_id),
-        stage=pl.lit(stage),
-        passed=pl.col("passes_gates"),
-    ).select(TRIAL_COLUMNS)
+    """One row per tested candidate (see module docstring); deterministic for the same candidates."""
+    return (
+        candidates.filter(pl.col("tested"))
+        .select(
+            pl.lit(runset_id).alias("runset_id"),
+            pl.lit(stage).alias("stage"),
+            pl.col("candidate_id").alias("trial_id"),
+            pl.format("{}/{}/{}/h{}", "family", "event_type", "template", "horizon_bars").alias("family"),
+            pl.col("n_observations").cast(pl.Float64),
+            "mean_net_bps",
+            "t_statistic",
+            "p_value",
+            "q_value",
+            pl.col("passes_gates").cast(pl.Float64).alias("passed"),
+        )
+        .sort("trial_id")
+    )

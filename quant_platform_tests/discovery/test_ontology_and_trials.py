@@ -52,8 +52,14 @@ def test_trial_ledger_has_every_tested_hypothesis(result):
     tested = result.candidates.filter(pl.col("tested"))
     assert trials.height == tested.height > 0
     assert trials["trial_id"].n_unique() == trials.height
-    assert set(trials["candidate_id"]) == set(tested["candidate_id"])
-    assert (trials["runset_id"] == "runset-abc").all()
-    again = trial_ledger(result.candidates, "runset-abc")
-    assert again.equals(trials)  # deterministic ids
-    assert not trial_ledger(result.candidates, "other")["trial_id"].is_in(trials["trial_id"]).any()
+    assert set(trials["trial_id"]) == set(tested["candidate_id"])
+    assert (trials["runset_id"] == "runset-abc").all() and (trials["stage"] == "phase2_discovery").all()
+    # the registry's record_trials contract: four string keys, every other column numeric
+    keys = ["runset_id", "stage", "trial_id", "family"]
+    assert trials.columns[:4] == keys
+    assert all(trials.schema[c].is_numeric() for c in trials.columns[4:])
+    row = trials.join(tested, left_on="trial_id", right_on="candidate_id").row(0, named=True)
+    assert (
+        row["family"] == f"{row['family_right']}/{row['event_type']}/{row['template']}/h{row['horizon_bars']}"
+    )
+    assert trial_ledger(result.candidates, "runset-abc").equals(trials)  # deterministic
