@@ -79,21 +79,33 @@ def frame_metadata(frame: pl.DataFrame) -> dict[str, Any]:
 
 def parquet_output(
     context: dg.AssetExecutionContext,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | dict[str, pl.DataFrame],
     *,
     metadata: dict[str, Any] | None = None,
     partition_column: str = "ts",
     output_name: str = "result",
 ) -> dg.Output:
-    """Encode ``frame`` once (per partition) and return it as an ``Output`` whose data version is its content hash."""
+    """Encode an output once and return it as an ``Output`` whose data version is its content hash.
+
+    ``frame`` is either one frame (split across the run's partitions by ``partition_column`` when the run
+    spans several) or an explicit ``{partition_key: frame}`` mapping for tables that have no time column to
+    split by (e.g. quarantined rows, whose timestamps may be the very thing that is wrong).
+    """
     keys = _output_partition_keys(context)
-    partitions_def = context.assets_def.partitions_def if keys != [UNPARTITIONED] else None
-    encoded = encode_partitions(frame, keys, partitions_def, partition_column)
+    if isinstance(frame, dict):
+        if sorted(frame) != sorted(keys):
+            raise ValueError(f"output partitions {sorted(frame)} do not match the run's {sorted(keys)}")
+        encoded = EncodedPartitions({k: encode_frame(v) for k, v in frame.items()})
+        whole = pl.concat(list(frame.values()), how="vertical") if frame else pl.DataFrame()
+    else:
+        partitions_def = context.assets_def.partitions_def if keys != [UNPARTITIONED] else None
+        encoded = encode_partitions(frame, keys, partitions_def, partition_column)
+        whole = frame
     return dg.Output(
         encoded,
         output_name=output_name,
         data_version=dg.DataVersion(encoded.content_hash),
-        metadata={**frame_metadata(frame), **(metadata or {})},
+        metadata={**frame_metadata(whole), **(metadata or {})},
     )
 
 
