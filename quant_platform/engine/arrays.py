@@ -12,9 +12,12 @@ def last_true_index(mask: np.ndarray) -> np.ndarray:
 
 
 def forward_fill(values: np.ndarray, valid: np.ndarray, initial: float = 0.0) -> np.ndarray:
-    """Carry the last ``valid`` value forward along the bar axis; ``initial`` before the first valid one."""
+    """Carry the last ``valid`` value forward along the bar axis; ``initial`` before the first valid one.
+
+    When every value is valid the input itself is returned (callers treat the result as read-only).
+    """
     if valid.all():
-        return values.astype(np.float64, copy=True)
+        return values
     idx = last_true_index(valid)
     out = np.take_along_axis(values, np.maximum(idx, 0), axis=-1)
     out[idx < 0] = initial

@@ -29,8 +29,12 @@ STATUS_INSUFFICIENT = "insufficient_observation"
 
 def day_end_bars(ts_ms: np.ndarray) -> np.ndarray:
     """Index of the last bar of every UTC day present in ``ts_ms`` (strictly increasing)."""
-    day = ts_ms // MS_PER_DAY
-    return np.nonzero(np.r_[day[1:] != day[:-1], True])[0]
+    if ts_ms.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    first, last = int(ts_ms[0]) // MS_PER_DAY, int(ts_ms[-1]) // MS_PER_DAY
+    next_day_starts = np.arange(first + 1, last + 2, dtype=np.int64) * MS_PER_DAY
+    ends = np.searchsorted(ts_ms, next_day_starts, side="left") - 1
+    return np.unique(ends)  # a day without bars repeats the previous end: it is not an observation day
 
 
 def path_metrics(
@@ -43,12 +47,17 @@ def path_metrics(
     """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``."""
     capital = config.initial_capital
     n_cols, n_bars = equity.shape
-    step_ret = np.empty_like(equity)
+    step_ret = np.empty_like(equity)  # step PnL first (currency); stats are divided by capital after
     step_ret[:, :1] = equity[:, :1] - capital
     np.subtract(equity[:, 1:], equity[:, :-1], out=step_ret[:, 1:])
-    step_ret /= capital
-    step_mean = row_mean(step_ret)
-    step_std = row_std(step_ret)
+    step_pnl_mean = row_mean(step_ret)
+    step_mean = step_pnl_mean / capital
+    if n_bars > 1:
+        step_ret -= step_pnl_mean[:, None]  # in place: centred, then squared, for the sample variance
+        step_ret *= step_ret
+        step_std = np.sqrt(np.array([row.sum() for row in step_ret]) / (n_bars - 1)) / capital
+    else:
+        step_std = np.full(n_cols, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe_step = np.where(step_std > 0, step_mean / step_std, np.where(step_mean == 0, 0.0, np.nan))
 

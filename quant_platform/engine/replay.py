@@ -171,7 +171,7 @@ def replay(
     fillable = fillable_bars(price, market.close, market.gap)
     held = schedule_fills(risk.accepted, fillable, config.execution_delay_bars)
     column, bar, weight = held.column, held.bar, held.weight
-    fill_price = price[_rows(price, column), bar]
+    fill_price = price[0][bar] if price.shape[0] == 1 else price[column, bar]
     units_after = weight * capital / fill_price
     units_before = np.empty_like(units_after)
     if units_after.size:
@@ -180,7 +180,9 @@ def replay(
     qty = units_after - units_before
 
     def at(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else a[_rows(a, column), bar]
+        if a is None:
+            return None
+        return a[0][bar] if a.shape[0] == 1 else a[column, bar]
 
     slip = slippage_bps(
         config, qty, at(market.high), at(market.low), at(market.close), at(market.volume), rng
