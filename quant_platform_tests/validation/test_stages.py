@@ -215,3 +215,19 @@ def test_stage_a_ic_with_tied_signals_matches_scipy():
     part = streams.filter(pl.col("ts").dt.date().is_in([days[i] for i in chunk]))
     rho = stats.spearmanr(part["signal"].to_numpy(), part["forward_return"].to_numpy()).statistic
     assert result.fold_metrics.filter(pl.col("fold") == 0)["ic"].item() == pytest.approx(rho, abs=1e-12)
+
+
+def test_stream_schema_rejects_duplicates_and_null_returns():
+    streams = make_streams(1, 30, 4, seed=12)
+    with pytest.raises(ValueError, match="CandidateStreams"):
+        stage_a_screen(pl.concat([streams, streams.head(1)]), StageAConfig.from_spec())
+    with pytest.raises(ValueError, match="CandidateStreams"):
+        stage_a_screen(
+            streams.with_columns(
+                pl.when(pl.int_range(pl.len()) == 3)
+                .then(None)
+                .otherwise(pl.col("ret_after_cost"))
+                .alias("ret_after_cost")
+            ),
+            StageAConfig.from_spec(),
+        )
