@@ -31,6 +31,7 @@ import polars as pl
 from quant_platform.core.hashing import canonical_json
 from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.registry import ids
+from quant_platform.registry.columns import FACT_SCHEMAS
 from quant_platform.registry.facts import FactLog
 from quant_platform.registry.fs import RootFS
 from quant_platform.registry.names import is_content_id, validate_label, validate_name
@@ -41,7 +42,6 @@ from quant_platform.registry.resolver import (
     resolution_hash,
     resolve_artifacts,
 )
-from quant_platform.registry.schemas import FACT_SCHEMAS
 from quant_platform.registry.specs import REPRODUCIBLE, DatasetSpec, RunSetSpec
 from quant_platform.registry.versions import read_version_records
 

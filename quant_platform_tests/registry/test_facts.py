@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 from quant_platform.registry import DatasetSpec, Registry, RunSetSpec
+from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
 from quant_platform.registry.facts import FactLog
 from quant_platform.registry.fs import RootFS
-from quant_platform.registry.schemas import FACT_SCHEMAS, FACT_TYPES
 
 _FACT_NAME = re.compile(r"^facts/(\w+)/(\d{4}-\d{2}-\d{2})/(\d{20})-([0-9a-f]{12})\.parquet$")
 
