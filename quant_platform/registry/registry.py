@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from quant_platform.core.hashing import canonical_json
-from quant_platform.core.timeutil import TS_DTYPE
+from quant_platform.core.timeutil import TS_DTYPE, day_range
 from quant_platform.registry import ids
 from quant_platform.registry.columns import FACT_SCHEMAS
 from quant_platform.registry.facts import FactLog
@@ -352,7 +352,7 @@ class Registry:
     def _compute(self, info: RunSetInfo, as_of_ns: int) -> tuple[pl.DataFrame, dict[str, Any]]:
         dataset = self.dataset(info.spec.dataset_id)
         start, end = info.spec.window(dataset, _ns_to_datetime(as_of_ns).date())
-        records = read_version_records(self._store_or_raise(), dataset.assets)
+        records = read_version_records(self._store_or_raise(), dataset.assets, day_range(start, end))
         artifacts = resolve_artifacts(records, dataset.assets, start, end, as_of_ns)
         head = {
             "resolution_hash": resolution_hash(info.runset_id, start, end, artifacts),
@@ -451,7 +451,7 @@ class Registry:
 
     # ---- trial ledger ------------------------------------------------------------------------------------
     def record_trials(self, frame: pl.DataFrame) -> int:
-        """Append trials to the ledger; returns the number of trials (input rows) recorded.
+        """Append trials to the ledger; returns the number of distinct trials in ``frame``.
 
         ``frame`` has ``runset_id`` (a RunSet name or id), ``stage``, ``trial_id``, ``family`` and any number
         of numeric metric columns (wide, one row per trial), or ``metric``/``value`` columns (long).
@@ -487,7 +487,7 @@ class Registry:
                     pl.lit(None, pl.String).alias("metric"), pl.lit(None, pl.Float64).alias("value")
                 )
         self.facts.append("trials", long)
-        return frame.height
+        return frame.select("runset_id", "stage", "trial_id").unique().height
 
     def trials(self, runset: str | None = None, stage: str | None = None) -> pl.DataFrame:
         where = pl.lit(True)

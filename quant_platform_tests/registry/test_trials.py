@@ -37,7 +37,7 @@ def test_counts_distinct_trials_per_stage_across_writes(registry: Registry, runs
             "value": [1.2, 0.05, 0.9],
         }
     )
-    registry.record_trials(long)
+    assert registry.record_trials(long) == 2  # three metric rows, two trials
     no_metrics = pl.DataFrame(
         {"runset_id": [runset] * 2, "stage": ["cpcv"] * 2, "trial_id": [1, 2], "family": ["paths"] * 2}
     )
