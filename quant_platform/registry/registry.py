@@ -34,7 +34,12 @@ from quant_platform.registry import ids
 from quant_platform.registry.columns import FACT_SCHEMAS
 from quant_platform.registry.facts import FactLog
 from quant_platform.registry.fs import RootFS
-from quant_platform.registry.names import is_content_id, validate_label, validate_name
+from quant_platform.registry.names import (
+    is_content_id,
+    validate_content_id,
+    validate_label,
+    validate_name,
+)
 from quant_platform.registry.resolver import (
     ARTIFACT_SCHEMA,
     RESOLVER_VERSION,
@@ -263,16 +268,19 @@ class Registry:
     def _runset_row(self, ref: str) -> dict[str, Any]:
         if not isinstance(ref, str):
             raise ValueError(f"a RunSet reference must be a name or an id, got {ref!r}")
-        if is_content_id(ref):
-            row = self._first("runsets", pl.col("runset_id") == ref)
-        else:
-            row = self._first("runsets", pl.col("runset_name") == validate_name(ref, "RunSet name"))
-        if row is None:
+        column = "runset_id" if is_content_id(ref) else "runset_name"
+        if column == "runset_name":
+            validate_name(ref, "RunSet name")
+        facts = self.facts.read("runsets")
+        matches = facts.filter(pl.col(column) == ref)
+        if matches.height == 0:
             raise NotFoundError(f"unknown RunSet {ref!r}")
-        # The binding is only valid if this row is also the earliest for its name and its id.
-        first_for_name = self._first("runsets", pl.col("runset_name") == row["runset_name"])
-        if first_for_name is None or first_for_name["runset_id"] != row["runset_id"]:
-            raise NotFoundError(f"RunSet {ref!r} lost a concurrent creation to another spec")
+        row = matches.row(0, named=True)
+        # The binding is valid only if this fact is also the earliest for its name and for its id.
+        for key in ("runset_name", "runset_id"):
+            first = facts.filter(pl.col(key) == row[key]).row(0, named=True)
+            if first["fact_file"] != row["fact_file"]:
+                raise NotFoundError(f"RunSet {ref!r} lost a concurrent creation to another binding")
         return row
 
     def _info(self, row: dict[str, Any], freezes: pl.DataFrame, resolutions: pl.DataFrame) -> RunSetInfo:
@@ -433,6 +441,15 @@ class Registry:
                 "again, or freeze with allow_incomplete"
             )
         return self._pin(info, latest.resolution_hash)
+
+    def resolution(self, ref: str, resolution_hash_: str) -> Resolution:
+        """One recorded resolution of ``ref`` by its hash: what a downstream asset loads to read exactly
+        the versions its upstream research asset resolved (rather than resolving again mid-run)."""
+        info = self.runset(ref)
+        validate_content_id(resolution_hash_, "resolution hash")
+        return self._load_resolution(
+            info, resolution_hash_, frozen=info.pinned_resolution_hash == resolution_hash_
+        )
 
     def current_resolution(self, ref: str) -> Resolution | None:
         """The pin of a frozen RunSet, else its latest resolution, else ``None`` (never resolved)."""

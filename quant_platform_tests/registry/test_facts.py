@@ -134,7 +134,9 @@ def test_registry_on_an_fsspec_url(tmp_path: Path) -> None:
     root = f"memory://qp-{uuid.uuid4().hex}/registry"
     registry = Registry(root, str(tmp_path / "store"), cache_path=str(tmp_path / "cache.duckdb"))
     registry.register_dataset(
-        DatasetSpec(dataset_id="d", source="s", assets=["bars_5m"], symbols=["BTCUSDT"], first_day="2024-01-01")
+        DatasetSpec(
+            dataset_id="d", source="s", assets=["bars_5m"], symbols=["BTCUSDT"], first_day="2024-01-01"
+        )
     )
     registry.create_runset("on_memory", RunSetSpec(dataset_id="d", end="2024-01-02"))
     assert registry.resolve("on_memory").missing.height == 2
