@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -91,6 +91,9 @@ class RunSetInfo:
         }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ns_to_datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000 / 1000, tz=UTC)
 
@@ -98,7 +101,7 @@ def _ns_to_datetime(ns: int) -> datetime:
 def _datetime_to_ns(value: datetime) -> int:
     if value.tzinfo is None:
         raise ValueError(f"as_of must be timezone-aware (UTC), got {value!r}")
-    return int(value.timestamp() * 1_000_000) * 1000
+    return (value - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 class Registry:
@@ -132,7 +135,10 @@ class Registry:
         written = self.facts.append(fact_type, frame)
         winner = self._first(fact_type, where)
         if winner is None or (winner["fact_file"] != written and not same(winner)):
-            raise ValueError(f"a concurrent writer registered a different {fact_type} fact first: {winner}")
+            where_won = winner["fact_file"] if winner else "unreadable"
+            raise ValueError(
+                f"a concurrent writer registered a different {fact_type} fact first ({where_won})"
+            )
 
     # ---- datasets ----------------------------------------------------------------------------------------
     def register_dataset(self, spec: DatasetSpec) -> DatasetSpec:
