@@ -142,7 +142,7 @@ def test_roots_from_options_override_environment(qp, tmp_path: Path) -> None:
 
 def test_registrars_are_the_single_extension_point() -> None:
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert {"dataset", "runset", "registry"} <= set(commands)
+    assert {"dataset", "runset", "registry", "lookahead"} <= set(commands)
     assert len(REGISTRARS) == len(set(REGISTRARS))
 
 
