@@ -41,6 +41,10 @@ class Registry(dg.ConfigurableResource):
         """The exact artifact versions a RunSet partition reads (its pin if frozen, else the latest)."""
         return self.library().resolve(runset)
 
+    def resolution(self, runset: str, resolution_hash: str) -> Resolution:
+        """A recorded resolution by hash: downstream research assets read exactly what upstream resolved."""
+        return self.library().resolution(runset, resolution_hash)
+
     def uris(self, resolution: Resolution, asset: str) -> list[str]:
         """Readable locations (paths or URLs) of the resolved versions of ``asset``."""
         store = self.library().store

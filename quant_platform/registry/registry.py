@@ -448,13 +448,13 @@ class Registry:
             )
         return self._pin(info, latest.resolution_hash)
 
-    def resolution(self, ref: str, resolution_hash_: str) -> Resolution:
+    def resolution(self, ref: str, resolution_hash: str) -> Resolution:
         """One recorded resolution of ``ref`` by its hash: what a downstream asset loads to read exactly
         the versions its upstream research asset resolved (rather than resolving again mid-run)."""
         info = self.runset(ref)
-        validate_content_id(resolution_hash_, "resolution hash")
+        validate_content_id(resolution_hash, "resolution hash")
         return self._load_resolution(
-            info, resolution_hash_, frozen=info.pinned_resolution_hash == resolution_hash_
+            info, resolution_hash, frozen=info.pinned_resolution_hash == resolution_hash
         )
 
     def current_resolution(self, ref: str) -> Resolution | None:
