@@ -101,7 +101,7 @@ def test_research_asset_reads_resolved_versions_and_attaches_metadata(resource: 
     assert metadata["mode"] == "exploratory" and len(metadata["resolution_hash"]) == 64
 
 
-def test_downstream_asset_loads_the_upstream_resolution_by_hash(resource: Registry, tmp_path: Path) -> None:
+def test_downstream_asset_loads_the_upstream_resolution_by_hash(resource: Registry) -> None:
     upstream = resource.resolve("beta")
     ParquetStore(resource.store_root).write("bars_5m", DAY, pl.DataFrame({"close": [9.0]}))  # newer data
     downstream = resource.resolution("beta", upstream.resolution_hash)
