@@ -25,6 +25,7 @@ from quant_platform.storage.split import split_by_windows
 
 PARTITION_COLUMN_KEY = "partition_column"  # asset definition metadata: which column splits a backfill output
 ALLOW_MISSING_KEY = "allow_missing_partitions"  # AssetIn metadata, for look-back windows
+PARTITION_KEY_COLUMN_KEY = "partition_key_column"  # AssetIn metadata: tag each row with its stored partition
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,10 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame | pl.DataFrame:
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else [UNPARTITIONED]
         allow_missing = bool((context.definition_metadata or {}).get(ALLOW_MISSING_KEY, False))
-        frame, lineage = self.store.scan(context.asset_key.path, keys, allow_missing=allow_missing)
+        tag_column = (context.definition_metadata or {}).get(PARTITION_KEY_COLUMN_KEY)
+        frame, lineage = self.store.scan(
+            context.asset_key.path, keys, allow_missing=allow_missing, partition_column=tag_column
+        )
         missing = [x["partition"] for x in lineage if x["content_hash"] is None]
         if missing:
             context.log.warning(

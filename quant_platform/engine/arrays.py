@@ -59,3 +59,24 @@ def as_columns(array: np.ndarray, name: str, n_bars: int | None = None) -> np.nd
     if n_bars is not None and arr.shape[0] != n_bars:
         raise ValueError(f"{name} has {arr.shape[0]} bars, expected {n_bars}")
     return np.ascontiguousarray(arr.T, dtype=np.float64)
+
+
+def row_sum(values: np.ndarray) -> np.ndarray:
+    """Sum of each row, computed row by row.
+
+    ``values.sum(axis=1)`` may accumulate in a different order depending on the number of rows, which would
+    make a sweep's results depend on its block size in the last bits; one 1-D reduction per row does not.
+    """
+    return np.array([row.sum() for row in values], dtype=np.float64)
+
+
+def row_mean(values: np.ndarray) -> np.ndarray:
+    return row_sum(values) / values.shape[1] if values.shape[1] else np.full(values.shape[0], np.nan)
+
+
+def row_std(values: np.ndarray, ddof: int = 1) -> np.ndarray:
+    """Sample standard deviation of each row (NaN with fewer than ``ddof + 1`` values)."""
+    n = values.shape[1]
+    if n <= ddof:
+        return np.full(values.shape[0], np.nan)
+    return np.array([row.std(ddof=ddof) for row in values], dtype=np.float64)

@@ -12,7 +12,7 @@ import polars as pl
 
 from quant_platform.core.hashing import sha256_hex
 from quant_platform.core.timeutil import TS_DTYPE
-from quant_platform.engine.arrays import as_columns
+from quant_platform.engine.arrays import as_columns, row_mean
 from quant_platform.engine.config import ENGINE_VERSION, EngineConfig
 from quant_platform.engine.metrics import path_metrics, trade_metrics
 from quant_platform.engine.replay import MarketArrays, Replay, replay
@@ -384,8 +384,8 @@ def run_sweep(
         part.update(trade_metrics(rep.fills, rep.funding_bar, rep.funding_pnl, n_bars, cols, k, config))
         part["n_orders_submitted"] = rep.risk.submitted.astype(np.int64)
         part["n_orders_rejected"] = rep.risk.rejected.astype(np.int64)
-        part["avg_gross_exposure"] = np.abs(rep.position_value).mean(axis=1) / config.initial_capital
-        part["time_in_market"] = (rep.units != 0).mean(axis=1)
+        part["avg_gross_exposure"] = row_mean(np.abs(rep.position_value)) / config.initial_capital
+        part["time_in_market"] = row_mean((rep.units != 0).astype(np.float64))
         parts.append(part)
         if keep_equity:
             equities.append(rep.equity.T)

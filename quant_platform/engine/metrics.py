@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from quant_platform.core.timeutil import MS_PER_DAY
+from quant_platform.engine.arrays import row_mean, row_std, row_sum
 from quant_platform.engine.config import EngineConfig
 from quant_platform.engine.replay import Fills
 
@@ -43,8 +44,8 @@ def path_metrics(
     capital = config.initial_capital
     n_cols, n_bars = equity.shape
     step_ret = np.diff(equity, axis=1, prepend=capital) / capital
-    step_mean = step_ret.mean(axis=1)
-    step_std = step_ret.std(axis=1, ddof=1) if n_bars > 1 else np.full(n_cols, np.nan)
+    step_mean = row_mean(step_ret)
+    step_std = row_std(step_ret)
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe_step = np.where(step_std > 0, step_mean / step_std, np.where(step_mean == 0, 0.0, np.nan))
 
@@ -63,8 +64,8 @@ def path_metrics(
         ends = day_end_bars(ts_ms)
         days = len(ends)
         daily = np.diff(equity[:, ends], axis=1, prepend=capital) / capital
-        daily_mean = daily.mean(axis=1)
-        daily_std = daily.std(axis=1, ddof=1) if days > 1 else np.full(n_cols, np.nan)
+        daily_mean = row_mean(daily)
+        daily_std = row_std(daily)
         floor_applied = ~(daily_std >= config.daily_vol_floor)
         sharpe_daily = daily_mean / np.maximum(np.nan_to_num(daily_std, nan=0.0), config.daily_vol_floor)
         sharpe_daily = sharpe_daily * math.sqrt(DAYS_PER_YEAR)
@@ -151,7 +152,7 @@ def trade_metrics(
     wins = np.bincount(ep_group, weights=(ep_pnl[ep_closed] > 0).astype(float), minlength=n_groups)
     with np.errstate(divide="ignore", invalid="ignore"):
         hit_rate = np.where(n_round_trips > 0, wins / n_round_trips, np.nan)
-    funding_total = funding_pnl.sum(axis=1) if funding_pnl.size else np.zeros(len(group))
+    funding_total = row_sum(funding_pnl) if funding_pnl.size else np.zeros(len(group))
     return {
         "n_fills": np.bincount(g, minlength=n_groups).astype(np.int64),
         "n_round_trips": n_round_trips.astype(np.int64),

@@ -3,6 +3,8 @@ against the registry's bounds. Skipped events are surfaced here (and as asset me
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from quant_platform.events.detect import unavailable_reason
@@ -25,15 +27,22 @@ REPORT_SCHEMA = {
 }
 
 
-def event_report(event_flags: pl.DataFrame, registry: EventRegistry | None = None) -> pl.DataFrame:
+def event_report(
+    event_flags: pl.DataFrame,
+    registry: EventRegistry | None = None,
+    *,
+    input_columns: Iterable[str] | None = None,
+) -> pl.DataFrame:
     """One row per registry event. Prevalence counts events per (symbol, UTC day) over the days where the
-    event was evaluable (a non-null flag); ``within_bounds`` is null for an event that was not evaluated."""
+    event was evaluable (a non-null flag); ``within_bounds`` is null for an event that was not evaluated.
+    ``input_columns`` (the features + context columns detection saw) lets the report name missing inputs."""
     registry = registry or load_event_registry()
     columns = set(event_flags.columns)
     rows = []
     daily = event_flags.with_columns(pl.col("ts").dt.date().alias("_day"))
     for event in registry.events:
-        reason = unavailable_reason(event, columns | set(event.required_inputs))
+        known = set(input_columns) if input_columns is not None else set(event.required_inputs)
+        reason = unavailable_reason(event, known)
         evaluable = event.name in columns and event_flags[event.name].null_count() < event_flags.height
         base = {"event_type": event.name, "family": event.family, "proxy": event.proxy,
                 "bound_min": event.min_per_symbol_day, "bound_max": event.max_per_symbol_day}  # fmt: skip

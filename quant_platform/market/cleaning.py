@@ -106,8 +106,8 @@ class CleaningConfig:
     """Grid and filter parameters.
 
     ``interval_minutes``: output bar length (5 for ``bars_5m``). ``source_interval_minutes``: the raw bars'
-    interval; None infers it (the most common step between a symbol's consecutive bars, or
-    ``interval_minutes`` when every symbol has a single bar). ``volume_ok_fraction`` / ``volume_ok_window``:
+    interval; None infers it from the perp and spot stamps (:func:`infer_source_interval`; ``interval_minutes``
+    when every symbol has a single bar). ``volume_ok_fraction`` / ``volume_ok_window``:
     the volume filter (5% of the trailing median over one day of 5m bars: only near-empty bars fail).
     """
 
@@ -208,7 +208,11 @@ def duplicate_reason(table: str) -> str:
 
 
 def infer_source_interval(raw: pl.DataFrame, default: int) -> int:
-    """Most common positive step (minutes) between a symbol's consecutive distinct bar stamps."""
+    """Most common step (minutes) between a symbol's consecutive distinct bar stamps (ties: the smallest).
+
+    Gaps and a few misaligned rows do not move the most common step; with a single bar per symbol there is
+    no step and ``default`` is returned. Sparse inputs can be ambiguous: then pass the interval explicitly.
+    """
     steps = (
         raw.select("symbol", "ts")
         .drop_nulls()
@@ -219,10 +223,12 @@ def infer_source_interval(raw: pl.DataFrame, default: int) -> int:
     )
     if steps.height == 0:
         return default
-    mode = steps.group_by("step").len().sort(["len", "step"], descending=[True, False])["step"][0]
-    if mode % MS_PER_MINUTE:
-        raise ValueError(f"bar interval of {mode} ms is not a whole number of minutes")
-    return int(mode // MS_PER_MINUTE)
+    step = steps.group_by("step").len().sort(["len", "step"], descending=[True, False])["step"][0]
+    if step % MS_PER_MINUTE:
+        raise ValueError(
+            f"bar interval of {step} ms is not a whole number of minutes: pass source_interval_minutes"
+        )
+    return int(step // MS_PER_MINUTE)
 
 
 def validate_bars(
@@ -353,7 +359,9 @@ def clean_day(
     """Validate one UTC day of raw tables and build the cleaned bar grid (see the module docstring)."""
     cfg = config or CleaningConfig()
     perp_raw, spot_raw = _conform(perp_bars, BAR_COLUMNS), _conform(spot_bars, BAR_COLUMNS)
-    source = cfg.source_interval_minutes or infer_source_interval(perp_raw, cfg.interval_minutes)
+    source = cfg.source_interval_minutes or infer_source_interval(
+        pl.concat([perp_raw, spot_raw]), cfg.interval_minutes
+    )
     if cfg.interval_minutes % source:
         raise ValueError(
             f"interval_minutes={cfg.interval_minutes} is not a multiple of the source interval {source}"

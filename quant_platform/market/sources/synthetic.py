@@ -183,8 +183,9 @@ class SyntheticConfig:
     regime_to_calm: float = 0.20  # volatile spells last ~5 days
     volatile_vol_multiplier: float = 2.0  # variance multiplier in the volatile regime
     # Intraday volatility.
-    intraday_logvol_persistence: float = 0.98  # AR(1) per minute: clustering over tens of minutes
-    intraday_logvol_sd: float = 0.55  # stationary sd of the 1m log-vol: fat tails (kurtosis ≈ 3e^{4·0.3})
+    intraday_logvol_persistence: float = 0.99  # AR(1) per minute: vol half-life ~70 minutes
+    intraday_logvol_sd: float = 0.5  # stationary sd of log 1m vol: kurtosis of the mixture ≈ 3e^{4·0.25}
+    logvol_market_share: float = 0.7  # share of an idiosyncratic log-vol path that is the market's
     seasonality_amplitude: float = 0.35  # daily cycle of vol, peak around 15:00 UTC (US hours)
     us_open_bump: float = 0.6  # extra vol around 14:30 UTC
     # Jumps.
@@ -581,7 +582,9 @@ class SyntheticMarket:
 
         # Per-minute variance shares (rows: market factor, then each idiosyncratic part), sum 1 per row.
         logvol = self._logvol(rng, n + 1)
-        weight = self._season[None, :] * np.exp(logvol)
+        vol_share = cfg.logvol_market_share  # idiosyncratic vol co-moves with market vol
+        logvol[1:] = math.sqrt(vol_share) * logvol[0] + math.sqrt(1.0 - vol_share) * logvol[1:]
+        weight = self._season[None, :] * np.exp(2.0 * logvol)  # variance = (seasonal sd × e^logvol)²
         weight /= weight.sum(axis=1, keepdims=True)
         shocks = rng.standard_normal((n + 1, MINUTES)) * np.sqrt(weight)
         totals = np.concatenate([[plan.z_market], plan.z_idio])
