@@ -21,7 +21,7 @@ import polars as pl
 from scipy import stats
 
 from bench.common import best_of, isolated, row
-from quant_platform.bridge import evaluate_bridge
+from quant_platform.bridge import evaluate_bridge, tradability
 from quant_platform.discovery import load_discovery_spec, run_discovery, shrink_hierarchical, two_level_fdr
 from quant_platform.discovery.config import CostModel, is_directional
 from quant_platform.discovery.planted_world import (
@@ -267,7 +267,9 @@ def one_seed(seed: int, size_bps: float, spec, n_symbols: int, n_days: int, brid
         "tradable_false": 0,
     }
     if bridge and gated.height:
-        verdict = evaluate_bridge(result.candidates, world.bars, world.events, world.states, spec)
+        verdict = tradability(
+            evaluate_bridge(result.candidates, world.bars, world.events, world.states, spec)
+        )
         verdict = verdict.join(labelled.select("candidate_id", "is_true_effect"), on="candidate_id")
         out["tradable"] = int(verdict["tradable"].sum())
         out["tradable_false"] = int((verdict["tradable"] & ~verdict["is_true_effect"]).sum())
