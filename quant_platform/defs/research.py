@@ -5,7 +5,6 @@ versions of ``bars_5m``, ``market_events`` and ``features_v1`` (state columns), 
 record the trials, return the frame with metadata and its blocking schema check.
 """
 
-
 from typing import Any
 
 import dagster as dg
