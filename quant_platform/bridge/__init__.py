@@ -10,16 +10,22 @@ from quant_platform.bridge.evaluate import (
     default_engine_config,
     evaluate_bridge,
     scenario_config,
+    scenario_metrics,
     scenarios,
+    tradability,
 )
 from quant_platform.bridge.rules import rule_entries, rule_targets
+from quant_platform.bridge.schemas import BridgeEvaluation
 
 __all__ = [
+    "BridgeEvaluation",
     "Scenario",
     "default_engine_config",
     "evaluate_bridge",
     "rule_entries",
     "rule_targets",
     "scenario_config",
+    "scenario_metrics",
     "scenarios",
+    "tradability",
 ]

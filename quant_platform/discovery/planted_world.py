@@ -75,6 +75,8 @@ def make_world(config: WorldConfig, spec: DiscoverySpec) -> World:
     families = dict(spec.plan().select("event_type", "family").unique().iter_rows())
     event_types = [*config.directional_events, *config.nondirectional_events]
     unknown = [e for e in event_types if e not in families]
+    if len(set(event_types)) != len(event_types):
+        raise ValueError("an event type is listed twice in the world config")
     if unknown:
         raise ValueError(f"world event types not in spec/multiplicity: {unknown}")
     p_event = config.events_per_day / bars_per_day
