@@ -13,7 +13,6 @@ A research asset partitioned by ``runset_partitions`` resolves its RunSet and re
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +20,7 @@ import dagster as dg
 import polars as pl
 
 from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME, runset_partitions
-from quant_platform.defs.resources import default_store_root
+from quant_platform.defs.resources import default_registry_root, default_store_root
 from quant_platform.registry import Registry as RegistryLibrary
 from quant_platform.registry import Resolution
 
@@ -93,11 +92,6 @@ def runset_partition_sensor(context: dg.SensorEvaluationContext, registry: Regis
         return dg.SensorResult(skip_reason=dg.SkipReason(f"all {len(names)} RunSets already have partitions"))
     context.log.info(f"adding runset partitions: {new}")
     return dg.SensorResult(dynamic_partitions_requests=[runset_partitions.build_add_request(new)])
-
-
-def default_registry_root() -> str:
-    """``$QP_REGISTRY_ROOT`` if set (any fsspec URL), else ``data/registry`` under the working directory."""
-    return os.environ.get("QP_REGISTRY_ROOT", os.path.abspath("data/registry"))
 
 
 defs = dg.Definitions(
