@@ -21,7 +21,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(PY) -m quant_platform.demo
+	$(PY) -m quant_platform.defs.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 quant_platform_tests

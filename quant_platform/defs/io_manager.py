@@ -25,6 +25,7 @@ from quant_platform.storage.split import split_by_windows
 
 PARTITION_COLUMN_KEY = "partition_column"  # asset definition metadata: which column splits a backfill output
 ALLOW_MISSING_KEY = "allow_missing_partitions"  # AssetIn metadata, for look-back windows
+PARTITION_KEY_COLUMN_KEY = "partition_key_column"  # AssetIn metadata: tag each row with its stored partition
 
 
 @dataclass(frozen=True)
@@ -79,21 +80,33 @@ def frame_metadata(frame: pl.DataFrame) -> dict[str, Any]:
 
 def parquet_output(
     context: dg.AssetExecutionContext,
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | dict[str, pl.DataFrame],
     *,
     metadata: dict[str, Any] | None = None,
     partition_column: str = "ts",
     output_name: str = "result",
 ) -> dg.Output:
-    """Encode ``frame`` once (per partition) and return it as an ``Output`` whose data version is its content hash."""
+    """Encode an output once and return it as an ``Output`` whose data version is its content hash.
+
+    ``frame`` is either one frame (split across the run's partitions by ``partition_column`` when the run
+    spans several) or an explicit ``{partition_key: frame}`` mapping for tables that have no time column to
+    split by (e.g. quarantined rows, whose timestamps may be the very thing that is wrong).
+    """
     keys = _output_partition_keys(context)
-    partitions_def = context.assets_def.partitions_def if keys != [UNPARTITIONED] else None
-    encoded = encode_partitions(frame, keys, partitions_def, partition_column)
+    if isinstance(frame, dict):
+        if sorted(frame) != sorted(keys):
+            raise ValueError(f"output partitions {sorted(frame)} do not match the run's {sorted(keys)}")
+        encoded = EncodedPartitions({k: encode_frame(v) for k, v in frame.items()})
+        whole = pl.concat(list(frame.values()), how="vertical") if frame else pl.DataFrame()
+    else:
+        partitions_def = context.assets_def.partitions_def if keys != [UNPARTITIONED] else None
+        encoded = encode_partitions(frame, keys, partitions_def, partition_column)
+        whole = frame
     return dg.Output(
         encoded,
         output_name=output_name,
         data_version=dg.DataVersion(encoded.content_hash),
-        metadata={**frame_metadata(frame), **(metadata or {})},
+        metadata={**frame_metadata(whole), **(metadata or {})},
     )
 
 
@@ -154,7 +167,10 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pl.LazyFrame | pl.DataFrame:
         keys = list(context.asset_partition_keys) if context.has_asset_partitions else [UNPARTITIONED]
         allow_missing = bool((context.definition_metadata or {}).get(ALLOW_MISSING_KEY, False))
-        frame, lineage = self.store.scan(context.asset_key.path, keys, allow_missing=allow_missing)
+        tag_column = (context.definition_metadata or {}).get(PARTITION_KEY_COLUMN_KEY)
+        frame, lineage = self.store.scan(
+            context.asset_key.path, keys, allow_missing=allow_missing, partition_column=tag_column
+        )
         missing = [x["partition"] for x in lineage if x["content_hash"] is None]
         if missing:
             context.log.warning(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 # Market layer: one partition per UTC day, every symbol of the universe inside the file.
-MARKET_START_DATE = "2024-01-01"
+# From 2000 so the real equity and FX files (2000-2017) fit; ~10k daily keys stays far below 100k.
+MARKET_START_DATE = "2000-01-01"
 daily_partitions = dg.DailyPartitionsDefinition(start_date=MARKET_START_DATE, timezone="UTC", end_offset=0)
 
 # Research layer: one partition per RunSet id; the `qp runset create` command (or a sensor) adds them.

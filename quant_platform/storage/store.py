@@ -186,12 +186,18 @@ class ParquetStore:
         return sorted(p.rsplit("/", 1)[-1] for p in self._fs.ls(directory, detail=False))
 
     def scan(
-        self, asset: Sequence[str] | str, partitions: Iterable[str], *, allow_missing: bool = False
+        self,
+        asset: Sequence[str] | str,
+        partitions: Iterable[str],
+        *,
+        allow_missing: bool = False,
+        partition_column: str | None = None,
     ) -> tuple[pl.LazyFrame, list[dict]]:
         """The current versions of ``partitions`` as one LazyFrame, plus the exact versions read (lineage).
 
         A partition never written raises ``LookupError`` unless ``allow_missing`` (then it is reported in the
-        returned lineage with ``content_hash=None``, never silently skipped).
+        returned lineage with ``content_hash=None``, never silently skipped). ``partition_column`` adds the
+        partition key each row was stored under (rows of a raw table may carry timestamps of another day).
         """
         sources, lineage = [], []
         key = asset_path(asset)
@@ -207,7 +213,14 @@ class ParquetStore:
             raise LookupError(
                 f"{key}: none of the requested partitions has been materialized: {[x['partition'] for x in lineage]}"
             )
-        return pl.scan_parquet(sources), lineage
+        if partition_column is None:
+            return pl.scan_parquet(sources), lineage
+        present = [x["partition"] for x in lineage if x["content_hash"] is not None]
+        tagged = [
+            pl.scan_parquet(src).with_columns(pl.lit(part).alias(partition_column))
+            for src, part in zip(sources, present, strict=True)
+        ]
+        return pl.concat(tagged, how="vertical"), lineage
 
     def read_version(self, asset: Sequence[str] | str, partition: str, content_hash: str) -> pl.DataFrame:
         """Any version ever written (current or not), by its content hash."""

@@ -1,0 +1,61 @@
+"""Turn a phase-2 candidate into a simple rule strategy: target weights for the backtest engine.
+
+The rule, stated without any outcome: on every event of the candidate's type on its symbol (and, for a
+state-conditioned candidate, with the state column equal to its value at the event bar), take the template's
+trade sign (direction x multiplier, or the fixed sign) at the event bar's close and go flat ``h`` bars later.
+Events that arrive while the rule holds a position are ignored (the same greedy non-overlapping rule as
+discovery). The engine fills each instruction at ``entry_lag_bars (+ latency)`` later at the next open, so the
+position is held for exactly ``h`` bars when nothing is delayed by a gap.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from quant_platform.core.timeutil import TS_DTYPE
+from quant_platform.discovery.config import UNCONDITIONAL, DiscoverySpec
+from quant_platform.discovery.overlap import non_overlapping_mask
+
+
+def rule_entries(
+    candidate: dict, events: pl.DataFrame, states: pl.DataFrame | None, spec: DiscoverySpec
+) -> pl.DataFrame:
+    """The counted rule entries of one candidate: (ts, trade_sign), non-overlapping, in time order."""
+    template = spec.template(candidate["template"])
+    horizon = int(candidate["horizon_bars"])
+    chosen = events.filter(
+        (pl.col("symbol") == candidate["symbol"]) & (pl.col("event_type") == candidate["event_type"])
+    ).select("ts", "direction")
+    if candidate["state_column"] != UNCONDITIONAL:
+        if states is None or candidate["state_column"] not in states.columns:
+            raise ValueError(f"candidate is conditioned on {candidate['state_column']!r} but states lack it")
+        cond = states.filter(pl.col("symbol") == candidate["symbol"]).select(
+            "ts", pl.col(candidate["state_column"]).cast(pl.String).alias("_state")
+        )
+        chosen = chosen.join(cond, on="ts", how="left").filter(pl.col("_state") == candidate["state_value"])
+    if template.sign_rule == "from_direction":
+        chosen = chosen.filter(pl.col("direction") != 0).with_columns(
+            trade_sign=(pl.col("direction") * template.direction_multiplier).cast(pl.Int8)
+        )
+    else:
+        chosen = chosen.with_columns(trade_sign=pl.lit(template.fixed_sign, dtype=pl.Int8))
+    chosen = chosen.sort("ts").unique("ts", keep="first", maintain_order=True)
+    bar_index = (chosen["ts"].dt.epoch("ms") // spec.bar_ms).to_numpy()
+    mask = non_overlapping_mask(bar_index * 0, bar_index, horizon)
+    return chosen.filter(pl.Series(mask)).select("ts", "trade_sign")
+
+
+def rule_targets(entries: pl.DataFrame, symbol: str, horizon_bars: int, bar_minutes: int) -> pl.DataFrame:
+    """Engine targets (symbol, ts, target_weight): the sign at each entry bar, 0 ``horizon`` bars later
+    (an exit that falls on the next entry's bar is replaced by that entry)."""
+    enter = entries.select(
+        pl.lit(symbol).alias("symbol"),
+        pl.col("ts").cast(TS_DTYPE),
+        pl.col("trade_sign").cast(pl.Float64).alias("target_weight"),
+    )
+    leave = entries.select(
+        pl.lit(symbol).alias("symbol"),
+        (pl.col("ts") + pl.duration(minutes=bar_minutes * horizon_bars)).cast(TS_DTYPE).alias("ts"),
+        pl.lit(0.0).alias("target_weight"),
+    ).join(enter.select("ts"), on="ts", how="anti")
+    return pl.concat([enter, leave]).sort("ts")

@@ -1,0 +1,19 @@
+"""Jobs, schedules and sensors: the daily market job materializes yesterday's partition every morning."""
+
+import dagster as dg
+
+from quant_platform.defs.partitions import daily_partitions
+
+market_daily_job = dg.define_asset_job(
+    "market_daily",
+    selection=dg.AssetSelection.groups("market"),
+    partitions_def=daily_partitions,
+    description="Raw market tables, cleaned 5m bars and quarantine for one UTC day.",
+)
+
+# A daily partition is complete once its UTC day has ended: run at 00:15 UTC for the day just finished.
+market_daily_schedule = dg.build_schedule_from_partitioned_job(
+    market_daily_job, hour_of_day=0, minute_of_hour=15
+)
+
+defs = dg.Definitions(jobs=[market_daily_job], schedules=[market_daily_schedule])

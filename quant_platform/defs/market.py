@@ -1,0 +1,181 @@
+"""Market layer assets: five raw tables from the configured source, then cleaned 5m bars and quarantine.
+
+Daily UTC partitions; every symbol of the universe lives inside each file. Assets are thin: they fetch or
+clean through the library and yield blocking schema checks (generated from the pandera schemas) plus the
+reconciliation check (row accounting, uniqueness, OHLC invariants, coverage per symbol).
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+
+from quant_platform.core.timeutil import parse_day
+from quant_platform.defs.checks import schema_check_result, schema_check_spec
+from quant_platform.defs.io_manager import ALLOW_MISSING_KEY, PARTITION_KEY_COLUMN_KEY, parquet_output
+from quant_platform.defs.partitions import daily_partitions, lookback
+from quant_platform.defs.resources import MarketDataResource
+from quant_platform.market import cleaning
+from quant_platform.market.reconciliation import reconciliation_report
+from quant_platform.market.schemas import MARKET_SCHEMAS, Bars5m, QuarantinedRows
+
+GROUP = "market"
+# Every market asset handles a range of days in one run (one file per day), so backfills and
+# `dg launch --partition-range` need no daemon and start one process, not one per day.
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+RAW_ASSETS = {
+    "raw_perp_bars": (
+        "perp_bars",
+        "Perpetual-futures 1m klines as the source delivers them (may hold bad rows).",
+    ),
+    "raw_spot_bars": ("spot_bars", "Spot 1m klines as the source delivers them (for the spot/perp basis)."),
+    "raw_funding": ("funding", "Perp funding prints (rate settled at ts), typically every 8 hours."),
+    "raw_open_interest": ("open_interest", "Open interest snapshots, every 5 minutes."),
+    "raw_liquidations": ("liquidations", "Forced orders; SELL liquidates a long, BUY a short."),
+}
+
+
+def _per_symbol_counts(frame: pl.DataFrame) -> dg.MetadataValue:
+    if frame.is_empty():
+        return dg.MetadataValue.json({})
+    counts = frame.group_by("symbol").len().sort("symbol")
+    return dg.MetadataValue.json(dict(zip(counts["symbol"].to_list(), counts["len"].to_list(), strict=True)))
+
+
+def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefinition:
+    schema = MARKET_SCHEMAS[asset_name]
+
+    @dg.asset(
+        name=asset_name,
+        group_name=GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
+        description=description,
+        check_specs=[schema_check_spec(asset_name, schema)],
+        kinds={"polars", "parquet"},
+        tags={"quant_platform/layer": "market"},
+    )
+    def raw_table(context: dg.AssetExecutionContext, market_data: MarketDataResource):
+        source = market_data.source()
+        parts = {day: source.fetch(table, day) for day in context.partition_keys}
+        whole = pl.concat(list(parts.values()), how="vertical")
+        yield parquet_output(
+            context, parts, metadata={"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
+        )
+        yield schema_check_result(asset_name, schema, whole)
+
+    return raw_table
+
+
+raw_assets = [_raw_asset(name, table, text) for name, (table, text) in RAW_ASSETS.items()]
+
+_RECONCILIATION = "reconciliation"
+_FROM = "stored_partition"
+
+
+def _stored_under(frame: pl.DataFrame, partition: str) -> pl.DataFrame:
+    return frame.filter(pl.col(_FROM) == partition).drop(_FROM)
+
+
+@dg.multi_asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    backfill_policy=SINGLE_RUN,
+    outs={
+        "bars_5m": dg.AssetOut(
+            description=Bars5m.__doc__, kinds={"polars", "parquet"}, tags={"quant_platform/layer": "market"}
+        ),
+        "quarantined_rows": dg.AssetOut(
+            description=QuarantinedRows.__doc__,
+            kinds={"polars", "parquet"},
+            tags={"quant_platform/layer": "market"},
+        ),
+    },
+    # Every input row is tagged with the partition it was stored under: a raw file may hold rows stamped on
+    # another day (that is for cleaning to quarantine), so days are never re-split by timestamp.
+    ins={
+        "perp": dg.AssetIn("raw_perp_bars", metadata={PARTITION_KEY_COLUMN_KEY: _FROM}),
+        "spot": dg.AssetIn("raw_spot_bars", metadata={PARTITION_KEY_COLUMN_KEY: _FROM}),
+        # funding and OI carry over from the previous day: the first bars of a day see the last prior print.
+        "funding": dg.AssetIn(
+            "raw_funding",
+            partition_mapping=lookback(1),
+            metadata={ALLOW_MISSING_KEY: True, PARTITION_KEY_COLUMN_KEY: _FROM},
+        ),
+        "open_interest": dg.AssetIn(
+            "raw_open_interest",
+            partition_mapping=lookback(1),
+            metadata={ALLOW_MISSING_KEY: True, PARTITION_KEY_COLUMN_KEY: _FROM},
+        ),
+        "liquidations": dg.AssetIn("raw_liquidations", metadata={PARTITION_KEY_COLUMN_KEY: _FROM}),
+    },
+    check_specs=[
+        schema_check_spec("bars_5m", Bars5m),
+        schema_check_spec("quarantined_rows", QuarantinedRows),
+        dg.AssetCheckSpec(
+            _RECONCILIATION,
+            asset="bars_5m",
+            blocking=True,
+            description="raw = clean + quarantined for every table; no duplicate (symbol, ts); OHLC invariants; "
+            "a complete 5m grid per symbol (coverage reported per symbol).",
+        ),
+    ],
+)
+def clean_market(
+    context: dg.AssetExecutionContext,
+    perp: pl.DataFrame,
+    spot: pl.DataFrame,
+    funding: pl.DataFrame,
+    open_interest: pl.DataFrame,
+    liquidations: pl.DataFrame,
+    market_data: MarketDataResource,
+):
+    """Clean each day of the run on its own (a single-run backfill cleans day by day)."""
+    universe = tuple(market_data.symbols)
+    bars, quarantine, reports = {}, {}, []
+    for day in context.partition_keys:
+        previous = (parse_day(day) - timedelta(days=1)).isoformat()
+        result = cleaning.clean_day(
+            day,
+            _stored_under(perp, day),
+            _stored_under(spot, day),
+            _stored_under(funding, day),
+            _stored_under(open_interest, day),
+            _stored_under(liquidations, day),
+            universe=universe,
+            config=cleaning.CleaningConfig(interval_minutes=market_data.bar_minutes),
+            prior_funding=_stored_under(funding, previous),
+            prior_open_interest=_stored_under(open_interest, previous),
+        )
+        bars[day], quarantine[day] = result.bars, result.quarantined
+        reports.append({"day": day, **reconciliation_report(result, universe, market_data.bar_minutes)})
+    all_bars = pl.concat(list(bars.values()))
+    all_quarantine = pl.concat(list(quarantine.values()))
+    reasons = all_quarantine.group_by("source_table", "reason").len().sort("source_table", "reason")
+    yield parquet_output(
+        context,
+        bars,
+        output_name="bars_5m",
+        metadata={
+            "bar_minutes": market_data.bar_minutes,
+            "gap_rows": int(all_bars["gap"].sum()),
+            "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),
+        },
+    )
+    yield parquet_output(
+        context,
+        quarantine,
+        output_name="quarantined_rows",
+        metadata={"by_reason": dg.MetadataValue.json(reasons.to_dicts())},
+    )
+    yield schema_check_result("bars_5m", Bars5m, all_bars)
+    yield schema_check_result("quarantined_rows", QuarantinedRows, all_quarantine)
+    yield dg.AssetCheckResult(
+        asset_key="bars_5m",
+        check_name=_RECONCILIATION,
+        passed=all(r["passed"] for r in reports),
+        metadata={"per_day": dg.MetadataValue.json(reports)},
+    )
+
+
+defs = dg.Definitions(assets=[*raw_assets, clean_market])

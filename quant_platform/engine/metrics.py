@@ -1,0 +1,207 @@
+"""Run metrics: path statistics of the equity curve, trade statistics of the fills, dual Sharpe.
+
+Units are explicit in every name:
+- ``*_step`` are per bar, never annualized; ``sharpe_step_raw`` is a diagnostic only.
+- ``daily_return_*`` are per UTC day; ``sharpe_daily`` is the annualized daily Sharpe,
+  ``mean(daily) / max(std(daily), daily_vol_floor) * sqrt(365)`` with per-step PnL summed into UTC day
+  buckets (``sharpe_method = "daily_agg_v1"``). Returns are PnL over the fixed capital base.
+- ``total_return_*``, ``max_drawdown`` and ``turnover`` are fractions of capital over the whole run.
+A run observed on fewer than ``min_observation_days`` UTC days (or fewer than 2), or with fewer than
+``min_completed_runs`` completed runs, gets ``status = "insufficient_observation"`` and a NaN ``sharpe_daily``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from quant_platform.core.timeutil import MS_PER_DAY
+from quant_platform.engine.arrays import row_mean, row_std
+from quant_platform.engine.config import EngineConfig
+from quant_platform.engine.replay import Fills, Funding
+
+SHARPE_METHOD = "daily_agg_v1"
+DAYS_PER_YEAR = 365
+STATUS_OK = "ok"
+STATUS_INSUFFICIENT = "insufficient_observation"
+
+
+def day_end_bars(ts_ms: np.ndarray) -> np.ndarray:
+    """Index of the last bar of every UTC day present in ``ts_ms`` (strictly increasing)."""
+    if ts_ms.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    first, last = int(ts_ms[0]) // MS_PER_DAY, int(ts_ms[-1]) // MS_PER_DAY
+    next_day_starts = np.arange(first + 1, last + 2, dtype=np.int64) * MS_PER_DAY
+    ends = np.searchsorted(ts_ms, next_day_starts, side="left") - 1
+    return np.unique(ends)  # a day without bars repeats the previous end: it is not an observation day
+
+
+def path_metrics(
+    equity: np.ndarray,
+    ts_ms: np.ndarray | None,
+    config: EngineConfig,
+    *,
+    completed_runs: int = 1,
+) -> dict[str, np.ndarray]:
+    """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``."""
+    capital = config.initial_capital
+    n_cols, n_bars = equity.shape
+    step_ret = np.empty_like(equity)  # step PnL first (currency); stats are divided by capital after
+    step_ret[:, :1] = equity[:, :1] - capital
+    np.subtract(equity[:, 1:], equity[:, :-1], out=step_ret[:, 1:])
+    step_pnl_mean = row_mean(step_ret)
+    step_mean = step_pnl_mean / capital
+    if n_bars > 1:
+        step_ret -= step_pnl_mean[:, None]  # in place: centred, then squared, for the sample variance
+        step_ret *= step_ret
+        step_std = np.sqrt(np.array([row.sum() for row in step_ret]) / (n_bars - 1)) / capital
+    else:
+        step_std = np.full(n_cols, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe_step = np.where(step_std > 0, step_mean / step_std, np.where(step_mean == 0, 0.0, np.nan))
+
+    peak = np.maximum.accumulate(equity, axis=1)
+    np.maximum(peak, capital, out=peak)
+    np.subtract(peak, equity, out=step_ret)  # reuse the buffer: absolute drawdown
+    dd_abs = step_ret.max(axis=1)
+    step_ret /= peak
+    dd_rel = step_ret.max(axis=1)
+
+    if ts_ms is None:
+        days = 0
+        daily_mean = daily_std = sharpe_daily = np.full(n_cols, np.nan)
+        floor_applied = np.zeros(n_cols, dtype=bool)
+    else:
+        ends = day_end_bars(ts_ms)
+        days = len(ends)
+        daily = np.diff(equity[:, ends], axis=1, prepend=capital) / capital
+        daily_mean = row_mean(daily)
+        daily_std = row_std(daily)
+        floor_applied = ~(daily_std >= config.daily_vol_floor)
+        sharpe_daily = daily_mean / np.maximum(np.nan_to_num(daily_std, nan=0.0), config.daily_vol_floor)
+        sharpe_daily = sharpe_daily * math.sqrt(DAYS_PER_YEAR)
+    adequate = days >= max(config.min_observation_days, 2) and completed_runs >= config.min_completed_runs
+    if not adequate:
+        sharpe_daily = np.full(n_cols, np.nan)
+    status = np.full(n_cols, STATUS_OK if adequate else STATUS_INSUFFICIENT, dtype=object)
+    final = equity[:, -1] if n_bars else np.full(n_cols, capital)
+    return {
+        "final_equity": final,
+        "pnl_net": final - capital,
+        "total_return_net": (final - capital) / capital,
+        "max_drawdown": dd_rel,
+        "max_drawdown_abs": dd_abs,
+        "return_mean_step": step_mean,
+        "return_std_step": step_std,
+        "sharpe_step_raw": sharpe_step,
+        "daily_return_mean": daily_mean,
+        "daily_return_std": daily_std,
+        "sharpe_daily": sharpe_daily,
+        "sharpe_method": np.full(n_cols, SHARPE_METHOD, dtype=object),
+        "observation_days": np.full(n_cols, days, dtype=np.int64),
+        "vol_floor_applied": floor_applied,
+        "status": status,
+    }
+
+
+def episode_pnl(fills: Fills, funding: Funding, n_bars: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Net PnL of every position episode (a run of same-sign non-zero position), and whether it closed.
+
+    A fill that flips the sign closes one episode and opens another: its fee is split in proportion to the
+    closing and opening quantities. Funding is charged to the episode holding the position.
+    Returns (episode_column, episode_pnl, episode_closed).
+    """
+    ub, ua = fills.units_before, fills.units_after
+    opens = (ua != 0) & (np.sign(ua) != np.sign(ub))
+    closes = (ub != 0) & (np.sign(ua) != np.sign(ub))
+    n_open = np.cumsum(opens)
+    current = n_open - 1  # episode after this fill (valid where ua != 0)
+    previous = n_open - opens - 1  # episode before this fill (valid where ub != 0)
+    total = np.abs(ub) + np.abs(ua)
+    close_share = np.where(closes, np.where(opens, np.abs(ub) / np.where(total > 0, total, 1), 1.0), 0.0)
+    close_cf = np.where(closes, ub * fills.exec_price - fills.fee * close_share, 0.0)
+    rest_cf = fills.cash_flow - close_cf
+
+    n_episodes = int(n_open[-1]) if n_open.size else 0
+    pnl = np.zeros(n_episodes)
+    has_close = closes & (previous >= 0)
+    np.add.at(pnl, previous[has_close], close_cf[has_close])
+    has_rest = (ua != 0) & (current >= 0)
+    np.add.at(pnl, current[has_rest], rest_cf[has_rest])
+    if funding.pnl.size:
+        keys = fills.column.astype(np.int64) * n_bars + fills.bar
+        idx = (
+            np.searchsorted(keys, funding.column.astype(np.int64) * n_bars + funding.bar - 1, side="right")
+            - 1
+        )
+        np.add.at(pnl, current[idx], funding.pnl)
+    episode_column = np.zeros(n_episodes, dtype=np.int64)
+    episode_column[current[opens]] = fills.column[opens]
+    closed = np.zeros(n_episodes, dtype=bool)
+    closed[previous[has_close]] = True
+    return episode_column, pnl, closed
+
+
+def _sequential_group_sum(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per-group sums accumulated in input order (``np.bincount`` adds sequentially), so a column's total
+    does not depend on the other columns of its block."""
+    return np.bincount(group, weights=values, minlength=n_groups).astype(np.float64)
+
+
+def exposure_metrics(
+    fills: Fills, mark: np.ndarray, n_columns: int, config: EngineConfig
+) -> dict[str, np.ndarray]:
+    """Average gross exposure (fraction of capital) and time in market per column, from the fills alone:
+    each fill's units are held until the column's next fill, so exposure is |units| × Σ mark over that span."""
+    n_bars = mark.shape[1]
+    col, start = fills.column, fills.bar
+    end = np.empty_like(start)
+    if start.size:
+        end[:-1] = start[1:]
+        end[np.r_[col[1:] != col[:-1], True]] = n_bars
+    cum_mark = np.zeros((mark.shape[0], n_bars + 1))
+    np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
+    rows = np.zeros_like(col) if mark.shape[0] == 1 else col
+    held_mark = cum_mark[rows, end] - cum_mark[rows, start]
+    gross = np.bincount(col, weights=np.abs(fills.units_after) * held_mark, minlength=n_columns)
+    in_market = np.bincount(
+        col, weights=(fills.units_after != 0) * (end - start).astype(float), minlength=n_columns
+    )
+    return {
+        "avg_gross_exposure": gross / n_bars / config.initial_capital,
+        "time_in_market": in_market / n_bars,
+    }
+
+
+def trade_metrics(
+    fills: Fills,
+    funding: Funding,
+    n_bars: int,
+    group: np.ndarray,
+    n_groups: int,
+    config: EngineConfig,
+) -> dict[str, np.ndarray]:
+    """Per-group trade statistics; ``group[k]`` maps column ``k`` to its group (symbol → one portfolio)."""
+    capital = config.initial_capital
+    g = group[fills.column]
+    traded = np.abs(fills.qty) * fills.fill_price
+
+    def per_group(values: np.ndarray, where: np.ndarray = g) -> np.ndarray:
+        return np.bincount(where, weights=values, minlength=n_groups).astype(np.float64)
+
+    ep_col, ep_pnl, ep_closed = episode_pnl(fills, funding, n_bars)
+    ep_group = group[ep_col][ep_closed]
+    n_round_trips = np.bincount(ep_group, minlength=n_groups)
+    wins = np.bincount(ep_group, weights=(ep_pnl[ep_closed] > 0).astype(float), minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hit_rate = np.where(n_round_trips > 0, wins / n_round_trips, np.nan)
+    return {
+        "n_fills": np.bincount(g, minlength=n_groups).astype(np.int64),
+        "n_round_trips": n_round_trips.astype(np.int64),
+        "hit_rate": hit_rate,
+        "turnover": per_group(traded) / capital,
+        "fees": per_group(fills.fee),
+        "slippage_cost": per_group(fills.slippage_cost),
+        "funding_pnl": _sequential_group_sum(group[funding.column], funding.pnl, n_groups),
+    }

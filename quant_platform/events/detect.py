@@ -1,0 +1,184 @@
+"""Detect every registry event from features_v1 and context_features only (never from raw bars).
+
+Rule semantics (spec/events): an event's condition is the OR of its branches, a branch the AND of its
+conditions, evaluated with SQL null logic; a condition on a null input is unknown and never fires. No event
+fires on a row that features_v1 marks ``warmup`` (gap rows included), whatever its inputs. ``lag``/``ref_lag`` read the symbol's bar that many
+rows earlier. ``trigger: level`` fires on every bar where the condition holds; ``onset`` fires where it
+holds and was known false on the previous bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+
+from quant_platform.events.registry import Condition, EventDef, EventRegistry, SignalRef, load_event_registry
+from quant_platform.specs import ontology_hash
+
+_BRANCH = "__branch_{}_{}"
+
+
+def _lagged(name: str, lag: int) -> pl.Expr:
+    return pl.col(name).shift(lag).over("symbol") if lag else pl.col(name)
+
+
+def condition_expr(c: Condition) -> pl.Expr:
+    x = _lagged(c.feature, c.lag)
+    other = _lagged(c.ref, c.ref_lag) if c.ref else pl.lit(c.value)
+    match c.op:
+        case "gt":
+            return x > other
+        case "ge":
+            return x >= other
+        case "lt":
+            return x < other
+        case "le":
+            return x <= other
+        case "abs_gt":
+            return x.abs() > other
+        case "abs_lt":
+            return x.abs() < other
+        case "eq":
+            return x == other
+        case "isin":
+            return pl.when(x.is_null()).then(None).otherwise(x.is_in(list(c.values)))
+        case "sign_change":
+            previous = _lagged(c.feature, c.lag + 1)
+            return (x.sign() != previous.sign()) & (x != 0) & (previous != 0)
+        case "changed":
+            return x != _lagged(c.feature, c.lag + 1)
+        case "same_sign":
+            return (x.sign() == other.sign()) & (x != 0)
+    raise ValueError(f"unknown condition op {c.op!r}")
+
+
+def _signal_expr(ref: SignalRef) -> pl.Expr:
+    if ref.feature is None:
+        return pl.lit(ref.value, dtype=pl.Float64)
+    x = _lagged(ref.feature, ref.lag).cast(pl.Float64)
+    x = x.abs() if ref.absolute else x.sign()
+    return -x if ref.negate else x
+
+
+def event_columns(event: EventDef) -> tuple[pl.Expr, pl.Expr]:
+    """(fired, direction) expressions for one active event."""
+    branch_exprs = [pl.all_horizontal(condition_expr(c) for c in b.conditions) for b in event.branches]
+    condition = pl.any_horizontal(branch_exprs) if len(branch_exprs) > 1 else branch_exprs[0]
+    required_known = pl.all_horizontal(pl.col(name).is_not_null() for name in event.required_inputs)
+    now = (condition & required_known & ~pl.col("warmup")).fill_null(False)
+    if event.trigger == "onset":
+        was_false = condition.shift(1).over("symbol").not_().fill_null(False)
+        now = now & was_false
+    direction = _signal_expr(event.direction)
+    if any(b.direction is not None for b in event.branches):
+        chained = pl.when(branch_exprs[0].fill_null(False)).then(
+            pl.lit(float(event.branches[0].direction if event.branches[0].direction is not None else 0))
+        )
+        for branch, expr in zip(event.branches[1:], branch_exprs[1:], strict=True):
+            fixed = pl.lit(float(branch.direction)) if branch.direction is not None else direction
+            chained = chained.when(expr.fill_null(False)).then(fixed)
+        direction = chained.otherwise(direction)
+    return now, direction.fill_nan(0.0).fill_null(0.0).cast(pl.Int8)
+
+
+def unavailable_reason(event: EventDef, columns: set[str]) -> str | None:
+    """Why an event cannot be detected on this input, or None when it can."""
+    if event.status == "skipped":
+        return event.skip_reason
+    missing = sorted(set(event.required_inputs) - columns)
+    if missing:
+        return f"required inputs not in features/context: {missing}"
+    return None
+
+
+def event_id_expr() -> pl.Expr:
+    """Canonical JSON text of ``[event_type, symbol, ts ISO-8601]`` (hashed with sha256 by :func:`_hash_ids`)."""
+    iso = pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+    return pl.concat_str(
+        pl.lit('["'), pl.col("event_type"), pl.lit('","'), pl.col("symbol"), pl.lit('","'), iso, pl.lit('"]')
+    )
+
+
+def _hash_ids(texts: pl.Series) -> pl.Series:
+    # No native sha256 in Polars; one hashlib call per *event* (events are sparse), not per bar.
+    return pl.Series(
+        "event_id", [hashlib.sha256(t.encode()).hexdigest() for t in texts.to_list()], dtype=pl.String
+    )
+
+
+def _joined(
+    features: pl.DataFrame | pl.LazyFrame, context: pl.DataFrame | pl.LazyFrame | None
+) -> pl.LazyFrame:
+    lazy = features.lazy().sort("ts")
+    if context is not None:
+        ctx = context.lazy().drop("warmup", "ontology_hash", strict=False).sort("ts")
+        lazy = lazy.join_asof(ctx, on="ts", by="symbol", strategy="backward", check_sortedness=False)
+    return lazy.sort("symbol", "ts")
+
+
+def detect_events(
+    features: pl.DataFrame | pl.LazyFrame,
+    context: pl.DataFrame | pl.LazyFrame | None = None,
+    registry: EventRegistry | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(market_events, event_flags).
+
+    market_events: ``event_id`` (sha256 of the canonical JSON ``[event_type, symbol, ts]``), ``symbol, ts,
+    event_type, family, direction`` (Int8 +1/-1/0), ``severity`` (Float64), ``trigger`` (JSON of the required
+    inputs at the bar), ``ontology_hash``. event_flags: ``symbol, ts``, one Boolean column per registry event
+    (null for an event that is skipped or whose inputs are absent: unknown, never silently false), and
+    ``ontology_hash``. Context columns are joined backward as-of on ``(symbol, ts)``.
+    """
+    registry = registry or load_event_registry()
+    frame = _joined(features, context)
+    columns = set(frame.collect_schema().names())
+    fired_cols, direction_cols, active = [], [], []
+    for event in registry.events:
+        if unavailable_reason(event, columns) is None:
+            fired, direction = event_columns(event)
+            fired_cols.append(fired.alias(event.name))
+            direction_cols.append(direction.alias(f"__dir__{event.name}"))
+            active.append(event)
+        else:
+            fired_cols.append(pl.lit(None, dtype=pl.Boolean).alias(event.name))
+    wide = frame.with_columns(*fired_cols, *direction_cols).collect()
+    flags = wide.select(
+        "symbol", "ts", *registry.names, pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash")
+    )
+    parts = []
+    for event in active:
+        trigger = (
+            pl.struct(*event.required_inputs).struct.json_encode() if event.required_inputs else pl.lit("{}")
+        )
+        parts.append(
+            wide.lazy()
+            .filter(pl.col(event.name))
+            .select(
+                "symbol",
+                "ts",
+                pl.lit(event.name).alias("event_type"),
+                pl.lit(event.family).alias("family"),
+                pl.col(f"__dir__{event.name}").alias("direction"),
+                _signal_expr(event.severity).alias("severity"),
+                trigger.alias("trigger"),
+            )
+        )
+    events = pl.concat(parts).collect() if parts else pl.DataFrame(schema=EVENT_COLUMNS)
+    events = events.sort("symbol", "ts", "event_type")
+    events = events.with_columns(_hash_ids(events.select(event_id_expr()).to_series()))
+    events = events.with_columns(pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash"))
+    return events.select(*EVENT_COLUMNS), flags
+
+
+EVENT_COLUMNS = {
+    "event_id": pl.String,
+    "symbol": pl.String,
+    "ts": pl.Datetime("ms", "UTC"),
+    "event_type": pl.String,
+    "family": pl.String,
+    "direction": pl.Int8,
+    "severity": pl.Float64,
+    "trigger": pl.String,
+    "ontology_hash": pl.String,
+}

@@ -1,0 +1,169 @@
+"""Typed view of ``spec/events``: the registry (name -> family) and one rule per event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from quant_platform.specs import load_dir, load_yaml
+
+EXPECTED_EVENT_COUNT = 57
+OPS = ("gt", "ge", "lt", "le", "abs_gt", "abs_lt", "eq", "isin", "sign_change", "changed", "same_sign")
+
+
+@dataclass(frozen=True)
+class Condition:
+    feature: str
+    op: str
+    value: Any = None
+    values: tuple[Any, ...] = ()
+    ref: str | None = None
+    lag: int = 0
+    ref_lag: int = 0
+
+
+@dataclass(frozen=True)
+class Branch:
+    conditions: tuple[Condition, ...]
+    direction: int | None
+
+
+@dataclass(frozen=True)
+class SignalRef:
+    """``sign_of`` a feature (optionally lagged and negated) or a fixed ``value`` (direction or severity)."""
+
+    feature: str | None
+    value: float | None
+    lag: int = 0
+    negate: bool = False
+    absolute: bool = False
+
+
+@dataclass(frozen=True)
+class EventDef:
+    name: str
+    family: str
+    status: Literal["active", "skipped"]
+    skip_reason: str | None
+    proxy: str | None
+    trigger: Literal["onset", "level"]
+    branches: tuple[Branch, ...]
+    required_inputs: tuple[str, ...]
+    direction: SignalRef
+    severity: SignalRef
+    min_per_symbol_day: float
+    max_per_symbol_day: float
+
+
+@dataclass(frozen=True)
+class EventRegistry:
+    families: tuple[str, ...]
+    events: tuple[EventDef, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(e.name for e in self.events)
+
+    def family_of(self, name: str) -> str:
+        return next(e.family for e in self.events if e.name == name)
+
+
+def _condition(raw: dict[str, Any], event: str) -> Condition:
+    op = raw["op"]
+    if op not in OPS:
+        raise ValueError(f"event {event}: unknown op {op!r} (known: {', '.join(OPS)})")
+    if op in ("gt", "ge", "lt", "le") and ("value" in raw) == ("ref" in raw):
+        raise ValueError(f"event {event}: op {op} needs exactly one of value / ref")
+    if op == "same_sign" and "ref" not in raw:
+        raise ValueError(f"event {event}: op same_sign needs a ref feature")
+    return Condition(
+        feature=raw["feature"],
+        op=op,
+        value=raw.get("value"),
+        values=tuple(raw.get("values") or ()),
+        ref=raw.get("ref"),
+        lag=int(raw.get("lag", 0)),
+        ref_lag=int(raw.get("ref_lag", 0)),
+    )
+
+
+def _signal(raw: dict[str, Any], absolute: bool) -> SignalRef:
+    feature = raw.get("sign_of") or raw.get("abs_of")
+    value = raw.get("value")
+    if (feature is None) == (value is None):
+        raise ValueError(f"direction/severity needs exactly one of sign_of/abs_of or value: {raw}")
+    return SignalRef(feature, None if value is None else float(value), int(raw.get("lag", 0)),
+                     bool(raw.get("negate", False)), absolute)  # fmt: skip
+
+
+def _event(doc: dict[str, Any]) -> EventDef:
+    name = doc["name"]
+    detection = doc["detection"]
+    branches = tuple(
+        Branch(tuple(_condition(c, name) for c in b["all"]), b.get("direction"))
+        for b in detection["branches"]
+    )
+    if doc["status"] == "active" and not branches:
+        raise ValueError(f"event {name}: an active event needs at least one detection branch")
+    if doc["status"] == "skipped" and not doc.get("skip_reason"):
+        raise ValueError(f"event {name}: a skipped event needs its skip_reason")
+    bounds = doc["prevalence_bounds"]
+    return EventDef(
+        name=name,
+        family=doc["family"],
+        status=doc["status"],
+        skip_reason=doc.get("skip_reason"),
+        proxy=doc.get("proxy"),
+        trigger=detection["trigger"],
+        branches=branches,
+        required_inputs=tuple(doc["required_inputs"]),
+        direction=_signal(doc["direction"], absolute=False),
+        severity=_signal(doc["severity"], absolute=True),
+        min_per_symbol_day=float(bounds["min_per_symbol_day"]),
+        max_per_symbol_day=float(bounds["max_per_symbol_day"]),
+    )
+
+
+def parse_event_registry(registry_doc: dict[str, Any], event_docs: dict[str, Any]) -> EventRegistry:
+    families = tuple(registry_doc["families"])
+    listed = registry_doc["events"]
+    names = [e["name"] for e in listed]
+    if len(names) != EXPECTED_EVENT_COUNT or len(set(names)) != len(names):
+        raise ValueError(
+            f"the registry must list {EXPECTED_EVENT_COUNT} distinct events, got {len(set(names))}"
+        )
+    events = []
+    for entry in listed:
+        doc = event_docs.get(entry["name"])
+        if doc is None:
+            raise ValueError(f"registry event {entry['name']} has no spec/events/{entry['name']}.yaml")
+        event = _event(doc)
+        if event.family != entry["family"] or event.family not in families:
+            raise ValueError(f"event {event.name}: family {event.family!r} disagrees with the registry")
+        used = {c.feature for b in event.branches for c in b.conditions} | {
+            c.ref for b in event.branches for c in b.conditions if c.ref
+        }
+        used |= {s.feature for s in (event.direction, event.severity) if s.feature}
+        if event.status == "active" and not used <= set(event.required_inputs):
+            raise ValueError(f"event {event.name}: rule reads {sorted(used - set(event.required_inputs))} "
+                             "not listed in required_inputs")  # fmt: skip
+        events.append(event)
+    orphans = set(event_docs) - set(names) - {"canonical_event_registry"}
+    if orphans:
+        raise ValueError(f"event files not in the registry: {sorted(orphans)}")
+    return EventRegistry(families, tuple(events))
+
+
+def load_event_registry(root: Path | None = None) -> EventRegistry:
+    if root is None:
+        return _cached_default()
+    return parse_event_registry(
+        load_yaml("events/canonical_event_registry.yaml", root), load_dir("events", root)
+    )
+
+
+@lru_cache(maxsize=1)
+def _cached_default() -> EventRegistry:
+    return parse_event_registry(load_yaml("events/canonical_event_registry.yaml"), load_dir("events"))

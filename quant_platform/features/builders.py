@@ -1,0 +1,339 @@
+"""One Polars expression per feature *builder* named in ``spec/features``.
+
+A builder returns an expression evaluated inside one window group: the caller wraps it in
+``.over(["symbol", segment])`` for segment-scope features (the group is one gap-free run of bars, so a
+window never crosses a gap) or ``.over("symbol")`` for symbol-scope features (trailing statistics over the
+valid observations only, with a coverage minimum). Parameters come from the feature's spec entry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from quant_platform.features.spec import FeatureDef
+
+N_VALID = "_n_valid"  # valid (non-gap) bars so far in the current segment, 1 on the first valid bar
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    bar_minutes: int
+    min_coverage: float
+
+    def min_samples(self, feature: FeatureDef, window: int) -> int:
+        """Segment scope needs the full window; symbol scope needs ``min_coverage`` of it to be valid."""
+        if feature.scope == "segment":
+            return window
+        return max(1, math.ceil(self.min_coverage * window))
+
+
+Builder = Callable[[FeatureDef, BuildContext], pl.Expr]
+BUILDERS: dict[str, Builder] = {}
+
+
+def builder(name: str) -> Callable[[Builder], Builder]:
+    def register(fn: Builder) -> Builder:
+        BUILDERS[name] = fn
+        return fn
+
+    return register
+
+
+def _col(feature: FeatureDef, i: int = 0) -> pl.Expr:
+    return pl.col(feature.inputs[i])
+
+
+def _positive_log(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr > 0).then(expr.log()).otherwise(None)
+
+
+def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    return pl.when(den != 0).then(num / den).otherwise(None)
+
+
+def wilder_smooth(values: pl.Expr, period: int, first_valid: int) -> pl.Expr:
+    """Wilder's smoothing: seeded with the simple mean of the first ``period`` values, then
+    ``avg_t = avg_{t-1} + (x_t - avg_{t-1}) / period``. ``first_valid`` is the segment bar (``_n_valid``)
+    of the first defined value; the seed sits ``period - 1`` bars later."""
+    n_valid = pl.col(N_VALID)
+    seed_at = first_valid + period - 1
+    seeded = (
+        pl.when(n_valid == seed_at)
+        .then(values.rolling_mean(period, min_samples=period))
+        .when(n_valid > seed_at)
+        .then(values)
+        .otherwise(None)
+    )
+    return seeded.ewm_mean(alpha=1.0 / period, adjust=False, ignore_nulls=True)
+
+
+def zscore_expr(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
+    """(x_t - mean) / std of the window's previous bars t-window..t-1 (the current bar is excluded)."""
+    previous = values.shift(1)
+    mean = previous.rolling_mean(window, min_samples=min_samples)
+    std = previous.rolling_std(window, min_samples=min_samples)
+    return _safe_div(values - mean, std)
+
+
+# --- returns -------------------------------------------------------------------------------------------
+@builder("log_return")
+def log_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    close = _col(f)
+    return (close / close.shift(f.params["horizon"])).log()
+
+
+@builder("log_change")
+def log_change(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    x = _col(f)
+    return _positive_log(x / x.shift(f.params["horizon"]))
+
+
+@builder("difference")
+def difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    x = _col(f)
+    return x - x.shift(f.params["horizon"])
+
+
+# --- volatility ----------------------------------------------------------------------------------------
+@builder("ewma_vol")
+def ewma_vol(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    alpha = 2.0 / (f.params["span"] + 1.0)
+    return (_col(f) ** 2).ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True).sqrt()
+
+
+@builder("rolling_std")
+def rolling_std(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return _col(f).rolling_std(window, min_samples=ctx.min_samples(f, window))
+
+
+@builder("rolling_std_of_log")
+def rolling_std_of_log(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return _positive_log(_col(f)).rolling_std(window, min_samples=ctx.min_samples(f, window))
+
+
+@builder("ratio")
+def ratio(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    return _safe_div(_col(f, 0), _col(f, 1))
+
+
+@builder("ratio_bps")
+def ratio_bps(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    return 1e4 * _safe_div(_col(f, 0), _col(f, 1))
+
+
+@builder("standardized_return")
+def standardized_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    horizon = f.params["horizon"]
+    return _safe_div(_col(f, 0), _col(f, 1).shift(horizon) * math.sqrt(horizon))
+
+
+@builder("rolling_percentile")
+def rolling_percentile(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    x = _col(f)
+    min_samples = ctx.min_samples(f, window)
+    rank = x.rolling_rank(window, method="average", min_samples=min_samples)
+    count = x.is_not_null().cast(pl.Float64).rolling_sum(window, min_samples=1)
+    return rank / count
+
+
+@builder("zscore")
+def zscore(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return zscore_expr(_col(f), window, ctx.min_samples(f, window))
+
+
+@builder("zscore_log")
+def zscore_log(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return zscore_expr(_positive_log(_col(f)), window, ctx.min_samples(f, window))
+
+
+@builder("zscore_log1p")
+def zscore_log1p(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return zscore_expr(_col(f).log1p(), window, ctx.min_samples(f, window))
+
+
+# --- momentum ------------------------------------------------------------------------------------------
+@builder("wilder_rsi")
+def wilder_rsi(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    period = f.params["period"]
+    change = _col(f).diff()
+    gain = change.clip(lower_bound=0.0)
+    loss = (-change).clip(lower_bound=0.0)
+    avg_gain = wilder_smooth(gain, period, first_valid=2)
+    avg_loss = wilder_smooth(loss, period, first_valid=2)
+    return pl.when(avg_loss == 0).then(pl.lit(100.0)).otherwise(100.0 - 100.0 / (1.0 + avg_gain / avg_loss))
+
+
+@builder("range_position")
+def range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    x = _col(f)
+    low = x.rolling_min(window, min_samples=ctx.min_samples(f, window))
+    high = x.rolling_max(window, min_samples=ctx.min_samples(f, window))
+    return _safe_div(x - low, high - low)
+
+
+# --- microstructure ------------------------------------------------------------------------------------
+_CS_K = 3.0 - 2.0 * math.sqrt(2.0)
+
+
+def corwin_schultz_pair(high: pl.Expr, low: pl.Expr) -> pl.Expr:
+    """Corwin-Schultz (2012) spread of the bar pair (t-1, t), negative estimates set to zero."""
+    beta = (high.shift(1) / low.shift(1)).log() ** 2 + (high / low).log() ** 2
+    gamma = (pl.max_horizontal(high, high.shift(1)) / pl.min_horizontal(low, low.shift(1))).log() ** 2
+    # max/min_horizontal ignore nulls; the pair is undefined without the previous bar.
+    gamma = pl.when(high.shift(1).is_null()).then(None).otherwise(gamma)
+    alpha = ((2.0 * beta).sqrt() - beta.sqrt()) / _CS_K - (gamma / _CS_K).sqrt()
+    spread = 2.0 * (alpha.exp() - 1.0) / (1.0 + alpha.exp())
+    return spread.clip(lower_bound=0.0)
+
+
+@builder("corwin_schultz")
+def corwin_schultz(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return corwin_schultz_pair(_col(f, 0), _col(f, 1)).rolling_mean(
+        window, min_samples=ctx.min_samples(f, window)
+    )
+
+
+@builder("abdi_ranaldo")
+def abdi_ranaldo(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    high, low, close = _col(f, 0), _col(f, 1), _col(f, 2)
+    eta = (high.log() + low.log()) / 2.0
+    prev_close = close.log().shift(1)
+    s2 = 4.0 * (prev_close - eta.shift(1)) * (prev_close - eta)
+    mean_s2 = s2.rolling_mean(window, min_samples=ctx.min_samples(f, window))
+    return mean_s2.clip(lower_bound=0.0).sqrt()
+
+
+@builder("taker_imbalance")
+def taker_imbalance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    taker_buy, volume = _col(f, 0), _col(f, 1)
+    min_samples = ctx.min_samples(f, window)
+    net = (2.0 * taker_buy - volume).rolling_sum(window, min_samples=min_samples)
+    return _safe_div(net, volume.rolling_sum(window, min_samples=min_samples))
+
+
+@builder("amihud")
+def amihud(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    per_bar = _safe_div(_col(f, 0).abs(), _col(f, 1)) * f.params["scale"]
+    return per_bar.rolling_mean(window, min_samples=ctx.min_samples(f, window))
+
+
+# --- carry and positioning -----------------------------------------------------------------------------
+@builder("passthrough")
+def passthrough(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    return _col(f).cast(pl.Float64)
+
+
+@builder("boolean_as_float")
+def boolean_as_float(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    return _col(f).cast(pl.Float64)
+
+
+@builder("sign_run_length")
+def sign_run_length(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    cap_bars = f.params["cap_bars"]
+    bars_per_print = f.params["funding_interval_minutes"] / ctx.bar_minutes
+    sign = _col(f).sign()
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    run_start = pl.when((sign != sign.shift(1)).fill_null(True)).then(index).otherwise(None).forward_fill()
+    run_bars = (index - run_start + 1).clip(upper_bound=cap_bars).cast(pl.Float64)
+    return pl.when(sign.is_null()).then(None).when(sign == 0).then(0.0).otherwise(run_bars / bars_per_print)
+
+
+@builder("rolling_sign_mean")
+def rolling_sign_mean(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return _col(f).sign().cast(pl.Float64).rolling_mean(window, min_samples=ctx.min_samples(f, window))
+
+
+@builder("sum_of")
+def sum_of(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    return _col(f, 0) + _col(f, 1)
+
+
+@builder("normalized_difference")
+def normalized_difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    a, b = _col(f, 0), _col(f, 1)
+    return _safe_div(a - b, a + b)
+
+
+# --- price structure -----------------------------------------------------------------------------------
+@builder("vwap_distance")
+def vwap_distance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    high, low, close, volume = (_col(f, i) for i in range(4))
+    min_samples = ctx.min_samples(f, window)
+    typical = (high + low + close) / 3.0
+    vwap = _safe_div(
+        (typical * volume).rolling_sum(window, min_samples=min_samples),
+        volume.rolling_sum(window, min_samples=min_samples),
+    )
+    return 1e4 * (close / vwap - 1.0)
+
+
+@builder("rolling_max")
+def rolling_max(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return _col(f).rolling_max(window, min_samples=ctx.min_samples(f, window))
+
+
+@builder("rolling_min")
+def rolling_min(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    return _col(f).rolling_min(window, min_samples=ctx.min_samples(f, window))
+
+
+@builder("price_range_position")
+def price_range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    close, high, low = _col(f, 0), _col(f, 1), _col(f, 2)
+    return _safe_div(close - low, high - low)
+
+
+@builder("efficiency_ratio")
+def efficiency_ratio(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    window = f.params["window"]
+    close, ret_1 = _col(f, 0), _col(f, 1)
+    net = (close / close.shift(window)).log().abs()
+    path = ret_1.abs().rolling_sum(window, min_samples=ctx.min_samples(f, window))
+    return _safe_div(net, path)
+
+
+@builder("wilder_atr")
+def wilder_atr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    high, low, close = _col(f, 0), _col(f, 1), _col(f, 2)
+    prev_close = close.shift(1)
+    true_range = (
+        pl.when(prev_close.is_null())
+        .then(None)
+        .otherwise(pl.max_horizontal(high - low, (high - prev_close).abs(), (low - prev_close).abs()))
+    )
+    return wilder_smooth(true_range, f.params["period"], first_valid=2)
+
+
+# --- calendar ------------------------------------------------------------------------------------------
+@builder("minute_of_day")
+def minute_of_day(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    ts = _col(f)
+    offset = f.params["offset_bars"] * ctx.bar_minutes
+    return ((ts.dt.hour().cast(pl.Int64) * 60 + ts.dt.minute().cast(pl.Int64) + offset) % 1440).cast(
+        pl.Float64
+    )
+
+
+@builder("day_of_week")
+def day_of_week(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    return _col(f).dt.weekday().cast(pl.Float64)

@@ -1,0 +1,170 @@
+"""``features_v1``: every feature of ``spec/features`` per symbol and bar, point-in-time, in one lazy plan.
+
+Gap handling (spec ``conventions.gap_policy``): gap rows are null in every feature. Segment-scope features
+restart after every gap (their windows never contain one) and are null for their first ``warmup_bars``;
+symbol-scope features are trailing statistics of already-masked inputs with a coverage minimum, also null
+for the symbol's first ``warmup_bars`` rows. ``warmup`` marks every row whose lookback is incomplete.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+
+from quant_platform.core.timeutil import TS_DTYPE, day_bounds
+from quant_platform.features.builders import BUILDERS, N_VALID, BuildContext
+from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
+from quant_platform.features.states import state_columns
+from quant_platform.specs import ontology_hash
+
+TABLE = "features_v1"
+SEGMENT = "_segment"
+SYMBOL_POS = "_symbol_pos"
+KEY_COLUMNS = ("symbol", "ts", "gap", "warmup")
+
+
+def _stages(features: tuple[FeatureDef, ...]) -> list[list[FeatureDef]]:
+    """Group features into dependency stages: a feature runs after every feature it reads."""
+    by_name = {f.name: f for f in features}
+    depth: dict[str, int] = {}
+
+    def resolve(name: str, trail: tuple[str, ...] = ()) -> int:
+        if name in trail:
+            raise ValueError(f"feature dependency cycle: {' -> '.join((*trail, name))}")
+        if name not in depth:
+            parents = [p for p in by_name[name].inputs if p in by_name and p != name]
+            depth[name] = 1 + max((resolve(p, (*trail, name)) for p in parents), default=-1)
+        return depth[name]
+
+    for f in features:
+        resolve(f.name)
+    stages: list[list[FeatureDef]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for f in features:
+        stages[depth[f.name]].append(f)
+    return stages
+
+
+def _feature_expr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    try:
+        build = BUILDERS[f.builder]
+    except KeyError:
+        raise ValueError(f"feature {f.name}: spec names unknown builder {f.builder!r}") from None
+    expr = build(f, ctx)
+    if f.scope == "segment":
+        # Null in the warm-up of each gap-free segment; gap rows have N_VALID == 0 and so are null too.
+        return (
+            pl.when(pl.col(N_VALID) > f.warmup_bars)
+            .then(expr)
+            .otherwise(None)
+            .over("symbol", SEGMENT)
+            .alias(f.name)
+        )
+    if f.scope == "symbol":
+        masked = pl.when(pl.col("gap") | (pl.col(SYMBOL_POS) < f.warmup_bars)).then(None).otherwise(expr)
+        return masked.over("symbol").alias(f.name)
+    raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
+
+
+def _raw_inputs(features: tuple[FeatureDef, ...]) -> set[str]:
+    names = {f.name for f in features}
+    return {i for f in features for i in f.inputs if i not in names}
+
+
+def validate_bars(bars: pl.LazyFrame, required: set[str], grid_minutes: int) -> None:
+    """Refuse input that would make a window silently bridge or double-count bars."""
+    schema = bars.collect_schema()
+    missing = sorted((required | {"symbol", "ts", "gap"}) - set(schema.names()))
+    if missing:
+        raise ValueError(f"bars are missing columns required by the feature spec: {missing}")
+    if schema["ts"] != TS_DTYPE:
+        raise ValueError(f"bars.ts must be {TS_DTYPE}, got {schema['ts']}")
+    step = (
+        bars.select("symbol", "ts")
+        .sort("symbol", "ts")
+        .select(
+            step=pl.col("ts").diff().over("symbol"),
+            duplicated=pl.struct("symbol", "ts").is_duplicated(),
+        )
+        .select(
+            bad_step=(
+                pl.col("step").is_not_null() & (pl.col("step") != timedelta(minutes=grid_minutes))
+            ).sum(),
+            duplicated=pl.col("duplicated").sum(),
+        )
+        .collect()
+    )
+    if step["duplicated"][0]:
+        raise ValueError(f"bars hold {step['duplicated'][0]} duplicated (symbol, ts) rows")
+    if step["bad_step"][0]:
+        raise ValueError(
+            f"bars are not a complete {grid_minutes}-minute grid per symbol ({step['bad_step'][0]} irregular steps): "
+            "missing bars must be explicit gap rows"
+        )
+
+
+def features_plan(
+    bars: pl.LazyFrame | pl.DataFrame,
+    spec: FeatureSpec | None = None,
+    *,
+    families: tuple[str, ...] | None = None,
+    grid_minutes: int | None = None,
+    validate: bool = True,
+) -> pl.LazyFrame:
+    """The lazy plan behind :func:`compute_features` (for callers that want to stream or sink it)."""
+    spec = spec or load_feature_spec()
+    features = spec.table_features(TABLE, families)
+    ctx = BuildContext(bar_minutes=spec.bar_minutes, min_coverage=spec.min_coverage)
+    lazy = bars.lazy()
+    if validate:
+        validate_bars(lazy, _raw_inputs(features), grid_minutes or spec.bar_minutes)
+    plan = lazy.sort("symbol", "ts").with_columns(
+        pl.col("gap").cast(pl.Int64).cum_sum().over("symbol").alias(SEGMENT),
+        pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias(SYMBOL_POS),
+    )
+    plan = plan.with_columns((~pl.col("gap")).cast(pl.Int64).cum_sum().over("symbol", SEGMENT).alias(N_VALID))
+    for stage in _stages(features):
+        plan = plan.with_columns(_feature_expr(f, ctx) for f in stage)
+    segment_warmup = max((f.warmup_bars for f in features if f.scope == "segment"), default=0)
+    symbol_warmup = max((f.warmup_bars for f in features if f.scope == "symbol"), default=0)
+    warmup = pl.col("gap") | (pl.col(N_VALID) <= segment_warmup) | (pl.col(SYMBOL_POS) < symbol_warmup)
+    names = [f.name for f in features]
+    states = state_columns(spec.table_states(TABLE), set(names))
+    return plan.with_columns(warmup.alias("warmup")).select(
+        *KEY_COLUMNS, *names, *states, pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash")
+    )
+
+
+def compute_features(
+    bars: pl.LazyFrame | pl.DataFrame,
+    spec: FeatureSpec | None = None,
+    *,
+    families: tuple[str, ...] | None = None,
+    grid_minutes: int | None = None,
+) -> pl.DataFrame:
+    """features_v1 from Bars5m rows: ``symbol, ts, gap, warmup``, every spec feature (Float64), every
+    state (String) and ``ontology_hash``. ``families`` restricts to some spec families (e.g. an equity panel
+    without funding); ``grid_minutes`` overrides the spec's bar length for the grid check only."""
+    return features_plan(bars, spec, families=families, grid_minutes=grid_minutes).collect()
+
+
+def lookback_days(spec: FeatureSpec | None = None) -> int:
+    """``k`` for ``lookback(k)``: days before a partition that complete every feature's warm-up."""
+    return (spec or load_feature_spec()).lookback_days()
+
+
+def compute_features_for_day(
+    bars_window: pl.LazyFrame | pl.DataFrame, day: str, spec: FeatureSpec | None = None
+) -> pl.DataFrame:
+    """Compute on the lookback window (``lookback_days`` days before ``day`` plus ``day``) and keep ``day``'s rows.
+
+    A window that starts later than the lookback (the first days of the data) is computed as is: its
+    early rows are marked ``warmup``. More history than the lookback is cut off, so the result depends
+    only on ``day`` and the lookback, never on how much history the caller happened to pass.
+    """
+    spec = spec or load_feature_spec()
+    start, end = day_bounds(day)
+    needed = start - timedelta(days=spec.lookback_days())
+    lazy = bars_window.lazy()
+    window = lazy.filter(pl.col("ts") >= needed, pl.col("ts") < end)
+    return compute_features(window, spec).filter(pl.col("ts") >= start)

@@ -1,0 +1,190 @@
+"""``context_features``: each symbol against an equal-weight market proxy (correlation, beta, residuals),
+plus market-wide dispersion, volatility and correlation regime. Parameters come from
+``spec/features/context.yaml``; states with ``table: context_features`` come from ``spec/states``.
+
+Point-in-time: the market series at bar t aggregates bar t of every symbol (all known at its close);
+every statistic is a trailing window; market columns reach symbol rows through a backward as-of join.
+"""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from quant_platform.features.builders import zscore_expr
+from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
+from quant_platform.features.states import state_columns
+from quant_platform.specs import ontology_hash
+
+TABLE = "context_features"
+_MARKET_POS = "_market_pos"
+_MARKET_SEGMENT = "_market_segment"
+_MARKET_N_VALID = "_market_n_valid"
+_SYMBOL_POS = "_symbol_pos"
+
+
+def _defs(spec: FeatureSpec) -> dict[str, FeatureDef]:
+    defs = {f.name: f for f in spec.table_features(TABLE)}
+    expected = {
+        "mkt_ret", "dispersion", "dispersion_z", "mkt_vol", "mkt_vol_percentile", "corr_mkt_48", "corr_mkt_288",
+        "corr_gap", "beta_mkt_288", "avg_corr_48", "avg_corr_288", "avg_corr_jump", "residual_ret", "residual_z",
+        "residual_cum_12_z",
+    }  # fmt: skip
+    if set(defs) != expected:
+        raise ValueError(
+            f"spec/features/context.yaml must define exactly {sorted(expected)}, got {sorted(defs)}"
+        )
+    return defs
+
+
+def _in_symbol_order(column: str) -> pl.Expr:
+    """A group's values in symbol order, aggregated as a list and reduced with ``list.mean``/``list.std``:
+    a plain group-by mean may combine partial sums in a size- and thread-dependent order, and float sums
+    depend on order, so cross-sectional means would differ in the last bit between a truncated and a full
+    run. A list in a fixed order is reduced the same way every time."""
+    return pl.col(column).sort_by("symbol")
+
+
+def _masked(expr: pl.Expr, f: FeatureDef, position: str) -> pl.Expr:
+    return pl.when(pl.col(position) < f.warmup_bars).then(None).otherwise(expr).alias(f.name)
+
+
+def _market_frame(features: pl.LazyFrame, defs: dict[str, FeatureDef], spec: FeatureSpec) -> pl.LazyFrame:
+    min_symbols = int(spec.context_params["min_symbols"])
+    cover = spec.min_coverage
+    n_valid = pl.col("ret_1").is_not_null().sum()
+    market = (
+        features.group_by("ts")
+        .agg(n_valid.alias("_n_valid_symbols"), _in_symbol_order("ret_1").alias("_cross_section"))
+        .with_columns(
+            pl.when(pl.col("_n_valid_symbols") >= min_symbols)
+            .then(pl.col("_cross_section").list.mean())
+            .alias("mkt_ret"),
+            pl.when(pl.col("_n_valid_symbols") >= min_symbols)
+            .then(pl.col("_cross_section").list.std())
+            .alias("dispersion"),
+        )
+        .drop("_n_valid_symbols", "_cross_section")
+        .sort("ts")
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(_MARKET_POS))
+        # The market EWMA restarts wherever the proxy is undefined, exactly like a symbol segment after a gap.
+        .with_columns(pl.col("mkt_ret").is_null().cast(pl.Int64).cum_sum().alias(_MARKET_SEGMENT))
+        .with_columns(
+            pl.col("mkt_ret")
+            .is_not_null()
+            .cast(pl.Int64)
+            .cum_sum()
+            .over(_MARKET_SEGMENT)
+            .alias(_MARKET_N_VALID)
+        )
+    )
+    vol = defs["mkt_vol"]
+    alpha = 2.0 / (vol.params["span"] + 1.0)
+    ewma = (pl.col("mkt_ret") ** 2).ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True).sqrt()
+    disp_z, pct = defs["dispersion_z"], defs["mkt_vol_percentile"]
+    disp_window, pct_window = disp_z.params["window"], pct.params["window"]
+    market = market.with_columns(
+        pl.when(pl.col(_MARKET_N_VALID) >= vol.warmup_bars).then(ewma).over(_MARKET_SEGMENT).alias("mkt_vol"),
+        _masked(
+            zscore_expr(pl.col("dispersion"), disp_window, math.ceil(cover * disp_window)),
+            disp_z,
+            _MARKET_POS,
+        ),
+    )
+    rank = pl.col("mkt_vol").rolling_rank(
+        pct_window, method="average", min_samples=math.ceil(cover * pct_window)
+    )
+    count = pl.col("mkt_vol").is_not_null().cast(pl.Float64).rolling_sum(pct_window, min_samples=1)
+    return market.with_columns(_masked(rank / count, pct, _MARKET_POS))
+
+
+def _rolling_corr_beta(window: int, min_samples: int) -> tuple[pl.Expr, pl.Expr]:
+    both = pl.col("ret_1").is_not_null() & pl.col("mkt_ret").is_not_null()
+    x = pl.when(both).then(pl.col("ret_1"))
+    y = pl.when(both).then(pl.col("mkt_ret"))
+
+    def mean(e: pl.Expr) -> pl.Expr:
+        return e.rolling_mean(window, min_samples=min_samples)
+
+    cov = mean(x * y) - mean(x) * mean(y)
+    var_x = mean(x * x) - mean(x) ** 2
+    var_y = mean(y * y) - mean(y) ** 2
+    corr = pl.when((var_x > 0) & (var_y > 0)).then(cov / (var_x * var_y).sqrt())
+    beta = pl.when(var_y > 0).then(cov / var_y)
+    return corr.clip(-1.0, 1.0), beta
+
+
+def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | None = None) -> pl.DataFrame:
+    """context_features from features_v1: ``symbol, ts, warmup``, the context.yaml features (Float64),
+    the context states (String) and ``ontology_hash``."""
+    spec = spec or load_feature_spec()
+    defs = _defs(spec)
+    lazy = features.lazy().select("symbol", "ts", "warmup", "ret_1").sort("symbol", "ts")
+    market = _market_frame(lazy, defs, spec)
+    cover = spec.min_coverage
+    frame = (
+        lazy.sort("ts")
+        .join_asof(market, on="ts", strategy="backward")
+        .sort("symbol", "ts")
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias(_SYMBOL_POS))
+    )
+    c48, c288, beta_def = defs["corr_mkt_48"], defs["corr_mkt_288"], defs["beta_mkt_288"]
+    corr48, _ = _rolling_corr_beta(c48.params["window"], math.ceil(cover * c48.params["window"]))
+    corr288, beta288 = _rolling_corr_beta(c288.params["window"], math.ceil(cover * c288.params["window"]))
+    frame = frame.with_columns(
+        _masked(corr48, c48, _SYMBOL_POS).over("symbol"),
+        _masked(corr288, c288, _SYMBOL_POS).over("symbol"),
+        _masked(beta288, beta_def, _SYMBOL_POS).over("symbol"),
+    )
+    resid = defs["residual_ret"]
+    frame = frame.with_columns(
+        (pl.col("corr_mkt_48") - pl.col("corr_mkt_288")).alias("corr_gap"),
+        _masked(
+            pl.col("ret_1") - pl.col("beta_mkt_288").shift(1) * pl.col("mkt_ret"), resid, _SYMBOL_POS
+        ).over("symbol"),
+    )
+    rz, rcz = defs["residual_z"], defs["residual_cum_12_z"]
+    rz_window, rcz_window, horizon = rz.params["window"], rcz.params["window"], rcz.params["horizon"]
+    residual = pl.col("residual_ret")
+    residual_std = residual.shift(1).rolling_std(rz_window, min_samples=math.ceil(cover * rz_window))
+    cum_std = residual.shift(horizon).rolling_std(rcz_window, min_samples=math.ceil(cover * rcz_window))
+    frame = frame.with_columns(
+        _masked(pl.when(residual_std > 0).then(residual / residual_std), rz, _SYMBOL_POS).over("symbol"),
+        _masked(
+            pl.when(cum_std > 0).then(
+                residual.rolling_sum(horizon, min_samples=horizon) / (cum_std * math.sqrt(horizon))
+            ),
+            rcz,
+            _SYMBOL_POS,
+        ).over("symbol"),
+    )
+    # Materialise once: the cross-sectional mean must read exactly the correlations that are returned.
+    frame = frame.collect().lazy()
+    average_corr = (
+        frame.group_by("ts")
+        .agg(
+            _in_symbol_order("corr_mkt_48").alias("avg_corr_48"),
+            _in_symbol_order("corr_mkt_288").alias("avg_corr_288"),
+        )
+        .with_columns(pl.col("avg_corr_48").list.mean(), pl.col("avg_corr_288").list.mean())
+        .with_columns((pl.col("avg_corr_48") - pl.col("avg_corr_288")).alias("avg_corr_jump"))
+        .sort("ts")
+    )
+    frame = frame.sort("ts").join_asof(average_corr, on="ts", strategy="backward").sort("symbol", "ts")
+    names = list(defs)
+    max_warmup = max(f.warmup_bars for f in defs.values())
+    warmup = pl.col("warmup") | (pl.col(_SYMBOL_POS) < max_warmup) | (pl.col(_MARKET_POS) < max_warmup)
+    states = state_columns(spec.table_states(TABLE), set(names))
+    return (
+        frame.with_columns(warmup.alias("warmup"))
+        .select(
+            "symbol",
+            "ts",
+            "warmup",
+            *names,
+            *states,
+            pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash"),
+        )
+        .collect()
+    )

@@ -1,0 +1,139 @@
+"""Typed views of ``spec/features`` and ``spec/states``: the code reads every parameter from here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from quant_platform.specs import load_dir
+
+Scope = Literal["segment", "symbol", "market"]
+
+
+@dataclass(frozen=True)
+class FeatureDef:
+    name: str
+    family: str
+    table: str
+    builder: str
+    inputs: tuple[str, ...]
+    params: dict[str, Any]
+    scope: Scope
+    warmup_bars: int
+
+
+@dataclass(frozen=True)
+class StateDef:
+    name: str
+    table: str
+    input: str
+    labels: tuple[str, ...]
+    uppers: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Every feature of every family (in spec order), the conventions, and the state definitions."""
+
+    features: tuple[FeatureDef, ...]
+    states: tuple[StateDef, ...]
+    bar_minutes: int
+    min_coverage: float
+    daily_lookback_margin_days: int
+    context_params: dict[str, Any] = field(default_factory=dict)
+
+    def table_features(self, table: str, families: tuple[str, ...] | None = None) -> tuple[FeatureDef, ...]:
+        chosen = tuple(f for f in self.features if f.table == table)
+        if families is None:
+            return chosen
+        unknown = set(families) - {f.family for f in chosen}
+        if unknown:
+            raise ValueError(f"unknown feature families for {table}: {sorted(unknown)}")
+        return tuple(f for f in chosen if f.family in families)
+
+    def table_states(self, table: str) -> tuple[StateDef, ...]:
+        return tuple(s for s in self.states if s.table == table)
+
+    def max_warmup_bars(self) -> int:
+        return max(f.warmup_bars for f in self.features)
+
+    def lookback_days(self) -> int:
+        """Days of history before a partition day that make every feature's lookback complete."""
+        bars_per_day = 24 * 60 // self.bar_minutes
+        return math.ceil(self.max_warmup_bars() / bars_per_day) + self.daily_lookback_margin_days
+
+
+def _feature_defs(doc: dict[str, Any]) -> list[FeatureDef]:
+    out = []
+    for name, body in doc["features"].items():
+        scope = body["scope"]
+        if scope not in ("segment", "symbol", "market"):
+            raise ValueError(f"feature {name}: unknown scope {scope!r}")
+        out.append(
+            FeatureDef(
+                name=name,
+                family=doc["family"],
+                table=doc["table"],
+                builder=body.get("builder", name),
+                inputs=tuple(body["inputs"]),
+                params=dict(body.get("params") or {}),
+                scope=scope,
+                warmup_bars=int(body["warmup_bars"]),
+            )
+        )
+    return out
+
+
+def _state_def(doc: dict[str, Any]) -> StateDef:
+    if doc.get("kind") != "bins":
+        raise ValueError(f"state {doc.get('name')}: only kind 'bins' is supported, got {doc.get('kind')!r}")
+    bins = doc["bins"]
+    uppers = tuple(b["upper"] for b in bins)
+    if uppers[-1] is not None or any(u is None for u in uppers[:-1]):
+        raise ValueError(f"state {doc['name']}: only the last bin may (and must) have upper: null")
+    if list(uppers[:-1]) != sorted(uppers[:-1]):
+        raise ValueError(f"state {doc['name']}: bin uppers must increase")
+    return StateDef(doc["name"], doc["table"], doc["input"], tuple(b["label"] for b in bins), uppers)
+
+
+def parse_feature_spec(feature_docs: dict[str, Any], state_docs: dict[str, Any]) -> FeatureSpec:
+    conventions = [d for d in feature_docs.values() if d.get("kind") == "conventions"]
+    if len(conventions) != 1:
+        raise ValueError("spec/features needs exactly one conventions file")
+    conv = conventions[0]
+    features: list[FeatureDef] = []
+    context_params: dict[str, Any] = {}
+    for doc in feature_docs.values():
+        if doc.get("kind") == "conventions":
+            continue
+        features.extend(_feature_defs(doc))
+        if doc["table"] == "context_features":
+            context_params = dict(doc.get("params") or {})
+    names = [f.name for f in features]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"feature names defined twice: {sorted(duplicates)}")
+    states = tuple(_state_def(d) for d in state_docs.values())
+    return FeatureSpec(
+        features=tuple(features),
+        states=states,
+        bar_minutes=int(conv["bar_minutes"]),
+        min_coverage=float(conv["min_coverage"]),
+        daily_lookback_margin_days=int(conv["daily_lookback_margin_days"]),
+        context_params=context_params,
+    )
+
+
+def load_feature_spec(root: Path | None = None) -> FeatureSpec:
+    """Parse ``spec/features`` and ``spec/states`` (from ``root``, default the active spec root)."""
+    if root is None:
+        return _cached_default()
+    return parse_feature_spec(load_dir("features", root), load_dir("states", root))
+
+
+@lru_cache(maxsize=1)
+def _cached_default() -> FeatureSpec:
+    return parse_feature_spec(load_dir("features"), load_dir("states"))

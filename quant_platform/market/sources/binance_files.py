@@ -1,0 +1,350 @@
+"""Binance public data dumps (data.binance.vision) read from a local mirror.
+
+Expected layout under ``root`` (the ``data/`` folder of the public bucket, same relative paths)::
+
+    <root>/spot/daily/klines/<SYM>/1m/<SYM>-1m-<YYYY-MM-DD>.zip               spot 1m klines (daily)
+    <root>/spot/monthly/klines/<SYM>/1m/<SYM>-1m-<YYYY-MM>.zip                spot 1m klines (monthly)
+    <root>/futures/<um|cm>/daily/klines/<SYM>/1m/<SYM>-1m-<YYYY-MM-DD>.zip    perp 1m klines (daily)
+    <root>/futures/<um|cm>/monthly/klines/<SYM>/1m/<SYM>-1m-<YYYY-MM>.zip     perp 1m klines (monthly)
+    <root>/futures/<um|cm>/monthly/fundingRate/<SYM>/<SYM>-fundingRate-<YYYY-MM>.zip
+    <root>/futures/<um|cm>/daily/metrics/<SYM>/<SYM>-metrics-<YYYY-MM-DD>.zip
+    <root>/futures/<um|cm>/daily/liquidationSnapshot/<SYM>/<SYM>-liquidationSnapshot-<YYYY-MM-DD>.zip
+
+Each file may be a ``.zip`` holding one CSV (as published) or the bare ``.csv``; the zip wins if both exist.
+For klines the daily file is used when present, else the monthly file of that month. A header row is
+optional (Binance added headers over time): it is recognised when the first field is a bare word, and its
+names must then equal the documented column names. Epoch timestamps may be milliseconds or microseconds
+(spot klines switched to microseconds in 2025); the unit is detected per file and converted to ms.
+``metrics.create_time`` is a ``YYYY-MM-DD HH:MM:SS`` UTC string (epoch numbers are accepted too).
+
+What is returned, per the raw schemas:
+- klines → :class:`RawBars` (``count`` → ``trades``; ``close_time`` and ``ignore`` are not kept);
+- fundingRate → :class:`RawFunding` (``last_funding_rate`` at ``calc_time``; the dump has no mark price → null);
+- metrics → :class:`RawOpenInterest` (``sum_open_interest``, ``sum_open_interest_value`` at ``create_time``);
+- liquidationSnapshot → :class:`RawLiquidations` (``average_price``, ``accumulated_fill_quantity`` and their
+  product as notional: what was actually filled).
+
+Rows are passed through as delivered: a daily file's rows are all returned even if a stamp falls outside
+the day (cleaning quarantines those); a monthly file is the selection of that month, so only rows whose
+``ts`` falls on the requested day are returned. A missing file is not an error: that symbol contributes no
+rows and a :class:`MissingFile` is appended to :attr:`BinanceFilesSource.missing_files` (also in
+:meth:`BinanceFilesSource.health`). A missing ``root`` directory is an error at construction. Malformed
+content (wrong field count, non-numeric text, unexpected header) raises a ValueError naming file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from quant_platform.core.timeutil import day_bounds, parse_day
+from quant_platform.market.sources import csvtext
+from quant_platform.market.sources.tables import check_table, conform, empty_table
+
+KLINE_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "ignore",
+)
+FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
+METRICS_COLUMNS = (
+    "create_time",
+    "symbol",
+    "sum_open_interest",
+    "sum_open_interest_value",
+    "count_toptrader_long_short_ratio",
+    "sum_toptrader_long_short_ratio",
+    "count_long_short_ratio",
+    "sum_taker_long_short_vol_ratio",
+)
+LIQUIDATION_COLUMNS = (
+    "time",
+    "side",
+    "order_type",
+    "time_in_force",
+    "original_quantity",
+    "price",
+    "average_price",
+    "order_status",
+    "last_fill_quantity",
+    "accumulated_fill_quantity",
+)
+METRICS_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+MARKETS = ("um", "cm")
+_HEADER_WORD = re.compile(r"^[A-Za-z_][A-Za-z_ ]*$")
+_MONTHLY_CACHE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class MissingFile:
+    """A (table, symbol, day) for which no dump file exists; ``tried`` lists the paths looked at."""
+
+    table: str
+    symbol: str
+    day: str
+    tried: tuple[str, ...]
+    reason: str = "file not found"
+
+
+def _split_with_header(path: Path, columns: tuple[str, ...]) -> pl.DataFrame:
+    source = str(path)
+    lines = csvtext.split_lines(csvtext.read_text(path))
+    first = csvtext.first_fields(lines)
+    if first is not None and _HEADER_WORD.match(first[0]):
+        if [f.lower() for f in first] != list(columns):
+            raise ValueError(f"{source}: line 1: unexpected header {first}; expected {list(columns)}")
+        lines = lines.slice(1)
+    return csvtext.to_columns(lines, columns, source=source)
+
+
+def parse_klines(path: Path, symbol: str) -> pl.DataFrame:
+    """A klines dump file → :class:`RawBars` rows (all of them, in file order)."""
+    source = str(path)
+    frame = _split_with_header(path, KLINE_COLUMNS)
+    floats = (
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "taker_buy_volume",
+        "taker_buy_quote_volume",
+    )
+    frame = csvtext.parse_numbers(
+        frame, {c: pl.Float64() for c in floats} | {"count": pl.Int64()}, source=source
+    )
+    frame = csvtext.parse_epoch(frame, "open_time", source=source)
+    return conform(
+        "perp_bars",
+        frame.with_columns(
+            pl.lit(symbol).alias("symbol"), pl.col("open_time").alias("ts"), pl.col("count").alias("trades")
+        ),
+    )
+
+
+def parse_funding(path: Path, symbol: str) -> pl.DataFrame:
+    """A fundingRate dump file → :class:`RawFunding` rows (mark price is not in the dump: null)."""
+    source = str(path)
+    frame = _split_with_header(path, FUNDING_COLUMNS)
+    frame = csvtext.parse_numbers(
+        frame, {"funding_interval_hours": pl.Float64(), "last_funding_rate": pl.Float64()}, source=source
+    )
+    frame = csvtext.parse_epoch(frame, "calc_time", source=source)
+    return conform(
+        "funding",
+        frame.with_columns(
+            pl.lit(symbol).alias("symbol"),
+            pl.col("calc_time").alias("ts"),
+            pl.col("last_funding_rate").alias("funding_rate"),
+            pl.lit(None, dtype=pl.Float64).alias("mark_price"),
+        ),
+    )
+
+
+def parse_metrics(path: Path, symbol: str) -> pl.DataFrame:
+    """A metrics dump file → :class:`RawOpenInterest` rows. A row naming another symbol is an error."""
+    source = str(path)
+    frame = _split_with_header(path, METRICS_COLUMNS)
+    other = frame.filter(pl.col("symbol") != symbol)
+    if other.height:
+        row = other.row(0, named=True)
+        raise ValueError(
+            f"{source}: line {row[csvtext.LINE_NO]}: symbol {row['symbol']!r} in a file of {symbol!r}"
+        )
+    frame = csvtext.parse_numbers(
+        frame, {"sum_open_interest": pl.Float64(), "sum_open_interest_value": pl.Float64()}, source=source
+    )
+    all_digits = frame.select(pl.col("create_time").str.contains(r"^\d+$").all()).item()
+    if all_digits and frame.height:
+        frame = csvtext.parse_epoch(frame, "create_time", source=source)
+    else:
+        frame = csvtext.parse_datetime_text(frame, "create_time", METRICS_TIME_FORMAT, source=source)
+    return conform(
+        "open_interest",
+        frame.with_columns(
+            pl.lit(symbol).alias("symbol"),
+            pl.col("create_time").alias("ts"),
+            pl.col("sum_open_interest").alias("open_interest"),
+            pl.col("sum_open_interest_value").alias("open_interest_value"),
+        ),
+    )
+
+
+def parse_liquidations(path: Path, symbol: str) -> pl.DataFrame:
+    """A liquidationSnapshot dump file → :class:`RawLiquidations` rows (filled price × filled quantity)."""
+    source = str(path)
+    frame = _split_with_header(path, LIQUIDATION_COLUMNS)
+    frame = csvtext.parse_numbers(
+        frame, {"average_price": pl.Float64(), "accumulated_fill_quantity": pl.Float64()}, source=source
+    )
+    frame = csvtext.parse_epoch(frame, "time", source=source)
+    return conform(
+        "liquidations",
+        frame.with_columns(
+            pl.lit(symbol).alias("symbol"),
+            pl.col("time").alias("ts"),
+            pl.col("average_price").alias("price"),
+            pl.col("accumulated_fill_quantity").alias("qty"),
+            (pl.col("average_price") * pl.col("accumulated_fill_quantity")).alias("notional"),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Dataset:
+    """Where one raw table lives in the dump tree and how to parse it."""
+
+    parser: Callable[[Path, str], pl.DataFrame]
+    daily: str | None  # relative path template with {sym} and {day}, or None
+    monthly: str | None  # relative path template with {sym} and {month}, or None
+
+
+class BinanceFilesSource:
+    """:class:`~quant_platform.market.sources.base.MarketDataSource` over a local data.binance.vision mirror."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        symbols: Iterable[str],
+        market: str = "um",
+        *,
+        spot_symbols: Mapping[str, str] | None = None,
+        name: str = "binance_files",
+    ):
+        """``spot_symbols`` maps a universe (perp) symbol to its spot pair where they differ
+        (``{"1000PEPEUSDT": "PEPEUSDT"}``); spot rows are returned under the universe symbol."""
+        self._root = Path(root)
+        if not self._root.is_dir():
+            raise ValueError(f"Binance dump root {self._root} is not a directory")
+        if market not in MARKETS:
+            raise ValueError(f"market must be one of {MARKETS}, got {market!r}")
+        self._symbols = tuple(symbols)
+        if not self._symbols:
+            raise ValueError("BinanceFilesSource needs at least one symbol")
+        self._market = market
+        self._spot_symbols = dict(spot_symbols or {})
+        self._name = name
+        futures = f"futures/{market}"
+        self._datasets = {
+            "perp_bars": _Dataset(
+                parse_klines,
+                futures + "/daily/klines/{sym}/1m/{sym}-1m-{day}",
+                futures + "/monthly/klines/{sym}/1m/{sym}-1m-{month}",
+            ),
+            "spot_bars": _Dataset(
+                parse_klines,
+                "spot/daily/klines/{sym}/1m/{sym}-1m-{day}",
+                "spot/monthly/klines/{sym}/1m/{sym}-1m-{month}",
+            ),
+            "funding": _Dataset(
+                parse_funding, None, futures + "/monthly/fundingRate/{sym}/{sym}-fundingRate-{month}"
+            ),
+            "open_interest": _Dataset(
+                parse_metrics, futures + "/daily/metrics/{sym}/{sym}-metrics-{day}", None
+            ),
+            "liquidations": _Dataset(
+                parse_liquidations,
+                futures + "/daily/liquidationSnapshot/{sym}/{sym}-liquidationSnapshot-{day}",
+                None,
+            ),
+        }
+        self._monthly_cache: OrderedDict[Path, pl.DataFrame] = OrderedDict()
+        self.missing_files: list[MissingFile] = []
+        self._files_read = 0
+        self._empty = 0  # (table, symbol, day) answered by a file that holds no rows for the day
+        self._rows: dict[str, int] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._symbols
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def _existing(self, template: str, **fields: str) -> tuple[Path | None, list[str]]:
+        base = self._root / template.format(**fields)
+        tried = [str(base.with_name(base.name + ext)) for ext in (".zip", ".csv")]
+        for candidate in tried:
+            if Path(candidate).is_file():
+                return Path(candidate), tried
+        return None, tried
+
+    def _monthly(self, path: Path, symbol: str, parser: Callable[[Path, str], pl.DataFrame]) -> pl.DataFrame:
+        if path not in self._monthly_cache:
+            self._monthly_cache[path] = parser(path, symbol)
+            self._files_read += 1
+            if len(self._monthly_cache) > _MONTHLY_CACHE_SIZE:
+                self._monthly_cache.popitem(last=False)
+        self._monthly_cache.move_to_end(path)
+        return self._monthly_cache[path]
+
+    def _fetch_symbol(self, table: str, symbol: str, day: str) -> pl.DataFrame | None:
+        dataset = self._datasets[table]
+        file_symbol = self._spot_symbols.get(symbol, symbol) if table == "spot_bars" else symbol
+        tried: list[str] = []
+        if dataset.daily is not None:
+            path, looked = self._existing(dataset.daily, sym=file_symbol, day=day)
+            tried += looked
+            if path is not None:
+                self._files_read += 1
+                return dataset.parser(path, symbol)
+        if dataset.monthly is not None:
+            path, looked = self._existing(dataset.monthly, sym=file_symbol, month=day[:7])
+            tried += looked
+            if path is not None:
+                start, end = day_bounds(day)
+                month = self._monthly(path, symbol, dataset.parser)
+                return month.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+        self.missing_files.append(MissingFile(table, symbol, day, tuple(tried)))
+        return None
+
+    def fetch(self, table: str, day: str) -> pl.DataFrame:
+        """Raw rows of ``table`` for UTC ``day`` for every symbol (see the module docstring for the rules)."""
+        check_table(table)
+        day = parse_day(day).isoformat()
+        frames = [f for sym in self._symbols if (f := self._fetch_symbol(table, sym, day)) is not None]
+        self._empty += sum(1 for f in frames if f.height == 0)
+        frame = pl.concat(frames, how="vertical") if frames else empty_table(table)
+        self._rows[table] = self._rows.get(table, 0) + frame.height
+        return frame
+
+    def health(self) -> dict[str, object]:
+        """Counters since construction: files read, empty answers, rows per table, and every missing file."""
+        return {
+            "source": self._name,
+            "files_read": self._files_read,
+            "files_missing": len(self.missing_files),
+            "empty": self._empty,
+            "rows": dict(self._rows),
+            "missing_files": [asdict(m) for m in self.missing_files],
+        }
+
+
+__all__ = [
+    "BinanceFilesSource",
+    "MissingFile",
+    "parse_funding",
+    "parse_klines",
+    "parse_liquidations",
+    "parse_metrics",
+]

@@ -1,0 +1,216 @@
+"""The DuckDB cache: a disposable, queryable projection of the registry facts and the store's versions.
+
+``rebuild_cache`` lists the fact files, loads each fact type with ``read_parquet`` (the file list is a bound
+parameter, never spliced into SQL), derives the RunSet membership table and the views, and swaps the new
+database file into place atomically, so readers never see a half-built cache. Deleting the file and
+rebuilding gives the same query results; nothing is stored only here.
+
+Tables: ``datasets runs runsets resolutions freezes trials`` (every fact, plus ``fact_file``/``fact_seq``),
+``artifacts`` (store version records with ``artifact_id``), ``runset_membership`` (RunSet × asset ×
+partition × content hash of each RunSet's current resolution), ``cache_meta``.
+Views: ``runset_bindings`` (the valid name → id binding per RunSet), ``resolution_heads`` (one row per
+resolve), ``latest_resolutions`` (newest resolve per RunSet), ``pins`` (the freeze per RunSet),
+``current_resolutions`` (the pin if frozen, else the latest), ``runs_with_artifact_counts``,
+``dataset_coverage``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from quant_platform.core.hashing import canonical_hash
+from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
+from quant_platform.registry.versions import empty_version_records, read_version_records
+
+if TYPE_CHECKING:
+    from quant_platform.registry.registry import Registry
+
+CACHE_FORMAT = "1"  # bump when tables or views change, so older cache files are rebuilt
+
+_LOAD_FACTS = """
+CREATE TABLE {table} AS
+SELECT * EXCLUDE (filename),
+       substr(filename, $prefix_len + 1) AS fact_file,
+       CAST(regexp_extract(filename, '(\\d{{1,20}})-[0-9a-f]+\\.parquet$', 1) AS BIGINT) AS fact_seq
+FROM read_parquet($files, union_by_name = true, filename = true)
+WHERE filename <> $template
+"""
+
+_VIEWS = [
+    """CREATE VIEW runset_bindings AS
+    SELECT * FROM runsets
+    QUALIFY row_number() OVER (PARTITION BY runset_name ORDER BY fact_seq, fact_file) = 1
+        AND row_number() OVER (PARTITION BY runset_id ORDER BY fact_seq, fact_file) = 1""",
+    """CREATE VIEW resolution_heads AS
+    SELECT runset_id, runset_name, resolution_hash, resolver_version, as_of, range_start, range_end,
+           fact_file, fact_seq, min(written_at) AS resolved_at, count(*) AS n_artifacts,
+           count(*) FILTER (WHERE content_hash IS NULL) AS n_missing
+    FROM resolutions
+    GROUP BY runset_id, runset_name, resolution_hash, resolver_version, as_of, range_start, range_end,
+             fact_file, fact_seq""",
+    """CREATE VIEW latest_resolutions AS
+    SELECT * FROM resolution_heads
+    QUALIFY row_number() OVER (PARTITION BY runset_id ORDER BY fact_seq DESC, fact_file DESC) = 1""",
+    """CREATE VIEW pins AS
+    SELECT runset_id, runset_name, resolution_hash, written_at AS frozen_at FROM freezes
+    QUALIFY row_number() OVER (PARTITION BY runset_id ORDER BY fact_seq, fact_file) = 1""",
+    """CREATE VIEW current_resolutions AS
+    SELECT h.*, true AS frozen FROM resolution_heads h JOIN pins p
+        ON p.runset_id = h.runset_id AND p.resolution_hash = h.resolution_hash
+    QUALIFY row_number() OVER (PARTITION BY h.runset_id ORDER BY h.fact_seq, h.fact_file) = 1
+    UNION ALL
+    SELECT l.*, false AS frozen FROM latest_resolutions l
+    WHERE l.runset_id NOT IN (SELECT runset_id FROM pins)""",
+    """CREATE VIEW runs_with_artifact_counts AS
+    SELECT r.run_id, r.dagster_run_id, r.runset_id, r.engine_version, r.seed, r.strategy_hash,
+           r.written_at, count(a.artifact_id) AS n_artifacts, CAST(coalesce(sum(a.rows), 0) AS BIGINT) AS artifact_rows
+    FROM runs r LEFT JOIN artifacts a ON a.dagster_run_id = r.dagster_run_id
+    GROUP BY r.run_id, r.dagster_run_id, r.runset_id, r.engine_version, r.seed, r.strategy_hash,
+             r.written_at, r.fact_file""",
+    """CREATE VIEW dataset_coverage AS
+    WITH ds AS (
+        SELECT * FROM datasets
+        QUALIFY row_number() OVER (PARTITION BY dataset_id ORDER BY fact_seq, fact_file) = 1
+    ), dataset_assets AS (
+        SELECT dataset_id, unnest(assets) AS asset, first_day, last_day FROM ds
+    ), materialized AS (
+        SELECT DISTINCT asset, TRY_CAST(partition AS DATE) AS day FROM artifacts
+        WHERE TRY_CAST(partition AS DATE) IS NOT NULL
+    ), joined AS (
+        SELECT d.dataset_id, d.asset, d.first_day, d.last_day, m.day
+        FROM dataset_assets d LEFT JOIN materialized m
+          ON m.asset = d.asset AND m.day >= d.first_day AND (d.last_day IS NULL OR m.day <= d.last_day)
+    )
+    SELECT dataset_id, asset, first_day, last_day, min(day) AS first_materialized,
+           max(day) AS last_materialized, count(day) AS n_days_materialized,
+           date_diff('day', first_day, coalesce(last_day, max(day))) + 1 AS n_days_expected,
+           date_diff('day', first_day, coalesce(last_day, max(day))) + 1 - count(day) AS n_days_missing
+    FROM joined GROUP BY dataset_id, asset, first_day, last_day""",
+]
+
+_MEMBERSHIP = """
+CREATE TABLE runset_membership AS
+SELECT c.runset_id, c.runset_name, c.resolution_hash, c.frozen, r.asset, r.partition, r.content_hash, r.path
+FROM resolutions r JOIN current_resolutions c ON r.fact_file = c.fact_file
+"""
+
+TABLES: tuple[str, ...] = (*FACT_TYPES, "artifacts", "runset_membership", "cache_meta")
+VIEWS: tuple[str, ...] = (
+    "runset_bindings",
+    "resolution_heads",
+    "latest_resolutions",
+    "pins",
+    "current_resolutions",
+    "runs_with_artifact_counts",
+    "dataset_coverage",
+)
+
+
+def _cache_path(registry: Registry) -> str:
+    if registry.cache_path is None:
+        raise ValueError("a registry on a remote root needs an explicit local cache_path for DuckDB")
+    return registry.cache_path
+
+
+def _all_files(registry: Registry) -> dict[str, list[str]]:
+    files = {fact_type: registry.facts.files(fact_type) for fact_type in FACT_TYPES}
+    files["artifacts"] = registry.store.glob("_versions/**/*.parquet") if registry.store else []
+    return files
+
+
+def fingerprint(registry: Registry) -> str:
+    """Identifies the set of facts: fact files are immutable, so their names identify their content."""
+    return canonical_hash({"format": CACHE_FORMAT, "files": _all_files(registry)})
+
+
+def _cached_fingerprint(path: str) -> str | None:
+    if not os.path.exists(path):
+        return None
+    try:
+        with duckdb.connect(path, read_only=True) as con:
+            rows = con.sql("SELECT value FROM cache_meta WHERE key = $key", params={"key": "fingerprint"})
+            found = rows.fetchall()
+    except duckdb.Error:
+        return None  # unreadable or foreign file: rebuild it
+    return found[0][0] if found else None
+
+
+def _load_facts(con: duckdb.DuckDBPyConnection, registry: Registry, fact_type: str, files: list[str]) -> None:
+    if fact_type not in FACT_SCHEMAS:  # table names come from our constants only, never from input
+        raise ValueError(f"unknown fact type {fact_type!r}")
+    with tempfile.TemporaryDirectory() as tmp:
+        # A zero-row file carrying the schema, so an empty fact type still gets a typed table.
+        template = os.path.join(tmp, "template.parquet")
+        pl.DataFrame(schema=FACT_SCHEMAS[fact_type]).write_parquet(template)
+        absolute = [registry.fs.uri(f) for f in files]
+        prefix_len = len(registry.fs.uri("")) + 1
+        con.execute(
+            _LOAD_FACTS.format(table=fact_type),
+            {"files": [template, *absolute], "template": template, "prefix_len": prefix_len},
+        )
+        con.complete()
+
+
+def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) -> dict[str, int]:
+    with duckdb.connect(path) as con:
+        if not registry.fs.is_local:
+            con.register_filesystem(registry.fs.fsspec)
+        for fact_type in FACT_TYPES:
+            _load_facts(con, registry, fact_type, files[fact_type])
+        artifacts = read_version_records(registry.store) if registry.store else empty_version_records()
+        con.register("artifacts_frame", artifacts)
+        con.sql("CREATE TABLE artifacts AS SELECT * FROM artifacts_frame")
+        con.unregister("artifacts_frame")
+        for view in _VIEWS:
+            con.sql(view)
+        con.sql(_MEMBERSHIP)
+        con.sql("CREATE TABLE cache_meta (key VARCHAR, value VARCHAR)")
+        con.execute(
+            "INSERT INTO cache_meta VALUES ($k1, $v1), ($k2, $v2)",
+            {
+                "k1": "fingerprint",
+                "v1": fp,
+                "k2": "format",
+                "v2": CACHE_FORMAT,
+            },
+        )
+        con.complete()
+        counts = {}
+        for table in TABLES:
+            counts[table] = con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        con.checkpoint()
+    return counts
+
+
+def rebuild_cache(registry: Registry, force: bool = False) -> dict[str, Any]:
+    """Rebuild the cache file if the facts changed since it was built (or always with ``force``)."""
+    path = _cache_path(registry)
+    files = _all_files(registry)
+    fp = canonical_hash({"format": CACHE_FORMAT, "files": files})
+    if not force and _cached_fingerprint(path) == fp:
+        return {"rebuilt": False, "path": path, "fingerprint": fp}
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temp = f"{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        counts = _build(registry, temp, files, fp)
+        os.replace(temp, path)
+    finally:
+        for leftover in (temp, f"{temp}.wal"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+    return {"rebuilt": True, "path": path, "fingerprint": fp, "rows": counts}
+
+
+def query_cache(
+    registry: Registry, sql: str, params: list[Any] | dict[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run one read-only query (values bound as parameters) on a fresh-enough cache."""
+    rebuild_cache(registry)
+    with duckdb.connect(_cache_path(registry), read_only=True) as con:
+        return con.sql(sql, params=params).pl()

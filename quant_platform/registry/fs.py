@@ -1,0 +1,95 @@
+"""The registry's tiny filesystem layer: atomic whole-file writes, listing and Parquet reads under a root.
+
+The root is a local directory or any fsspec URL (``s3://bucket/registry``); nothing else in the registry
+touches paths directly. Local writes go to a temporary name and are renamed into place (atomic on POSIX), so
+a reader never sees half a file and concurrent writers of different files never contend. Object stores put
+whole objects, which is atomic there.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+
+import fsspec
+import polars as pl
+
+TEMP_MARKER = ".tmp-"
+FILE_COLUMN = "fact_file"
+
+
+class RootFS:
+    """Relative-path file operations under one root."""
+
+    def __init__(self, root: str) -> None:
+        self.root = str(root)
+        self._fs, base = fsspec.core.url_to_fs(self.root)
+        self._base = base.rstrip("/")
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        self.is_local = "file" in protocols or "local" in protocols
+
+    @property
+    def fsspec(self) -> fsspec.AbstractFileSystem:
+        return self._fs
+
+    def abs(self, relative: str) -> str:
+        if relative.startswith("/") or ".." in relative.split("/"):
+            raise ValueError(f"path escapes the root: {relative!r}")
+        return f"{self._base}/{relative}" if relative else self._base
+
+    def uri(self, relative: str) -> str:
+        """What polars or DuckDB can open: a local path, or the full URL on a remote filesystem."""
+        absolute = self.abs(relative)
+        return absolute if self.is_local else self._fs.unstrip_protocol(absolute)
+
+    def _relative(self, absolute: str) -> str:
+        return absolute[len(self._base) + 1 :] if absolute.startswith(self._base + "/") else absolute
+
+    def put_atomic(self, relative: str, data: bytes) -> None:
+        """Write ``data`` whole at ``relative``; a crash mid-way leaves no visible file."""
+        final = self.abs(relative)
+        self._fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        if not self.is_local:
+            self._fs.pipe_file(final, data)
+            return
+        temp = f"{final}{TEMP_MARKER}{uuid.uuid4().hex}"
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+        finally:
+            if os.path.exists(temp):
+                os.remove(temp)
+
+    def glob(self, pattern: str) -> list[str]:
+        """Relative paths matching ``pattern`` (``*``, ``**``), sorted, temporary files excluded."""
+        matches = self._fs.glob(self.abs(pattern))
+        return sorted(self._relative(m) for m in matches if TEMP_MARKER not in m.rsplit("/", 1)[-1])
+
+    def read_parquet(
+        self, relatives: list[str], schema: dict[str, pl.DataType], where: pl.Expr | None = None
+    ) -> pl.DataFrame:
+        """Concatenate Parquet files into one frame with ``schema`` plus the ``fact_file`` they came from,
+        keeping only rows matching ``where`` (pushed down into the scan on a local root)."""
+        if not relatives:
+            frame = pl.DataFrame(schema=schema).with_columns(pl.lit(None, pl.String).alias(FILE_COLUMN))
+        elif self.is_local:
+            prefix_len = len(self._base) + 1
+            lazy = pl.scan_parquet(
+                [self.abs(r) for r in relatives], include_file_paths=FILE_COLUMN, schema=schema
+            ).with_columns(pl.col(FILE_COLUMN).str.slice(prefix_len))
+            return (lazy if where is None else lazy.filter(where)).collect()
+        else:
+            frames = []
+            for relative in relatives:
+                with self._fs.open(self.abs(relative), "rb") as handle:
+                    part = pl.read_parquet(io.BytesIO(handle.read()), schema=schema)
+                frames.append(part.with_columns(pl.lit(relative).alias(FILE_COLUMN)))
+            frame = pl.concat(frames, how="vertical")
+        return frame if where is None else frame.filter(where)
+
+    def exists(self, relative: str) -> bool:
+        return self._fs.exists(self.abs(relative))

@@ -1,0 +1,79 @@
+"""Load the one Definitions entry point and compare the asset graph with the reviewed snapshot.
+
+Any change to lineage (keys, deps, partitions, checks, jobs, schedules, sensors) shows up as a diff of
+``asset_graph_snapshot.json``. After an intended change: ``QP_UPDATE_SNAPSHOT=1 make test`` and review the diff.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from quant_platform.definitions import defs
+
+SNAPSHOT = Path(__file__).with_name("asset_graph_snapshot.json")
+
+
+def _partitions_kind(partitions_def: object) -> str | None:
+    if partitions_def is None:
+        return None
+    if isinstance(partitions_def, dg.DailyPartitionsDefinition):
+        return f"daily(start={partitions_def.start.date().isoformat()}, tz={partitions_def.timezone})"
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        return f"dynamic({partitions_def.name})"
+    return type(partitions_def).__name__
+
+
+def graph_snapshot() -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "group": node.group_name,
+            "partitions": _partitions_kind(node.partitions_def),
+            "checks": sorted(c.name for c in node.check_keys),
+            "automation": str(node.automation_condition) if node.automation_condition else None,
+        }
+    repo = defs.get_repository_def()
+    return {
+        "assets": assets,
+        "jobs": sorted(j.name for j in repo.get_all_jobs() if not j.name.startswith("__")),
+        "schedules": sorted(s.name for s in repo.schedule_defs),
+        "sensors": sorted(s.name for s in repo.sensor_defs),
+        "resources": sorted(repo.get_top_level_resources()),
+    }
+
+
+def test_definitions_load_and_graph_matches_snapshot() -> None:
+    defs.validate_loadable(defs)
+    current = graph_snapshot()
+    if os.environ.get("QP_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert SNAPSHOT.exists(), "no reviewed snapshot: run with QP_UPDATE_SNAPSHOT=1 and commit it"
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_library_never_imports_dagster() -> None:
+    root = Path(__file__).resolve().parents[2] / "quant_platform"
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if p.parent.name != "defs"
+        and p.name != "definitions.py"
+        and any(
+            line.lstrip().startswith(("import dagster", "from dagster"))
+            for line in p.read_text().splitlines()
+        )
+    ]
+    assert offenders == []
+
+
+def test_every_partitioned_market_asset_has_a_blocking_schema_check() -> None:
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        names = {c.name for c in node.check_keys}
+        assert "schema" in names, f"{key.to_user_string()} has no schema check"

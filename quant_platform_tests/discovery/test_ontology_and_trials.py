@@ -1,0 +1,65 @@
+"""Ontology hash checks and the trial ledger."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from quant_platform.discovery import check_ontology, load_discovery_spec, run_discovery, trial_ledger
+from quant_platform.discovery.planted_world import PlantedDrift, WorldConfig, make_world
+from quant_platform.specs import ontology_hash, spec_root
+
+
+@pytest.fixture(scope="module")
+def result():
+    spec = load_discovery_spec()
+    config = WorldConfig(
+        n_symbols=2, n_days=10, effects=(PlantedDrift("VOL_SHOCK", "SYM00USDT", 12, 80.0),), seed=5
+    )
+    world = make_world(config, spec)
+    return run_discovery(world.bars, world.events, world.states, spec, runset_id="runset-abc")
+
+
+def test_candidates_carry_the_current_hash(result):
+    assert result.candidates["ontology_hash"].unique().to_list() == [ontology_hash()]
+    check_ontology(result.candidates)
+
+
+def test_mismatch_is_an_error(result):
+    stale = result.candidates.with_columns(ontology_hash=pl.lit("0" * 64))
+    with pytest.raises(ValueError, match="ontology hash mismatch"):
+        check_ontology(stale)
+    with pytest.raises(ValueError, match="no ontology_hash"):
+        check_ontology(result.candidates.drop("ontology_hash"))
+
+
+def test_changed_spec_changes_hash_and_fails_check(result, tmp_path: Path):
+    copy = tmp_path / "spec"
+    shutil.copytree(spec_root(), copy)
+    gates = copy / "gates.yaml"
+    gates.write_text(gates.read_text().replace("max_q_value: 0.05", "max_q_value: 0.10"))
+    changed = load_discovery_spec(copy)
+    assert changed.gates.max_q_value == 0.10
+    with pytest.raises(ValueError, match="mismatch"):
+        check_ontology(result.candidates, expected=changed.ontology_hash)
+
+
+def test_trial_ledger_has_every_tested_hypothesis(result):
+    trials = result.trials
+    tested = result.candidates.filter(pl.col("tested"))
+    assert trials.height == tested.height > 0
+    assert trials["trial_id"].n_unique() == trials.height
+    assert set(trials["trial_id"]) == set(tested["candidate_id"])
+    assert (trials["runset_id"] == "runset-abc").all() and (trials["stage"] == "phase2_discovery").all()
+    # the registry's record_trials contract: four string keys, every other column numeric
+    keys = ["runset_id", "stage", "trial_id", "family"]
+    assert trials.columns[:4] == keys
+    assert all(trials.schema[c].is_numeric() for c in trials.columns[4:])
+    row = trials.join(tested, left_on="trial_id", right_on="candidate_id").row(0, named=True)
+    assert (
+        row["family"] == f"{row['family_right']}/{row['event_type']}/{row['template']}/h{row['horizon_bars']}"
+    )
+    assert trial_ledger(result.candidates, "runset-abc").equals(trials)  # deterministic

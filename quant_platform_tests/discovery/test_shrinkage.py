@@ -1,0 +1,138 @@
+"""Hierarchical James–Stein shrinkage against a plain-Python reference of the documented estimator."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import polars as pl
+import pytest
+
+from quant_platform.discovery import shrink_hierarchical
+
+STRATA = ["template", "horizon_bars"]
+LEVELS = [
+    ("family", ["family"]),
+    ("event", ["family", "event_type"]),
+    ("state", ["family", "event_type", "symbol", "state_column", "state_value"]),
+]
+
+
+def random_candidates(seed: int, effect_sd: float) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for template in ("continuation", "reversal"):
+        for family, events in (("F1", ["E1", "E2", "E3", "E4"]), ("F2", ["E5", "E6"]), ("F3", ["E7"])):
+            fam_effect = rng.normal(0, effect_sd)
+            for event in events:
+                ev_effect = fam_effect + rng.normal(0, effect_sd)
+                for symbol in ("S1", "S2", "S3"):
+                    for col, val in (("all", "all"), ("vol", "low"), ("vol", "high")):
+                        n = int(rng.integers(5, 80))
+                        rows.append(
+                            {
+                                "template": template,
+                                "horizon_bars": 12,
+                                "family": family,
+                                "event_type": event,
+                                "symbol": symbol,
+                                "state_column": col,
+                                "state_value": val,
+                                "n_observations": n,
+                                "mean_net_bps": ev_effect
+                                + rng.normal(0, effect_sd)
+                                + rng.normal(0, 50 / math.sqrt(n)),
+                                "std_net_bps": float(rng.uniform(30, 70)),
+                            }
+                        )
+    return pl.DataFrame(rows, schema_overrides={"horizon_bars": pl.Int32})
+
+
+def reference(frame: pl.DataFrame, min_children: int = 3) -> dict[tuple, tuple[float, float, float]]:
+    """Straightforward loops over the estimator in shrinkage.py's docstring."""
+    rows = frame.to_dicts()
+
+    def pooled(items):
+        n = sum(r["n_observations"] for r in items)
+        x = sum(r["n_observations"] * r["mean_net_bps"] for r in items) / n
+        ss = sum(
+            (r["n_observations"] - 1) * r["std_net_bps"] ** 2
+            + r["n_observations"] * (r["mean_net_bps"] - x) ** 2
+            for r in items
+        )
+        return x, ss / (n - 1) / n
+
+    strata = defaultdict(list)
+    for r in rows:
+        strata[(r["template"], r["horizon_bars"])].append(r)
+    out = {}
+    for stratum, items in strata.items():
+        uncond = [r for r in items if r["state_column"] == "all"]
+        theta = {(): pooled(uncond)[0]}
+        for position, (_, keys) in enumerate(LEVELS):
+            leaf = position == len(LEVELS) - 1
+            parent_keys = LEVELS[position - 1][1] if position else []
+            nodes = {}
+            if leaf:
+                for r in items:
+                    nodes[tuple(r[k] for k in keys)] = (
+                        r["mean_net_bps"],
+                        r["std_net_bps"] ** 2 / r["n_observations"],
+                    )
+            else:
+                groups = defaultdict(list)
+                for r in uncond:
+                    groups[tuple(r[k] for k in keys)].append(r)
+                nodes = {k: pooled(v) for k, v in groups.items()}
+            by_parent = defaultdict(list)
+            for key in nodes:
+                by_parent[key[: len(parent_keys)]].append(key)
+            own, dev_sum, df_sum, all_v = {}, 0.0, 0, []
+            for parent, kids in by_parent.items():
+                xs = [nodes[k][0] for k in kids]
+                vs = [nodes[k][1] for k in kids]
+                mean = sum(xs) / len(xs)
+                dev = sum((x - mean) ** 2 for x in xs)
+                if len(kids) >= 2:
+                    dev_sum, df_sum = dev_sum + dev, df_sum + len(kids) - 1
+                    all_v.extend(vs)
+                own[parent] = max(0.0, dev / (len(kids) - 1) - sum(vs) / len(vs)) if len(kids) >= 2 else None
+            pooled_tau2 = max(0.0, dev_sum / df_sum - sum(all_v) / len(all_v)) if df_sum else 0.0
+            new_theta = {}
+            for parent, kids in by_parent.items():
+                tau2 = own[parent] if len(kids) >= min_children else pooled_tau2
+                for k in kids:
+                    x, v = nodes[k]
+                    lam = tau2 / (tau2 + v) if tau2 + v > 0 else 0.0
+                    new_theta[k] = theta[parent] + lam * (x - theta[parent])
+                    if leaf:
+                        out[(*stratum, *k)] = (new_theta[k], math.sqrt(lam * v), lam)
+            theta = new_theta
+    return out
+
+
+@pytest.mark.parametrize(("seed", "effect_sd"), [(0, 5.0), (1, 20.0), (2, 0.0)])
+def test_matches_reference(seed, effect_sd):
+    frame = random_candidates(seed, effect_sd)
+    got = shrink_hierarchical(frame, STRATA, LEVELS, min_children_for_own_tau2=3)
+    want = reference(frame)
+    key_cols = [*STRATA, "family", "event_type", "symbol", "state_column", "state_value"]
+    for row in got.iter_rows(named=True):
+        mean, se, lam = want[tuple(row[k] for k in key_cols)]
+        assert row["mean_net_shrunk_bps"] == pytest.approx(mean, rel=1e-9, abs=1e-9)
+        assert row["se_net_shrunk_bps"] == pytest.approx(se, rel=1e-9, abs=1e-9)
+        assert row["shrink_state_weight"] == pytest.approx(lam, rel=1e-9, abs=1e-12)
+
+
+def test_weights_follow_between_variance():
+    # No between-node variance: estimates collapse toward the parents. Large between variance: data dominate.
+    flat = shrink_hierarchical(random_candidates(3, 0.0), STRATA, LEVELS)
+    spread = shrink_hierarchical(random_candidates(3, 200.0), STRATA, LEVELS)
+    assert flat["shrink_state_weight"].mean() < 0.3
+    assert spread["shrink_state_weight"].mean() > 0.9
+    for frame in (flat, spread):
+        assert frame["shrink_state_weight"].is_between(0, 1).all()
+        # the shrunken SE never exceeds the raw SE
+        raw_se = frame["std_net_bps"] / frame["n_observations"].sqrt()
+        assert (frame["se_net_shrunk_bps"] <= raw_se + 1e-12).all()

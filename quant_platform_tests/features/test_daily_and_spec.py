@@ -1,0 +1,107 @@
+"""Daily-partition helper against the full-history computation; the spec's internal consistency."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from quant_platform.events.registry import load_event_registry
+from quant_platform.features import compute_features, compute_features_for_day, lookback_days
+from quant_platform.features.builders import BUILDERS
+from quant_platform.features.spec import load_feature_spec
+from quant_platform_tests.features.bars_fixture import make_bars
+
+SPEC = load_feature_spec()
+
+
+def test_lookback_days_covers_the_longest_warmup() -> None:
+    k = lookback_days()
+    bars_per_day = 24 * 60 // SPEC.bar_minutes
+    assert k * bars_per_day >= SPEC.max_warmup_bars()
+    assert k == math.ceil(SPEC.max_warmup_bars() / bars_per_day) + SPEC.daily_lookback_margin_days
+
+
+def test_daily_partition_equals_full_history_for_that_day() -> None:
+    """Features of day D computed on the lookback window equal those computed on all history: finite windows
+    exactly, recursive ones (EWMA, Wilder) to float round-off because k days bury the seed."""
+    k = lookback_days()
+    bars = make_bars(n_symbols=2, n_bars=288 * (k + 3), seed=5, gap_prob=0.001)
+    days = bars["ts"].dt.date().unique().sort()
+    day = days[-1].isoformat()
+    full = compute_features(bars).filter(pl.col("ts").dt.date() == days[-1])
+    daily = compute_features_for_day(bars, day)
+    assert daily.height == full.height == 2 * 288
+    assert daily["ts"].dt.date().unique().to_list() == [days[-1]]
+    assert not daily["warmup"].all()
+    assert daily.select("symbol", "ts", "gap", "warmup").equals(full.select("symbol", "ts", "gap", "warmup"))
+    for f in SPEC.table_features("features_v1"):
+        np.testing.assert_allclose(
+            daily[f.name].to_numpy(allow_copy=True), full[f.name].to_numpy(allow_copy=True), rtol=1e-9, atol=1e-12,
+            err_msg=f.name,
+        )  # fmt: skip
+    for s in SPEC.table_states("features_v1"):
+        assert daily[s.name].equals(full[s.name]), s.name
+
+
+def test_daily_partition_ignores_history_beyond_the_lookback() -> None:
+    k = lookback_days()
+    bars = make_bars(n_symbols=1, n_bars=288 * (k + 3), seed=9)
+    day = bars["ts"].max().date().isoformat()
+    start = bars["ts"].max().replace(hour=0, minute=0) - timedelta(days=k)
+    assert compute_features_for_day(bars, day).equals(
+        compute_features_for_day(bars.filter(pl.col("ts") >= start), day)
+    )
+
+
+def test_every_feature_has_a_builder_and_known_inputs() -> None:
+    raw = {"open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "basis_bps", "funding_rate",
+           "open_interest", "liq_long_notional", "liq_short_notional", "volume_ok", "ts"}  # fmt: skip
+    names = {f.name for f in SPEC.features}
+    for f in SPEC.table_features("features_v1"):
+        assert f.builder in BUILDERS, f.name
+        assert set(f.inputs) <= raw | names, f.name
+        assert f.warmup_bars >= 0
+    for f in SPEC.table_features("context_features"):
+        assert set(f.inputs) <= names | {"ret_1"}, f.name
+
+
+def test_states_read_existing_features() -> None:
+    names = {f.name for f in SPEC.features}
+    assert {s.name for s in SPEC.states} >= {"vol_regime", "carry_state", "trend_state"}
+    for s in SPEC.states:
+        assert s.input in names, s.name
+        assert len(set(s.labels)) == len(s.labels)
+
+
+def test_event_registry_is_complete_and_consistent() -> None:
+    registry = load_event_registry()
+    assert len(registry.events) == 57 and len(set(registry.names)) == 57
+    assert len(registry.families) == 10
+    assert {e.family for e in registry.events} == set(registry.families)
+    columns = {f.name for f in SPEC.features} | {s.name for s in SPEC.states}
+    for e in registry.events:
+        assert 0 <= e.min_per_symbol_day <= e.max_per_symbol_day, e.name
+        if e.status == "skipped":
+            assert e.skip_reason and len(e.skip_reason) > 20, e.name
+        else:
+            assert set(e.required_inputs) <= columns, (e.name, set(e.required_inputs) - columns)
+    core = {"DEPTH_COLLAPSE", "SPREAD_BLOWOUT", "VOL_SHOCK", "FUNDING_FLIP", "LIQUIDATION_CASCADE", "RANGE_BREAKOUT",
+            "CORRELATION_BREAKDOWN_EVENT", "SPOT_PERP_BASIS_SHOCK", "FUNDING_TIMESTAMP_EVENT", "FEE_REGIME_CHANGE_EVENT"}  # fmt: skip
+    assert core <= set(registry.names)
+
+
+def test_unknown_builder_or_scope_is_refused(tmp_path) -> None:
+    from quant_platform.features.spec import parse_feature_spec
+
+    conv = {"kind": "conventions", "bar_minutes": 5, "min_coverage": 0.8, "daily_lookback_margin_days": 1}
+    bad = {
+        "family": "x",
+        "table": "features_v1",
+        "features": {"f": {"inputs": ["close"], "scope": "galaxy", "warmup_bars": 0}},
+    }
+    with pytest.raises(ValueError, match="unknown scope"):
+        parse_feature_spec({"conventions": conv, "x": bad}, {})

@@ -1,0 +1,162 @@
+"""``qp`` end to end on a temporary registry: in-process through ``main`` and once as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quant_platform.cli import REGISTRARS, build_parser, main
+from quant_platform.registry import Registry, RunSetSpec, runset_id
+from quant_platform_tests.registry.helpers import write_version_record
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def qp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """Run ``qp`` in-process against temp roots given by environment variables; returns (rc, out, err)."""
+    monkeypatch.setenv("QP_REGISTRY_ROOT", str(tmp_path / "registry"))
+    monkeypatch.setenv("QP_STORE_ROOT", str(tmp_path / "store"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        rc = main(list(argv))
+        captured = capsys.readouterr()
+        return rc, captured.out, captured.err
+
+    return run
+
+
+def _records(store: Path, days: list[str]) -> dict[str, str]:
+    now = time.time_ns()
+    return {
+        day: write_version_record(store, "bars_5m", day, f"bars {day}", now - 10**9 + i)["content_hash"]
+        for i, day in enumerate(days)
+    }
+
+
+def test_runset_lifecycle(qp, tmp_path: Path) -> None:
+    rc, out, _ = qp(
+        "dataset", "register", "--id", "synthetic_v1", "--source", "synthetic", "--asset", "bars_5m",
+        "--symbols", "BTCUSDT", "ETHUSDT", "--from", "2024-10-01", "--to", "2024-12-31",
+    )  # fmt: skip
+    assert rc == 0 and "synthetic_v1" in out
+    hashes = _records(tmp_path / "store", ["2024-10-01", "2024-10-02"])
+
+    rc, out, _ = qp(
+        "runset", "create", "--id", "btc_eth_2024q4", "--dataset", "synthetic_v1", "--symbols", "ETHUSDT",
+        "BTCUSDT", "--from", "2024-10-01", "--to", "2024-10-02", "--template", "momentum_*", "--tag", "paper",
+        "--json",
+    )  # fmt: skip
+    assert rc == 0
+    created = json.loads(out)
+    expected_spec = RunSetSpec(
+        dataset_id="synthetic_v1",
+        symbols=["BTCUSDT", "ETHUSDT"],
+        start="2024-10-01",
+        end="2024-10-02",
+        templates=["momentum_*"],
+        tags=["paper"],
+    )
+    assert created["runset_id"] == runset_id(expected_spec)
+    assert created["name"] == "btc_eth_2024q4" and not created["frozen"]
+
+    rc, out, _ = qp("runset", "resolve", "btc_eth_2024q4", "--json")
+    resolved = json.loads(out)
+    assert rc == 0 and resolved["complete"] and resolved["mode"] == "exploratory"
+    assert {a["partition"]: a["content_hash"] for a in resolved["artifacts"]} == hashes
+
+    rc, out, _ = qp("runset", "resolve", "btc_eth_2024q4")  # human table
+    assert rc == 0 and "bars_5m" in out and "exploratory" in out
+
+    rc, out, _ = qp("runset", "freeze", "btc_eth_2024q4", "--json")
+    assert rc == 0 and json.loads(out)["resolution_hash"] == resolved["resolution_hash"]
+    rc, _, err = qp("runset", "resolve", "btc_eth_2024q4", "--force")
+    assert rc == 2 and "frozen" in err and "cannot be re-resolved" in err
+
+    rc, out, _ = qp("runset", "create", "--id", "scratch", "--dataset", "synthetic_v1", "--to", "2024-10-02")
+    assert rc == 0
+    rc, out, _ = qp("runset", "list", "--json")
+    assert [r["name"] for r in json.loads(out)] == ["btc_eth_2024q4", "scratch"]
+    rc, out, _ = qp("runset", "list", "--frozen", "--json")
+    assert [r["name"] for r in json.loads(out)] == ["btc_eth_2024q4"]
+    rc, out, _ = qp("runset", "list", "--tag", "paper")
+    assert rc == 0 and "btc_eth_2024q4" in out and "scratch" not in out
+
+    rc, out, _ = qp("runset", "get", "btc_eth_2024q4", "--json")
+    got = json.loads(out)
+    assert got["frozen"] and got["resolution"]["resolution_hash"] == resolved["resolution_hash"]
+
+    rc, out, _ = qp("registry", "rebuild", "--json")
+    assert rc == 0 and json.loads(out)["rebuilt"] and json.loads(out)["rows"]["runsets"] == 2
+    rc, out, _ = qp("registry", "rebuild", "--json")
+    assert not json.loads(out)["rebuilt"]
+    rc, out, _ = qp("registry", "rebuild", "--force")
+    assert rc == 0 and "rebuilt" in out
+    rc, out, _ = qp(
+        "registry", "query", "SELECT count(*) AS n FROM runset_membership WHERE runset_name = ?",
+        "--param", "btc_eth_2024q4", "--json",
+    )  # fmt: skip
+    assert json.loads(out) == [{"n": 2}]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["runset", "get", "nope"], "unknown RunSet 'nope'"),
+        (["runset", "resolve", "../x"], "invalid RunSet name"),
+        (["runset", "create", "--id", "a'; drop table x; --", "--dataset", "d"], "invalid RunSet name"),
+        (
+            ["runset", "create", "--id", "x", "--dataset", "synthetic_v1", "--from", "2024-13-01"],
+            "malformed date",
+        ),
+        (["runset", "create", "--id", "x", "--dataset", "nope"], "unknown dataset"),
+        (
+            ["runset", "create", "--id", "x", "--dataset", "d", "--from", "2024-02-02", "--to", "2024-02-01"],
+            "before",
+        ),
+        (["runset", "resolve", "x", "--as-of", "2024-01-01T00:00"], "UTC offset"),
+        (["runset", "frobnicate"], "invalid choice"),
+    ],
+)
+def test_clear_errors_and_nonzero_exit(qp, argv: list[str], message: str) -> None:
+    rc, out, err = qp(*argv)
+    assert rc == 2 and message in err and out == ""
+
+
+def test_roots_from_options_override_environment(qp, tmp_path: Path) -> None:
+    other = tmp_path / "other_registry"
+    rc, _, _ = qp(
+        "dataset", "register", "--registry-root", str(other), "--id", "d1", "--source", "synthetic",
+        "--asset", "bars_5m", "--symbols", "BTCUSDT", "--from", "2024-01-01",
+    )  # fmt: skip
+    assert rc == 0 and (other / "facts" / "datasets").is_dir()
+    assert not (tmp_path / "registry").exists()
+
+
+def test_registrars_are_the_single_extension_point() -> None:
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"dataset", "runset", "registry", "lookahead"} <= set(commands)
+    assert len(REGISTRARS) == len(set(REGISTRARS))
+
+
+def test_module_entry_point_in_a_subprocess(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env.update(
+        PYTHONPATH=str(REPO_ROOT), QP_REGISTRY_ROOT=str(tmp_path / "r"), QP_STORE_ROOT=str(tmp_path / "s")
+    )
+    argv = [
+        sys.executable, "-m", "quant_platform.cli", "dataset", "register", "--id", "d1", "--source", "synthetic",
+        "--asset", "bars_5m", "--symbols", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-02", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    stored = Registry(str(tmp_path / "r")).dataset("d1")
+    assert printed["content_hash"] == stored.content_hash and stored.last_day.isoformat() == "2024-01-02"

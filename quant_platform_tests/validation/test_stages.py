@@ -1,0 +1,233 @@
+"""Stage A / Stage B on synthetic streams with planted effects, against independent recomputation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from quant_platform.validation.schemas import GATE_NAMES
+from quant_platform.validation.sharpe import deflated_sharpe_ratio, probabilistic_sharpe_ratio
+from quant_platform.validation.stage_a import StageAConfig, stage_a_screen
+from quant_platform.validation.stage_b import StageBConfig, stage_b_evaluate
+from quant_platform_tests.validation.synthetic import make_streams
+
+
+@pytest.fixture(scope="module")
+def stage_a_result():
+    streams = make_streams(31, 240, 24, skill={0: 0.3}, seed=1)
+    return streams, stage_a_screen(streams, StageAConfig.from_spec())
+
+
+def test_stage_a_planted_survives_noise_mostly_fails(stage_a_result):
+    _, result = stage_a_result
+    decisions = result.decisions
+    assert decisions.filter(pl.col("candidate_id") == "cand0000")["passed"].item()
+    noise = decisions.filter(pl.col("candidate_id") != "cand0000")
+    assert noise["passed"].mean() <= 0.3
+    failed = noise.filter(~pl.col("passed"))
+    assert (failed["failure_reasons"] != "").all()
+    assert result.survivors.height == decisions["passed"].sum()
+
+
+def test_stage_a_metrics_match_scipy_and_manual_sharpe(stage_a_result):
+    streams, result = stage_a_result
+    config = StageAConfig.from_spec()
+    days = streams["ts"].dt.date().unique().sort().to_list()
+    chunks = np.array_split(np.arange(len(days)), config.n_folds + 1)[1:]
+    for candidate in ("cand0000", "cand0007"):
+        mine = streams.filter(pl.col("candidate_id") == candidate).with_columns(day=pl.col("ts").dt.date())
+        for fold, chunk in enumerate(chunks):
+            test_days = [days[i] for i in chunk]
+            part = mine.filter(pl.col("day").is_in(test_days))
+            rho, p = stats.spearmanr(part["signal"].to_numpy(), part["forward_return"].to_numpy())
+            daily = part.group_by("day").agg(pl.col("ret_after_cost").sum())["ret_after_cost"].to_numpy()
+            sharpe = daily.mean() / daily.std(ddof=1) * math.sqrt(365)
+            row = result.fold_metrics.filter((pl.col("candidate_id") == candidate) & (pl.col("fold") == fold))
+            assert row["ic"].item() == pytest.approx(rho, abs=1e-10)
+            assert row["ic_pvalue"].item() == pytest.approx(p, rel=1e-6, abs=1e-300)
+            assert row["sharpe_ann"].item() == pytest.approx(sharpe, rel=1e-10)
+            assert row["n_test_days"].item() == len(test_days)
+            # The embargo gap: the training window ends embargo_days before the test fold.
+            if fold == 0:
+                assert row["n_train_days"].item() == chunks[0][0] - config.embargo_days
+
+
+def test_stage_a_short_candidate_is_insufficient_not_passed():
+    streams = make_streams(2, 200, 12, skill={0: 0.4, 1: 0.4}, seed=2)
+    cutoff = streams["ts"].min() + pl.duration(days=100)
+    short = streams.filter((pl.col("candidate_id") == "cand0000") | (pl.col("ts") < cutoff))
+    decisions = stage_a_screen(short, StageAConfig.from_spec()).decisions
+    assert decisions.filter(pl.col("candidate_id") == "cand0000")["passed"].item()
+    reasons = decisions.filter(pl.col("candidate_id") == "cand0001")["failure_reasons"].item()
+    assert "insufficient_observation" in reasons
+
+
+def _stressed(
+    streams: pl.DataFrame, config: StageBConfig, extra_cost: float = 0.0
+) -> dict[str, pl.DataFrame]:
+    return {
+        s.name: streams.with_columns(pl.col("ret_after_cost") - extra_cost * (s.cost_multiplier - 1))
+        for s in config.scenarios
+    }
+
+
+def test_stage_b_planted_strong_survives_every_gate():
+    config = StageBConfig.from_spec()
+    streams = make_streams(6, 365, 6, skill={0: 0.2}, seed=3)
+    trials = make_streams(40, 365, 4, seed=4, prefix="trial")
+    result = stage_b_evaluate(streams, 40, trial_streams=trials, stressed_streams=_stressed(streams, config))
+    strong = result.candidates.filter(pl.col("candidate_id") == "cand0000").row(0, named=True)
+    assert strong["passed"], strong["failure_reasons"]
+    assert all(strong[f"{g}_passed"] for g in GATE_NAMES)
+    assert strong["cpcv_share_negative"] == 0.0 and strong["cpcv_sharpe_min"] > 0
+    noise = result.candidates.filter(pl.col("candidate_id") != "cand0000")
+    assert not noise["passed"].any()
+    # PSR/DSR columns equal an independent recomputation from the daily returns.
+    daily = (
+        streams.filter(pl.col("candidate_id") == "cand0000")
+        .group_by(pl.col("ts").dt.date())
+        .agg(pl.col("ret_after_cost").sum())["ret_after_cost"]
+        .to_numpy()
+    )
+    sr = daily.mean() / daily.std(ddof=1)
+    skew, kurt = stats.skew(daily), stats.kurtosis(daily, fisher=False)
+    assert strong["psr"] == pytest.approx(
+        probabilistic_sharpe_ratio(sr, 0.0, daily.size, skew, kurt), rel=1e-9
+    )
+    assert strong["sharpe_ann"] == pytest.approx(sr * math.sqrt(365), rel=1e-9)
+    # Funnel: cumulative counts never grow and end at the strict survivor count.
+    funnel = result.funnel
+    assert funnel["gate"].to_list() == ["input", *GATE_NAMES]
+    assert (np.diff(funnel["n_remaining"].to_numpy()) <= 0).all()
+    assert funnel["n_remaining"][-1] == result.survivors.height == 1
+
+
+def test_noise_selected_as_best_of_many_fails_dsr_but_passes_psr():
+    """The best of 200 pure-noise trials has a large in-sample Sharpe (PSR passes) but the DSR, which knows
+    200 trials were run, rejects it."""
+    config = StageBConfig.from_spec()
+    trials = make_streams(200, 365, 2, seed=6, prefix="trial")
+    daily = trials.group_by("candidate_id", pl.col("ts").dt.date()).agg(pl.col("ret_after_cost").sum())
+    sharpes = daily.group_by("candidate_id").agg(
+        (pl.col("ret_after_cost").mean() / pl.col("ret_after_cost").std()).alias("sr")
+    )
+    best = sharpes.sort("sr", descending=True)["candidate_id"][0]
+    chosen = trials.filter(pl.col("candidate_id") == best)
+    result = stage_b_evaluate(chosen, 200, trial_streams=trials, stressed_streams=_stressed(chosen, config))
+    row = result.candidates.row(0, named=True)
+    assert row["sharpe_ann"] > 2.0
+    assert row["psr_passed"]
+    assert not row["dsr_passed"] and "dsr_below_min" in row["failure_reasons"]
+    assert row["dsr_n_trials_used"] == pytest.approx(200.0)  # independent trials stay 200
+    assert not row["passed"]
+    expected = deflated_sharpe_ratio(
+        row["sharpe_ann"] / math.sqrt(365),
+        row["n_days"],
+        row["skew"],
+        row["kurtosis"],
+        200,
+        float(np.var(sharpes["sr"].to_numpy(), ddof=1)),
+    )
+    assert row["dsr"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_near_duplicate_trials_deflate_less_than_independent_ones():
+    config = StageBConfig.from_spec()
+    streams = make_streams(1, 365, 4, skill={0: 0.1}, seed=7)
+    stressed = _stressed(streams, config)
+    base = make_streams(1, 365, 4, seed=8, prefix="copy")
+    copies = pl.concat(
+        [
+            base.with_columns(
+                pl.lit(f"copy{i:04d}").alias("candidate_id"), pl.col("ret_after_cost") * (1 + 0.01 * i)
+            )
+            for i in range(30)
+        ]
+    )
+    independent = make_streams(10, 365, 4, seed=9, prefix="trial")
+    dup = stage_b_evaluate(
+        streams, 40, trial_streams=pl.concat([copies, independent]), stressed_streams=stressed
+    )
+    ind = stage_b_evaluate(
+        streams, 40, trial_streams=make_streams(40, 365, 4, seed=9), stressed_streams=stressed
+    )
+    assert dup.candidates["dsr_n_trials_used"].item() == pytest.approx(11.0)  # 30 copies count once
+    assert ind.candidates["dsr_n_trials_used"].item() == pytest.approx(40.0)
+    assert dup.candidates["dsr"].item() > ind.candidates["dsr"].item()
+    assert dup.candidates["dsr_trial_count_method"].item() == "effective_clustering"
+    # Trial streams covering half of everything tested: the effective count is scaled to the total.
+    half = stage_b_evaluate(
+        streams, 80, trial_streams=pl.concat([copies, independent]), stressed_streams=stressed
+    )
+    assert half.candidates["dsr_n_trials_used"].item() == pytest.approx(22.0)
+    assert half.candidates["dsr_trial_count_method"].item() == "effective_clustering_scaled"
+
+
+def test_stress_gate_needs_results_and_names_the_failing_scenario():
+    config = StageBConfig.from_spec()
+    streams = make_streams(1, 365, 6, skill={0: 0.12}, seed=3)
+    missing = stage_b_evaluate(streams, 10, trial_sharpes_ann=np.linspace(-1, 1, 10), config=config)
+    row = missing.candidates.row(0, named=True)
+    assert not row["stress_passed"] and row["stress_reason"].startswith("stress_not_evaluated:")
+    assert not row["passed"]
+    stressed = _stressed(streams, config)
+    # The cost ×2 run loses money: only that scenario fails.
+    stressed["cost_x2"] = streams.with_columns(pl.col("ret_after_cost") - 0.01)
+    failing = stage_b_evaluate(
+        streams, 10, trial_sharpes_ann=np.linspace(-1, 1, 10), stressed_streams=stressed
+    )
+    row = failing.candidates.row(0, named=True)
+    assert row["stress_reason"] == "stress_sharpe_below_min:cost_x2"
+    lenient = dataclasses.replace(config, require_stress_results=False)
+    assert (
+        stage_b_evaluate(streams, 10, trial_sharpes_ann=np.linspace(-1, 1, 10), config=lenient)
+        .candidates["stress_passed"]
+        .item()
+    )
+
+
+def test_stage_b_short_history_and_bad_inputs():
+    config = StageBConfig.from_spec()
+    short = make_streams(1, 30, 4, skill={0: 0.3}, seed=10)
+    row = stage_b_evaluate(short, 5, trial_sharpes_ann=np.linspace(-1, 1, 5)).candidates.row(0, named=True)
+    assert not row["observation_passed"] and row["observation_reason"] == "insufficient_observation"
+    assert not row["fold_policy_passed"] and "train_days_below_min" in row["fold_policy_reason"]
+    assert not row["passed"]
+    with pytest.raises(ValueError, match="trial_streams or trial_sharpes_ann"):
+        stage_b_evaluate(short, 5, config=config)
+    with pytest.raises(ValueError, match="n_trials_total"):
+        stage_b_evaluate(make_streams(3, 30, 4), 2, trial_sharpes_ann=np.ones(3))
+    with pytest.raises(ValueError, match="CandidateStreams"):
+        stage_b_evaluate(short.drop("signal"), 5, trial_sharpes_ann=np.linspace(-1, 1, 5))
+
+
+def test_stage_a_ic_with_tied_signals_matches_scipy():
+    """Discrete signals (-1/0/+1) tie heavily; the rank correlation must use average ranks like spearmanr."""
+    streams = make_streams(1, 80, 12, skill={0: 0.3}, seed=11).with_columns(pl.col("signal").sign())
+    result = stage_a_screen(streams, StageAConfig.from_spec())
+    days = streams["ts"].dt.date().unique().sort().to_list()
+    chunk = np.array_split(np.arange(len(days)), 4)[1]
+    part = streams.filter(pl.col("ts").dt.date().is_in([days[i] for i in chunk]))
+    rho = stats.spearmanr(part["signal"].to_numpy(), part["forward_return"].to_numpy()).statistic
+    assert result.fold_metrics.filter(pl.col("fold") == 0)["ic"].item() == pytest.approx(rho, abs=1e-12)
+
+
+def test_stream_schema_rejects_duplicates_and_null_returns():
+    streams = make_streams(1, 30, 4, seed=12)
+    with pytest.raises(ValueError, match="CandidateStreams"):
+        stage_a_screen(pl.concat([streams, streams.head(1)]), StageAConfig.from_spec())
+    with pytest.raises(ValueError, match="CandidateStreams"):
+        stage_a_screen(
+            streams.with_columns(
+                pl.when(pl.int_range(pl.len()) == 3)
+                .then(None)
+                .otherwise(pl.col("ret_after_cost"))
+                .alias("ret_after_cost")
+            ),
+            StageAConfig.from_spec(),
+        )
