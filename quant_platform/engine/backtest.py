@@ -386,7 +386,7 @@ def run_sweep(
             raise ValueError(f"{name} has {arr.shape[0]} columns; expected 1 or {n_cols}")
     if ts_ms is not None:
         ts_ms = np.asarray(ts_ms, dtype=np.int64)
-        if ts_ms.shape != (n_bars,) or (n_bars > 1 and not (np.diff(ts_ms) > 0).all()):
+        if ts_ms.shape != (n_bars,) or (n_bars > 1 and not (ts_ms[1:] > ts_ms[:-1]).all()):
             raise ValueError("ts_ms must be [T] strictly increasing epoch milliseconds")
     if chunk_columns < 1:
         raise ValueError("chunk_columns must be >= 1")
