@@ -182,3 +182,25 @@ EVENT_COLUMNS = {
     "trigger": pl.String,
     "ontology_hash": pl.String,
 }
+
+
+def events_lookback_bars(registry: EventRegistry | None = None) -> int:
+    """Bars before a bar that an event rule reads: the largest lag, plus one for onset/sign-change/changed."""
+    registry = registry or load_event_registry()
+    lags = [max(c.lag, c.ref_lag) + 1 for e in registry.events for b in e.branches for c in b.conditions]
+    lags += [e.direction.lag for e in registry.events]
+    return max(lags, default=0) + 1
+
+
+def detect_events_for_day(
+    features_window: pl.DataFrame | pl.LazyFrame,
+    context_window: pl.DataFrame | pl.LazyFrame | None,
+    day: str,
+    registry: EventRegistry | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(market_events, event_flags) of ``day``, detected on windows that include the previous day(s) so that
+    lags and onsets at the day's first bars see their history."""
+    from quant_platform.features.compute import only_day
+
+    events, flags = detect_events(features_window, context_window, registry)
+    return only_day(events, day), only_day(flags, day)

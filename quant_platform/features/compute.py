@@ -8,6 +8,7 @@ for the symbol's first ``warmup_bars`` rows. ``warmup`` marks every row whose lo
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import polars as pl
@@ -66,6 +67,17 @@ def _feature_expr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
 
 
+def gap_recovery_bars(features: tuple[FeatureDef, ...], min_coverage: float) -> int:
+    """Valid bars after a gap until every feature is defined again: a segment feature's warm-up, or for a
+    symbol-scope window its input's warm-up plus the coverage minimum (plus one: z-scores read t-1)."""
+    bars = [f.warmup_bars for f in features if f.scope == "segment"]
+    for f in features:
+        window = f.params.get("window")
+        if f.scope == "symbol" and window:
+            bars.append(f.warmup_bars - window + math.ceil(min_coverage * window) + 1)
+    return max(bars, default=0)
+
+
 def _raw_inputs(features: tuple[FeatureDef, ...]) -> set[str]:
     names = {f.name for f in features}
     return {i for f in features for i in f.inputs if i not in names}
@@ -114,7 +126,7 @@ def features_plan(
     """The lazy plan behind :func:`compute_features` (for callers that want to stream or sink it)."""
     spec = spec or load_feature_spec()
     features = spec.table_features(TABLE, families)
-    ctx = BuildContext(bar_minutes=spec.bar_minutes, min_coverage=spec.min_coverage)
+    ctx = BuildContext(bar_minutes=grid_minutes or spec.bar_minutes, min_coverage=spec.min_coverage)
     lazy = bars.lazy()
     if validate:
         validate_bars(lazy, _raw_inputs(features), grid_minutes or spec.bar_minutes)
@@ -125,9 +137,12 @@ def features_plan(
     plan = plan.with_columns((~pl.col("gap")).cast(pl.Int64).cum_sum().over("symbol", SEGMENT).alias(N_VALID))
     for stage in _stages(features):
         plan = plan.with_columns(_feature_expr(f, ctx) for f in stage)
-    segment_warmup = max((f.warmup_bars for f in features if f.scope == "segment"), default=0)
     symbol_warmup = max((f.warmup_bars for f in features if f.scope == "symbol"), default=0)
-    warmup = pl.col("gap") | (pl.col(N_VALID) <= segment_warmup) | (pl.col(SYMBOL_POS) < symbol_warmup)
+    warmup = (
+        pl.col("gap")
+        | (pl.col(N_VALID) <= gap_recovery_bars(features, spec.min_coverage))
+        | (pl.col(SYMBOL_POS) < symbol_warmup)
+    )
     names = [f.name for f in features]
     states = state_columns(spec.table_states(TABLE), set(names))
     return plan.with_columns(warmup.alias("warmup")).select(
@@ -148,13 +163,28 @@ def compute_features(
     return features_plan(bars, spec, families=families, grid_minutes=grid_minutes).collect()
 
 
-def lookback_days(spec: FeatureSpec | None = None) -> int:
+def lookback_days(spec: FeatureSpec | None = None, bar_minutes: int | None = None) -> int:
     """``k`` for ``lookback(k)``: days before a partition that complete every feature's warm-up."""
-    return (spec or load_feature_spec()).lookback_days()
+    return (spec or load_feature_spec()).lookback_days(TABLE, bar_minutes)
+
+
+def day_window(frame: pl.LazyFrame | pl.DataFrame, day: str, days_before: int) -> pl.LazyFrame:
+    """Rows of ``frame`` from ``days_before`` days before ``day`` up to the end of ``day``."""
+    start, end = day_bounds(day)
+    return frame.lazy().filter(pl.col("ts") >= start - timedelta(days=days_before), pl.col("ts") < end)
+
+
+def only_day(frame: pl.DataFrame, day: str) -> pl.DataFrame:
+    start, end = day_bounds(day)
+    return frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
 
 
 def compute_features_for_day(
-    bars_window: pl.LazyFrame | pl.DataFrame, day: str, spec: FeatureSpec | None = None
+    bars_window: pl.LazyFrame | pl.DataFrame,
+    day: str,
+    spec: FeatureSpec | None = None,
+    *,
+    grid_minutes: int | None = None,
 ) -> pl.DataFrame:
     """Compute on the lookback window (``lookback_days`` days before ``day`` plus ``day``) and keep ``day``'s rows.
 
@@ -163,8 +193,5 @@ def compute_features_for_day(
     only on ``day`` and the lookback, never on how much history the caller happened to pass.
     """
     spec = spec or load_feature_spec()
-    start, end = day_bounds(day)
-    needed = start - timedelta(days=spec.lookback_days())
-    lazy = bars_window.lazy()
-    window = lazy.filter(pl.col("ts") >= needed, pl.col("ts") < end)
-    return compute_features(window, spec).filter(pl.col("ts") >= start)
+    window = day_window(bars_window, day, spec.lookback_days(TABLE, grid_minutes))
+    return only_day(compute_features(window, spec, grid_minutes=grid_minutes), day)
