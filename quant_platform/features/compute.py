@@ -14,13 +14,14 @@ from datetime import timedelta
 import polars as pl
 
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
-from quant_platform.features.builders import BUILDERS, N_VALID, BuildContext
+from quant_platform.features.builders import BUILDERS, LOCALITY, N_VALID, BuildContext
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
 from quant_platform.specs import ontology_hash
 
 TABLE = "features_v1"
-SEGMENT = "_segment"
+SEGMENT_KEY = "_segment_key"  # one id per (symbol, gap-free segment) on the sorted frame
+SYMBOL_KEY = "_symbol_key"
 SYMBOL_POS = "_symbol_pos"
 KEY_COLUMNS = ("symbol", "ts", "gap", "warmup")
 
@@ -54,17 +55,17 @@ def _feature_expr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     expr = build(f, ctx)
     if f.scope == "segment":
         # Null in the warm-up of each gap-free segment; gap rows have N_VALID == 0 and so are null too.
-        return (
-            pl.when(pl.col(N_VALID) > f.warmup_bars)
-            .then(expr)
-            .otherwise(None)
-            .over("symbol", SEGMENT)
-            .alias(f.name)
-        )
-    if f.scope == "symbol":
-        masked = pl.when(pl.col("gap") | (pl.col(SYMBOL_POS) < f.warmup_bars)).then(None).otherwise(expr)
-        return masked.over("symbol").alias(f.name)
-    raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
+        ready = pl.col(N_VALID) > f.warmup_bars
+        key = SEGMENT_KEY
+    elif f.scope == "symbol":
+        ready = ~pl.col("gap") & (pl.col(SYMBOL_POS) >= f.warmup_bars)
+        key = SYMBOL_KEY
+    else:
+        raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
+    if LOCALITY[f.builder] == "group":
+        expr = expr.over(key)
+    # "row" and "exact" builders run on the whole sorted column: the mask above keeps them in their group.
+    return pl.when(ready).then(expr).otherwise(None).alias(f.name)
 
 
 def gap_recovery_bars(features: tuple[FeatureDef, ...], min_coverage: float) -> int:
@@ -94,23 +95,21 @@ def validate_bars(bars: pl.LazyFrame, required: set[str], grid_minutes: int) -> 
     step = (
         bars.select("symbol", "ts")
         .sort("symbol", "ts")
-        .select(
-            step=pl.col("ts").diff().over("symbol"),
-            duplicated=pl.struct("symbol", "ts").is_duplicated(),
-        )
+        .select(step=pl.col("ts").diff().over("symbol"))
         .select(
             bad_step=(
                 pl.col("step").is_not_null() & (pl.col("step") != timedelta(minutes=grid_minutes))
             ).sum(),
-            duplicated=pl.col("duplicated").sum(),
+            # sorted by (symbol, ts), a duplicated row is a zero step
+            duplicated=(pl.col("step") == timedelta(0)).sum(),
         )
         .collect()
     )
     if step["duplicated"][0]:
         raise ValueError(f"bars hold {step['duplicated'][0]} duplicated (symbol, ts) rows")
-    if step["bad_step"][0]:
+    if step["bad_step"][0] - step["duplicated"][0]:
         raise ValueError(
-            f"bars are not a complete {grid_minutes}-minute grid per symbol ({step['bad_step'][0]} irregular steps): "
+            f"bars are not a complete {grid_minutes}-minute grid per symbol ({step['bad_step'][0] - step['duplicated'][0]} irregular steps): "
             "missing bars must be explicit gap rows"
         )
 
@@ -130,11 +129,15 @@ def features_plan(
     lazy = bars.lazy()
     if validate:
         validate_bars(lazy, _raw_inputs(features), grid_minutes or spec.bar_minutes)
+    new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
     plan = lazy.sort("symbol", "ts").with_columns(
-        pl.col("gap").cast(pl.Int64).cum_sum().over("symbol").alias(SEGMENT),
-        pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias(SYMBOL_POS),
+        new_symbol.cast(pl.Int64).cum_sum().alias(SYMBOL_KEY),
+        (new_symbol | pl.col("gap")).cast(pl.Int64).cum_sum().alias(SEGMENT_KEY),
     )
-    plan = plan.with_columns((~pl.col("gap")).cast(pl.Int64).cum_sum().over("symbol", SEGMENT).alias(N_VALID))
+    plan = plan.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).over(SYMBOL_KEY).alias(SYMBOL_POS),
+        (~pl.col("gap")).cast(pl.Int64).cum_sum().over(SEGMENT_KEY).alias(N_VALID),
+    )
     for stage in _stages(features):
         plan = plan.with_columns(_feature_expr(f, ctx) for f in stage)
     symbol_warmup = max((f.warmup_bars for f in features if f.scope == "symbol"), default=0)
