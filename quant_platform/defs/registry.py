@@ -13,7 +13,6 @@ A research asset partitioned by ``runset_partitions`` resolves its RunSet and re
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +20,7 @@ import dagster as dg
 import polars as pl
 
 from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME, runset_partitions
+from quant_platform.defs.resources import default_registry_root, default_store_root
 from quant_platform.registry import Registry as RegistryLibrary
 from quant_platform.registry import Resolution
 
@@ -39,6 +39,10 @@ class Registry(dg.ConfigurableResource):
     def resolve(self, runset: str) -> Resolution:
         """The exact artifact versions a RunSet partition reads (its pin if frozen, else the latest)."""
         return self.library().resolve(runset)
+
+    def resolution(self, runset: str, resolution_hash: str) -> Resolution:
+        """A recorded resolution by hash: downstream research assets read exactly what upstream resolved."""
+        return self.library().resolution(runset, resolution_hash)
 
     def uris(self, resolution: Resolution, asset: str) -> list[str]:
         """Readable locations (paths or URLs) of the resolved versions of ``asset``."""
@@ -88,16 +92,6 @@ def runset_partition_sensor(context: dg.SensorEvaluationContext, registry: Regis
         return dg.SensorResult(skip_reason=dg.SkipReason(f"all {len(names)} RunSets already have partitions"))
     context.log.info(f"adding runset partitions: {new}")
     return dg.SensorResult(dynamic_partitions_requests=[runset_partitions.build_add_request(new)])
-
-
-def default_registry_root() -> str:
-    """``$QP_REGISTRY_ROOT`` if set (any fsspec URL), else ``data/registry`` under the working directory."""
-    return os.environ.get("QP_REGISTRY_ROOT", os.path.abspath("data/registry"))
-
-
-def default_store_root() -> str:
-    """``$QP_STORE_ROOT`` if set, else ``data/store``: the same rule as the IO manager's store root."""
-    return os.environ.get("QP_STORE_ROOT", os.path.abspath("data/store"))
 
 
 defs = dg.Definitions(

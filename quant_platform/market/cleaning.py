@@ -106,7 +106,7 @@ class CleaningConfig:
     """Grid and filter parameters.
 
     ``interval_minutes``: output bar length (5 for ``bars_5m``). ``source_interval_minutes``: the raw bars'
-    interval; None infers it from the perp and spot stamps (:func:`infer_source_interval`; ``interval_minutes``
+    interval; None infers it from the perp stamps (spot when there are no perp rows) (:func:`infer_source_interval`; ``interval_minutes``
     when every symbol has a single bar). ``volume_ok_fraction`` / ``volume_ok_window``:
     the volume filter (5% of the trailing median over one day of 5m bars: only near-empty bars fail).
     """
@@ -188,19 +188,16 @@ def _stamp_checks(
 
 def _split(frame: pl.DataFrame, checks: list[tuple[pl.Expr, str]], dup_keys: list[str] | None, table: str):
     """Apply the ordered row checks, then first-wins de-duplication among rows that passed them."""
-    tagged = frame.with_columns(_reason_expr(checks))
+    tagged = frame.with_row_index("_row").with_columns(_reason_expr(checks))
+    passed = tagged.filter(pl.col("reason").is_null())
     if dup_keys is not None:
-        passed = pl.col("reason").is_null()
-        seen = passed.cast(pl.Int64).cum_sum().over(dup_keys)
-        tagged = tagged.with_columns(
-            pl.when(passed & (seen > 1))
-            .then(pl.lit(duplicate_reason(table)))
-            .otherwise(pl.col("reason"))
-            .alias("reason")
-        )
-    clean = tagged.filter(pl.col("reason").is_null()).drop("reason")
-    rejected = tagged.filter(pl.col("reason").is_not_null())
-    return clean, q.quarantine_rows(rejected, table)
+        first = pl.struct(dup_keys).is_first_distinct()  # row order is input order: the first copy wins
+        duplicates = passed.filter(~first).with_columns(pl.lit(duplicate_reason(table)).alias("reason"))
+        passed = passed.filter(first)
+        rejected = pl.concat([tagged.filter(pl.col("reason").is_not_null()), duplicates]).sort("_row")
+    else:
+        rejected = tagged.filter(pl.col("reason").is_not_null())
+    return passed.drop("_row", "reason"), q.quarantine_rows(rejected.drop("_row"), table)
 
 
 def duplicate_reason(table: str) -> str:
@@ -213,13 +210,13 @@ def infer_source_interval(raw: pl.DataFrame, default: int) -> int:
     Gaps and a few misaligned rows do not move the most common step; with a single bar per symbol there is
     no step and ``default`` is returned. Sparse inputs can be ambiguous: then pass the interval explicitly.
     """
-    steps = (
-        raw.select("symbol", "ts")
-        .drop_nulls()
-        .unique()
-        .sort("symbol", "ts")
-        .select((pl.col("ts").diff().over("symbol").dt.total_milliseconds()).alias("step"))
-        .filter(pl.col("step") > 0)
+    ordered = raw.select("symbol", pl.col("ts").dt.epoch("ms")).drop_nulls()
+    same, step = pl.col("symbol") == pl.col("symbol").shift(), pl.col("ts").diff()
+    in_order = (pl.col("symbol") > pl.col("symbol").shift()) | (same & (step >= 0))
+    if not ordered.select(in_order.fill_null(True).all()).item():  # sources usually deliver sorted rows
+        ordered = ordered.sort("symbol", "ts")
+    steps = ordered.select(step.alias("step"), same.alias("same")).filter(
+        pl.col("same") & (pl.col("step") > 0)
     )
     if steps.height == 0:
         return default
@@ -360,7 +357,7 @@ def clean_day(
     cfg = config or CleaningConfig()
     perp_raw, spot_raw = _conform(perp_bars, BAR_COLUMNS), _conform(spot_bars, BAR_COLUMNS)
     source = cfg.source_interval_minutes or infer_source_interval(
-        pl.concat([perp_raw, spot_raw]), cfg.interval_minutes
+        perp_raw if perp_raw.height else spot_raw, cfg.interval_minutes
     )
     if cfg.interval_minutes % source:
         raise ValueError(

@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from quant_platform.core.hashing import canonical_hash
-from quant_platform.registry.schemas import FACT_SCHEMAS, FACT_TYPES
+from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
 from quant_platform.registry.versions import empty_version_records, read_version_records
 
 if TYPE_CHECKING:

@@ -259,6 +259,8 @@ def test_volume_filter_flags_near_empty_bars() -> None:
 def test_daily_and_hourly_sources_on_their_own_grid() -> None:
     hourly = bars_frame([bar("SPY", 60 * h, price=400 + h) for h in range(24) if h != 5])
     assert infer_source_interval(hourly, 5) == 60
+    assert infer_source_interval(hourly.reverse(), 5) == 60  # unsorted input is sorted first
+    assert infer_source_interval(bars_frame([bar("SPY", 0)]), 1440) == 1440  # one bar: the default
     result = clean_day(DAY, hourly, config=CleaningConfig(interval_minutes=60))
     assert result.bars.height == 24 and result.bars["gap"].sum() == 1
     assert slot(result, "SPY", 300)["gap"]

@@ -259,3 +259,17 @@ def test_hourly_grid_from_the_same_minutes(noisy_day) -> None:
     for key, want in expected["bars"].items():
         for column in ("open", "high", "low", "close", "n_source_bars", "spot_close", "funding_rate"):
             assert got[key][column] == (pytest.approx(want[column]) if want[column] is not None else None)
+
+
+def test_bars_known_by_now_never_change_when_the_rest_of_the_day_arrives(noisy_day) -> None:
+    """Point in time: cleaning at 13:37 with ``now`` gives exactly the full day's bars that closed by then."""
+    _, raw = noisy_day
+    now = datetime(2024, 1, 3, 13, 37, tzinfo=UTC)
+    partial = _run(raw, now=now)
+    full = _run(raw)
+    partial.check()
+    closed = pl.col("ts") + pl.duration(minutes=5) <= now
+    assert partial.bars.filter(closed).equals(full.bars.filter(closed))
+    assert partial.bars.filter(closed).height == len(NOISY.symbols) * (13 * 12 + 7)
+    late = partial.quarantined.filter(pl.col("reason") == q.TS_IN_FUTURE)
+    assert late.height > 0 and (late["ts"] >= now - timedelta(minutes=1)).all()
