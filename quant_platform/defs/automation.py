@@ -1,4 +1,4 @@
-"""Jobs, schedules and sensors: the daily market job materializes yesterday's partition every morning."""
+"""Jobs, schedules and sensors: the daily job materializes yesterday's market and features partitions."""
 
 import dagster as dg
 
@@ -6,9 +6,10 @@ from quant_platform.defs.partitions import daily_partitions
 
 market_daily_job = dg.define_asset_job(
     "market_daily",
-    selection=dg.AssetSelection.groups("market"),
+    selection=dg.AssetSelection.groups("market", "features"),
     partitions_def=daily_partitions,
-    description="Raw market tables, cleaned 5m bars and quarantine for one UTC day.",
+    description="The daily layer for one UTC day: raw market tables, cleaned 5m bars and quarantine, then "
+    "point-in-time features, cross-symbol context and events.",
 )
 
 # A daily partition is complete once its UTC day has ended: run at 00:15 UTC for the day just finished.
