@@ -419,12 +419,19 @@ def run_sweep(
         if keep_equity:
             equities.append(rep.equity.T)
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    summary = pl.DataFrame({"column": np.arange(n_cols, dtype=np.int64), **merged}).with_columns(
-        pl.col(pl.Float64).fill_nan(None),  # undefined statistics are null, never a number
-        pnl_gross=pl.col("pnl_net") + pl.col("fees") + pl.col("slippage_cost") - pl.col("funding_pnl"),
-        reject_rate=pl.when(pl.col("n_orders_submitted") > 0)
-        .then(pl.col("n_orders_rejected") / pl.col("n_orders_submitted"))
-        .otherwise(0.0),
+    summary = (
+        pl.DataFrame({"column": np.arange(n_cols, dtype=np.int64), **merged})
+        .with_columns(
+            pl.col(pl.Float64).fill_nan(None),  # undefined statistics are null, never a number
+            pnl_gross=pl.col("pnl_net") + pl.col("fees") + pl.col("slippage_cost") - pl.col("funding_pnl"),
+            reject_rate=pl.when(pl.col("n_orders_submitted") > 0)
+            .then(pl.col("n_orders_rejected") / pl.col("n_orders_submitted"))
+            .otherwise(0.0),
+        )
+        .with_columns(
+            pnl_after_cost=pl.col("pnl_net"),
+            total_return_gross=pl.col("pnl_gross") / config.initial_capital,
+        )
     )
     equity = np.ascontiguousarray(np.concatenate(equities, axis=1)) if keep_equity else None
     return SweepResult(summary=summary, config=config, equity=equity)
