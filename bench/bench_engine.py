@@ -135,8 +135,12 @@ def run(quick: bool = False) -> list[dict]:
     if not have_peer:
         print("  vectorbt is not installed (pip install '.[peers]'): peer comparison skipped")
     else:
-        run_vectorbt(make_market(200, 2))  # numba compilation, excluded from the timings
-        run_vectorbt(make_market(200, 1))
+        try:
+            run_vectorbt(make_market(200, 2))  # numba compilation, excluded from the timings
+            run_vectorbt(make_market(200, 1))
+        except Exception as exc:  # an incompatible peer must not hide our own numbers
+            print(f"  vectorbt failed to run ({type(exc).__name__}: {exc}): peer comparison skipped")
+            have_peer = False
     rows = []
     for n_bars, n_cols in shapes:
         label = f"{n_bars // 1000}k_bars_x_{n_cols}_cols"

@@ -167,7 +167,7 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
     assert row["sharpe_step_raw"] * np.sqrt(365) == pytest.approx(expected, rel=1e-9)
     short = run_sweep(close[:20], np.ones(20), conf, ts_ms=ts[:20]).summary.row(0, named=True)
     assert short["status"] == "insufficient_observation"
-    assert np.isnan(short["sharpe_daily"])
+    assert short["sharpe_daily"] is None  # no number that could pass a gate
     runs = run_sweep(close, np.ones(n_days), conf.replace(min_completed_runs=3), ts_ms=ts, completed_runs=2)
     assert runs.summary["status"].item() == "insufficient_observation"
 
