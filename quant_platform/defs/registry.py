@@ -65,6 +65,26 @@ def runset_output_metadata(resolution: Resolution) -> dict[str, Any]:
     return {key: dg.MetadataValue.text(value) for key, value in resolution.metadata().items()}
 
 
+def upstream_resolution(context: dg.AssetExecutionContext, registry: Registry, upstream: str) -> Resolution:
+    """The exact resolution an upstream research asset read for this RunSet partition.
+
+    Downstream research assets never re-resolve: between two steps of one run a daily partition may gain a
+    new version, and every stage of a RunSet must read the same artifact versions. The hash is taken from the
+    upstream materialization's metadata (``resolution_hash``, attached by :func:`runset_output_metadata`).
+    """
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(upstream), asset_partitions=[context.partition_key]),
+        limit=1,
+    ).records
+    event = records[0].event_log_entry if records else None
+    materialization = event.asset_materialization if event else None
+    if materialization is None or "resolution_hash" not in materialization.metadata:
+        raise LookupError(
+            f"{upstream} has no materialization with a resolution for RunSet {context.partition_key!r}"
+        )
+    return registry.resolution(context.partition_key, materialization.metadata["resolution_hash"].value)
+
+
 def missing_runset_partitions(names: Iterable[str], instance: dg.DagsterInstance) -> list[str]:
     existing = set(instance.get_dynamic_partitions(RUNSET_PARTITIONS_NAME))
     return sorted({n for n in names if n not in existing})

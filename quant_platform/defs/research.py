@@ -13,8 +13,9 @@ import polars as pl
 from quant_platform.bridge import BridgeEvaluation, evaluate_bridge, tradability
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
 from quant_platform.defs.engine import BacktestEngine
+from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import runset_partitions
-from quant_platform.defs.registry import Registry, runset_output_metadata
+from quant_platform.defs.registry import Registry, runset_output_metadata, upstream_resolution
 from quant_platform.discovery import HypothesisCandidates, check_ontology, load_discovery_spec, run_discovery
 
 UPSTREAM = ("bars_5m", "market_events", "features_v1")
@@ -56,7 +57,8 @@ def hypothesis_candidates(context: dg.AssetExecutionContext, registry: Registry)
     result = run_discovery(bars, events, states, runset_id=resolution.runset_id)
     recorded = registry.record_trials(result.trials)
     frame = result.candidates
-    yield dg.Output(
+    yield parquet_output(
+        context,
         frame,
         metadata={
             **runset_output_metadata(resolution),
@@ -97,13 +99,14 @@ def bridge_evaluation(
     backtest_engine: BacktestEngine,
 ):
     check_ontology(hypothesis_candidates)  # candidates from another spec are an error, not a warning
-    resolution = registry.resolve(context.partition_key)
+    resolution = upstream_resolution(context, registry, "hypothesis_candidates")
     bars, events, states = _inputs(registry, resolution)
     frame = evaluate_bridge(
         hypothesis_candidates, bars, events, states, base_config=backtest_engine.engine_config()
     )
     verdicts = tradability(frame)
-    yield dg.Output(
+    yield parquet_output(
+        context,
         frame,
         metadata={
             **runset_output_metadata(resolution),

@@ -10,11 +10,13 @@ import dagster as dg
 import polars as pl
 
 from quant_platform.defs.engine import BacktestEngine
+from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME
 from quant_platform.defs.registry import Registry
 from quant_platform.defs.research import bridge_evaluation, hypothesis_candidates
 from quant_platform.discovery import load_discovery_spec
 from quant_platform.discovery.planted_world import PlantedDrift, WorldConfig, make_world
+from quant_platform.storage import ParquetStore
 
 
 class PointingRegistry(Registry):
@@ -28,6 +30,10 @@ class PointingRegistry(Registry):
             "mode": "exploratory",
         }
         return SimpleNamespace(runset_id=meta["runset_id"], symbols=(), metadata=lambda: meta)
+
+    def resolution(self, runset: str, resolution_hash: str):  # type: ignore[override]
+        assert resolution_hash == "0" * 64  # downstream reads exactly the upstream's resolution
+        return self.resolve(runset)
 
     def uris(self, resolution, asset: str) -> list[str]:  # type: ignore[override]
         return [str(Path(self.root) / f"{asset}.parquet")]
@@ -55,12 +61,15 @@ def test_assets_materialize_for_a_runset(tmp_path: Path):
             # the engine resource configured like the discovery cost model, so x1 replays what discovery assumed
             "backtest_engine": BacktestEngine(taker_fee_bps=4.0, slippage_base_bps=1.0, slippage_vol_coef=0.0,
                                               slippage_impact_bps=0.0, min_observation_days=5),
-            "io_manager": dg.mem_io_manager,
+            "io_manager": ImmutableParquetIOManager(root=str(tmp_path / "store")),
         },
     )  # fmt: skip
     assert result.success
-    candidates = result.output_for_node("hypothesis_candidates")
-    bridge = result.output_for_node("bridge_evaluation")
+    store = ParquetStore(str(tmp_path / "store"))
+    candidates = store.scan("hypothesis_candidates", ["demo"])[0].collect()
+    bridge = store.scan("bridge_evaluation", ["demo"])[0].collect()
+    mat = result.asset_materializations_for_node("hypothesis_candidates")[0]
+    assert mat.tags["dagster/data_version"] == store.current_hash("hypothesis_candidates", "demo")
     trials = pl.read_parquet(tmp_path / "trials.parquet")
     assert trials.height == candidates["tested"].sum()
     planted = candidates.filter(pl.col("passes_gates"), pl.col("symbol") == "SYM00USDT")
