@@ -198,12 +198,9 @@ def clean_day_pandas(
         )
     bars = bars.sort_values(["symbol", "ts"]).reset_index(drop=True)
     has_volume = ~bars["gap"] & bars["volume"].notna()
+    # Over the last 288 slots; gap rows hold NaN volume, which the rolling median skips.
     median = (
-        bars[has_volume]
-        .groupby("symbol")["volume"]
-        .rolling(288, min_periods=1)
-        .median()
-        .reset_index(level=0, drop=True)
+        bars.groupby("symbol")["volume"].rolling(288, min_periods=1).median().reset_index(level=0, drop=True)
     )
     bars["volume_ok"] = ~bars["gap"]
     bars.loc[has_volume, "volume_ok"] = bars.loc[has_volume, "volume"] > 0.05 * median

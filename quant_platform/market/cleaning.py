@@ -36,16 +36,20 @@ the day, e.g. 60 or 1440 for hourly/daily CSV sources)
   last valid print per symbol before the day start is used).
 - ``liq_long_notional`` / ``liq_short_notional``: sums of SELL / BUY liquidation notionals with ``ts`` in
   ``[slot, slot + interval)``; 0 when none.
-- ``volume_ok``: ``volume > volume_ok_fraction × rolling median`` of the symbol's last ``volume_ok_window``
-  non-gap bars of the day (current bar included: its volume is known at its close). False on gap rows; True
-  for a non-gap bar with null volume (nothing to filter on).
+- ``volume_ok``: ``volume > volume_ok_fraction × rolling median`` of the symbol's volumes over its last
+  ``volume_ok_window`` slots of the day (current bar included: its volume is known at its close; gap rows
+  and null volumes do not count). False on gap rows; True for a non-gap bar with null volume (nothing to
+  filter on).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import lru_cache
 
+import numpy as np
 import polars as pl
 
 from quant_platform.core.timeutil import MS_PER_DAY, MS_PER_MINUTE, TS_DTYPE, day_bounds
@@ -113,7 +117,7 @@ class CleaningConfig:
     ``interval_minutes``: output bar length (5 for ``bars_5m``). ``source_interval_minutes``: the raw bars'
     interval; None infers it from the perp stamps (spot when there are no perp rows) (:func:`infer_source_interval`; ``interval_minutes``
     when every symbol has a single bar). ``volume_ok_fraction`` / ``volume_ok_window``:
-    the volume filter (5% of the trailing median over one day of 5m bars: only near-empty bars fail).
+    the volume filter (5% of the trailing median over one day of 5m slots: only near-empty bars fail).
     """
 
     interval_minutes: int = 5
@@ -175,6 +179,11 @@ def _reason_expr(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
     return expr.otherwise(pl.lit(None, dtype=pl.String)).alias("reason")
 
 
+@lru_cache(maxsize=16)
+def _universe_series(universe: tuple[str, ...]) -> pl.Series:
+    return pl.Series("universe", universe, dtype=pl.String)  # built once, not once per table and day
+
+
 def _stamp_checks(
     day: str, now: datetime | None, universe: tuple[str, ...] | None, close_offset_ms: int
 ) -> list[tuple[pl.Expr, str]]:
@@ -187,7 +196,7 @@ def _stamp_checks(
         checks.append((ts.dt.epoch("ms") + close_offset_ms > int(now.timestamp() * 1000), q.TS_IN_FUTURE))
     unknown = pl.col("symbol").is_null()
     if universe is not None:
-        unknown = unknown | ~pl.col("symbol").is_in(list(universe))
+        unknown = unknown | ~pl.col("symbol").is_in(_universe_series(universe).implode())
     checks.append((unknown, q.UNKNOWN_SYMBOL))
     return checks
 
@@ -501,14 +510,10 @@ def clean_day(
             pl.len().alias("liq_rows"),
         )
     )
-    slots = pl.datetime_range(
-        start,
-        start + timedelta(milliseconds=MS_PER_DAY - interval_ms),
-        interval=f"{cfg.interval_minutes}m",
-        time_unit="ms",
-        time_zone="UTC",
-        eager=True,
-    ).alias("ts")
+    start_ms = int(start.timestamp() * 1000)
+    slots = pl.Series("ts", np.arange(start_ms, start_ms + MS_PER_DAY, interval_ms, dtype=np.int64)).cast(
+        TS_DTYPE
+    )
     grid = pl.LazyFrame({"symbol": pl.Series(grid_symbols, dtype=pl.String)}).join(
         pl.LazyFrame({"ts": slots}), how="cross"
     )
@@ -542,21 +547,18 @@ def clean_day(
     )
     bars = _asof(bars, funding_prints, "funding_rate")
     bars = _asof(bars, oi_prints, "open_interest")
+    # Gap rows have null volume: the rolling median skips them (min_samples counts non-null values).
     median = pl.col("volume").rolling_median(cfg.volume_ok_window, min_samples=1).over("symbol")
-    volume_ok = bars.filter(~pl.col("gap") & pl.col("volume").is_not_null()).select(
-        "symbol", "ts", (pl.col("volume") > cfg.volume_ok_fraction * median).alias("volume_ok")
+    judged = (
+        pl.when(pl.col("gap"))
+        .then(False)
+        .when(pl.col("volume").is_null())
+        .then(True)
+        .otherwise(pl.col("volume") > cfg.volume_ok_fraction * median)
     )
-    bars = (
-        bars.join(volume_ok, on=["symbol", "ts"], how="left")
-        .with_columns(
-            pl.when(pl.col("gap"))
-            .then(False)
-            .otherwise(pl.col("volume_ok").fill_null(True))
-            .alias("volume_ok")
-        )
-        .sort("symbol", "ts")
-    )
-    out, quarantined = pl.collect_all([bars, pl.concat([q_perp, q_spot, q_fund, q_oi, q_liq])], engine=ENGINE)
+    bars = bars.sort("symbol", "ts").with_columns(judged.alias("volume_ok"))
+    out = bars.collect(engine=ENGINE)
+    quarantined = pl.concat([q_perp, q_spot, q_fund, q_oi, q_liq]).collect(engine=ENGINE)
     clean_bars = out.select([pl.col(c).cast(t) for c, t in BARS_5M_COLUMNS.items()])
     # Bars and liquidations are counted from the output they went into; funding/OI prints are as-of joined
     # (not aggregated), so every valid print is a clean row of its table.
@@ -574,8 +576,7 @@ def clean_day(
         "open_interest": 0 if open_interest is None else open_interest.height,
         "liquidations": 0 if liquidations is None else liquidations.height,
     }
-    by_table = quarantined["source_table"].value_counts()
-    q_counts = dict.fromkeys(TABLES, 0) | dict(zip(by_table["source_table"], by_table["count"], strict=True))
+    q_counts = dict.fromkeys(TABLES, 0) | Counter(quarantined["source_table"].to_list())
     accounting = {
         t: {"raw": raw_counts[t], "clean": clean_counts[t], "quarantined": q_counts[t]} for t in TABLES
     }
