@@ -203,7 +203,7 @@ def clean_day_pandas(
         bars.groupby("symbol")["volume"].rolling(288, min_periods=1).median().reset_index(level=0, drop=True)
     )
     bars["volume_ok"] = ~bars["gap"]
-    bars.loc[has_volume, "volume_ok"] = bars.loc[has_volume, "volume"] > 0.05 * median
+    bars.loc[has_volume, "volume_ok"] = (bars["volume"] > 0.05 * median)[has_volume]
     columns = [
         "symbol",
         "ts",
