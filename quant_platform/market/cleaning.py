@@ -115,9 +115,10 @@ class CleaningConfig:
     """Grid and filter parameters.
 
     ``interval_minutes``: output bar length (5 for ``bars_5m``). ``source_interval_minutes``: the raw bars'
-    interval; None infers it from the perp stamps (spot when there are no perp rows) (:func:`infer_source_interval`; ``interval_minutes``
-    when every symbol has a single bar). ``volume_ok_fraction`` / ``volume_ok_window``:
-    the volume filter (5% of the trailing median over one day of 5m slots: only near-empty bars fail).
+    interval; None infers it from the perp stamps, or the spot stamps when there are no perp rows
+    (:func:`infer_source_interval`; ``interval_minutes`` when every symbol has a single bar).
+    ``volume_ok_fraction`` / ``volume_ok_window``: the volume filter (5% of the trailing median over one day
+    of 5m slots: only near-empty bars fail).
     """
 
     interval_minutes: int = 5
