@@ -58,11 +58,14 @@ def empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema=QUARANTINE_COLUMNS)
 
 
-def quarantine_rows(rejected: pl.DataFrame, source_table: str, reason_column: str = "reason") -> pl.DataFrame:
-    """Turn rejected raw rows (original columns plus ``reason_column``) into QuarantinedRows rows."""
-    if rejected.height == 0:
-        return empty_quarantine()
-    original = [c for c in rejected.columns if c != reason_column]
+def quarantine_rows(
+    rejected: pl.DataFrame | pl.LazyFrame, source_table: str, reason_column: str = "reason"
+) -> pl.DataFrame | pl.LazyFrame:
+    """Turn rejected raw rows (original columns plus ``reason_column``) into QuarantinedRows rows.
+
+    Lazy in, lazy out: cleaning builds every table's split as one query plan.
+    """
+    original = [c for c in rejected.collect_schema().names() if c != reason_column]
     return rejected.select(
         pl.lit(source_table, dtype=pl.String).alias("source_table"),
         pl.col("symbol").cast(pl.String),

@@ -154,15 +154,16 @@ def reference_clean(
                     "trades": _sum([r["trades"] for r in rows]),
                     "taker_buy_volume": _sum([r["taker_buy_volume"] for r in rows]),
                 }
+                history.append(bar["volume"])
                 if bar["volume"] is not None:
-                    history.append(bar["volume"])
-                    median = statistics.median(history[-288:])
+                    median = statistics.median(v for v in history[-288:] if v is not None)
                     bar["volume_ok"] = bar["volume"] > 0.05 * median
                 else:
                     bar["volume_ok"] = True
             else:
                 bar |= dict.fromkeys(("open", "high", "low", "close", "volume", "trades"), None)
                 bar["volume_ok"] = False
+                history.append(None)  # a gap slot is in the window but has no volume
             bar["spot_close"] = spot_close.get((symbol, slot))
             bar["funding_rate"] = asof(funding.get(symbol, []), slot + width)
             bar["open_interest"] = asof(oi.get(symbol, []), slot + width)
