@@ -19,8 +19,16 @@ from quant_platform.specs import ontology_hash
 _BRANCH = "__branch_{}_{}"
 
 
+def _same_symbol(lag: int) -> pl.Expr:
+    return pl.col("symbol").shift(lag) == pl.col("symbol")
+
+
 def _lagged(name: str, lag: int) -> pl.Expr:
-    return pl.col(name).shift(lag).over("symbol") if lag else pl.col(name)
+    """The symbol's value ``lag`` rows earlier (rows sorted by symbol, ts): a whole-column shift, nulled where
+    it would read another symbol. Shifts are exact, so this equals a per-symbol shift without grouping."""
+    if not lag:
+        return pl.col(name)
+    return pl.when(_same_symbol(lag)).then(pl.col(name).shift(lag))
 
 
 def condition_expr(c: Condition) -> pl.Expr:
@@ -68,7 +76,7 @@ def event_columns(event: EventDef) -> tuple[pl.Expr, pl.Expr]:
     required_known = pl.all_horizontal(pl.col(name).is_not_null() for name in event.required_inputs)
     now = (condition & required_known & ~pl.col("warmup")).fill_null(False)
     if event.trigger == "onset":
-        was_false = condition.shift(1).over("symbol").not_().fill_null(False)
+        was_false = pl.when(_same_symbol(1)).then(condition.shift(1)).not_().fill_null(False)
         now = now & was_false
     direction = _signal_expr(event.direction)
     if any(b.direction is not None for b in event.branches):
@@ -107,6 +115,21 @@ def _hash_ids(texts: pl.Series) -> pl.Series:
     )
 
 
+def _sorted(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The frame sorted by (symbol, ts); an already sorted DataFrame is returned as is (no copy)."""
+    if isinstance(frame, pl.LazyFrame):
+        return frame.sort("symbol", "ts").collect()
+    in_order = frame.select(
+        (
+            (pl.col("symbol") > pl.col("symbol").shift(1))
+            | ((pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("ts") > pl.col("ts").shift(1)))
+        )
+        .fill_null(True)
+        .all()
+    ).item()
+    return frame if in_order else frame.sort("symbol", "ts")
+
+
 def _joined(
     features: pl.DataFrame | pl.LazyFrame, context: pl.DataFrame | pl.LazyFrame | None
 ) -> pl.DataFrame:
@@ -116,10 +139,10 @@ def _joined(
     identical row by row, every as-of match is the same row, so the columns are attached without copying
     (an exact-key match is the as-of join's degenerate case). Otherwise a real backward as-of join runs.
     """
-    base = features.lazy().sort("symbol", "ts").collect()
+    base = _sorted(features)
     if context is None:
         return base
-    ctx = context.lazy().drop("warmup", "ontology_hash", strict=False).sort("symbol", "ts").collect()
+    ctx = _sorted(context.lazy().drop("warmup", "ontology_hash", strict=False).collect())
     if ctx.height == base.height and ctx["symbol"].equals(base["symbol"]) and ctx["ts"].equals(base["ts"]):
         return base.hstack(ctx.drop("symbol", "ts"))
     joined = base.sort("ts").join_asof(ctx.sort("ts"), on="ts", by="symbol", strategy="backward")

@@ -17,6 +17,8 @@ import polars as pl
 from quant_platform.features.spec import FeatureDef
 
 N_VALID = "_n_valid"  # valid (non-gap) bars so far in the current segment, 1 on the first valid bar
+SEGMENT_GROUP = "_segment_key"  # one id per (symbol, gap-free segment): the group of every recursion
+SYMBOL_GROUP = "_symbol_key"  # one id per symbol on the sorted frame
 
 
 @dataclass(frozen=True)
@@ -31,15 +33,22 @@ class BuildContext:
         return max(1, math.ceil(self.min_coverage * window))
 
 
-Builder = Callable[[FeatureDef, BuildContext], pl.Expr]
+# A builder returns its expression, or (expression, helpers): helper columns computed in an earlier step on
+# the whole column, so that a grouped recursion reads a materialised input instead of re-evaluating it
+# group by group.
+Built = pl.Expr | tuple[pl.Expr, dict[str, pl.Expr]]
+Builder = Callable[[FeatureDef, BuildContext], Built]
 BUILDERS: dict[str, Builder] = {}
 # How far a builder's expression reaches, which decides how it is evaluated (see compute._feature_expr):
 # "row": reads only its own row, so no window group is needed;
 # "exact": reads earlier rows only through shifts or order statistics (max, min, rank, counts), whose
 #          results do not depend on where the column starts, and never further back than the feature's
 #          warm-up, so it runs on the whole sorted column and the warm-up mask keeps it inside its group;
-# "group": anything else (running sums, recursions): evaluated per group, so float round-off never
-#          depends on rows of another symbol or segment.
+# "group": running sums (rolling mean/std/sum): evaluated per symbol, so their float round-off depends
+#          only on the symbol's own earlier rows (never on another symbol, never on later rows); a window
+#          that would reach across a gap is removed by the warm-up mask;
+# recursions (EWMA, Wilder) restart at every gap: their builders group the recursion per segment
+# themselves and are registered "exact" for everything around it.
 LOCALITY: dict[str, str] = {}
 
 
@@ -67,20 +76,19 @@ def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den != 0).then(num / den).otherwise(None)
 
 
-def wilder_smooth(values: pl.Expr, period: int, first_valid: int) -> pl.Expr:
-    """Wilder's smoothing: seeded with the simple mean of the first ``period`` values, then
-    ``avg_t = avg_{t-1} + (x_t - avg_{t-1}) / period``. ``first_valid`` is the segment bar (``_n_valid``)
-    of the first defined value; the seed sits ``period - 1`` bars later."""
+def wilder_seeded(values: pl.Expr, period: int, first_valid: int) -> pl.Expr:
+    """The input of Wilder's recursion: null before the seed bar, the seed (simple mean of the first
+    ``period`` values, a rolling mean per symbol: its round-off depends only on the symbol's own rows) at it,
+    the values after. ``first_valid`` is the segment bar (``_n_valid``) of the first defined value."""
     n_valid = pl.col(N_VALID)
     seed_at = first_valid + period - 1
-    seeded = (
-        pl.when(n_valid == seed_at)
-        .then(values.rolling_mean(period, min_samples=period))
-        .when(n_valid > seed_at)
-        .then(values)
-        .otherwise(None)
-    )
-    return seeded.ewm_mean(alpha=1.0 / period, adjust=False, ignore_nulls=True)
+    seed = values.rolling_mean(period, min_samples=period).over(SYMBOL_GROUP)
+    return pl.when(n_valid == seed_at).then(seed).when(n_valid > seed_at).then(values).otherwise(None)
+
+
+def wilder_recursion(seeded: pl.Expr, period: int) -> pl.Expr:
+    """``avg_t = avg_{t-1} + (x_t - avg_{t-1}) / period`` from the seed on, restarted in every segment."""
+    return seeded.ewm_mean(alpha=1.0 / period, adjust=False, ignore_nulls=True).over(SEGMENT_GROUP)
 
 
 def zscore_expr(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
@@ -111,10 +119,10 @@ def difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 
 # --- volatility ----------------------------------------------------------------------------------------
-@builder("ewma_vol")
+@builder("ewma_vol", locality="exact")
 def ewma_vol(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     alpha = 2.0 / (f.params["span"] + 1.0)
-    return (_col(f) ** 2).ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True).sqrt()
+    return (_col(f) ** 2).ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True).over(SEGMENT_GROUP).sqrt()
 
 
 @builder("rolling_std")
@@ -174,23 +182,26 @@ def zscore_log1p(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 
 # --- momentum ------------------------------------------------------------------------------------------
-@builder("wilder_rsi")
-def wilder_rsi(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+@builder("wilder_rsi", locality="exact")
+def wilder_rsi(f: FeatureDef, ctx: BuildContext) -> Built:
     period = f.params["period"]
     change = _col(f).diff()
-    gain = change.clip(lower_bound=0.0)
-    loss = (-change).clip(lower_bound=0.0)
-    avg_gain = wilder_smooth(gain, period, first_valid=2)
-    avg_loss = wilder_smooth(loss, period, first_valid=2)
-    return pl.when(avg_loss == 0).then(pl.lit(100.0)).otherwise(100.0 - 100.0 / (1.0 + avg_gain / avg_loss))
+    gain, loss = f"_{f.name}_gain", f"_{f.name}_loss"
+    helpers = {
+        gain: wilder_seeded(change.clip(lower_bound=0.0), period, first_valid=2),
+        loss: wilder_seeded((-change).clip(lower_bound=0.0), period, first_valid=2),
+    }
+    avg_gain, avg_loss = wilder_recursion(pl.col(gain), period), wilder_recursion(pl.col(loss), period)
+    rsi = pl.when(avg_loss == 0).then(pl.lit(100.0)).otherwise(100.0 - 100.0 / (1.0 + avg_gain / avg_loss))
+    return rsi, helpers
 
 
 @builder("range_position", locality="exact")
 def range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     x = _col(f)
-    low = x.rolling_min(window, min_samples=ctx.min_samples(f, window))
-    high = x.rolling_max(window, min_samples=ctx.min_samples(f, window))
+    low = _dense(f, x).rolling_min(window, min_samples=ctx.min_samples(f, window))
+    high = _dense(f, x).rolling_max(window, min_samples=ctx.min_samples(f, window))
     return _safe_div(x - low, high - low)
 
 
@@ -297,16 +308,22 @@ def vwap_distance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return 1e4 * (close / vwap - 1.0)
 
 
+def _dense(f: FeatureDef, x: pl.Expr) -> pl.Expr:
+    """Segment-scope windows that survive the warm-up mask hold no null, so nulls may be filled with
+    anything before an order statistic: it lets the no-null kernel run, with identical surviving values."""
+    return x.fill_null(0.0) if f.scope == "segment" else x
+
+
 @builder("rolling_max", locality="exact")
 def rolling_max(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _col(f).rolling_max(window, min_samples=ctx.min_samples(f, window))
+    return _dense(f, _col(f)).rolling_max(window, min_samples=ctx.min_samples(f, window))
 
 
 @builder("rolling_min", locality="exact")
 def rolling_min(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _col(f).rolling_min(window, min_samples=ctx.min_samples(f, window))
+    return _dense(f, _col(f)).rolling_min(window, min_samples=ctx.min_samples(f, window))
 
 
 @builder("price_range_position", locality="row")
@@ -324,8 +341,8 @@ def efficiency_ratio(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _safe_div(net, path)
 
 
-@builder("wilder_atr")
-def wilder_atr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+@builder("wilder_atr", locality="exact")
+def wilder_atr(f: FeatureDef, ctx: BuildContext) -> Built:
     high, low, close = _col(f, 0), _col(f, 1), _col(f, 2)
     prev_close = close.shift(1)
     true_range = (
@@ -333,7 +350,10 @@ def wilder_atr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
         .then(None)
         .otherwise(pl.max_horizontal(high - low, (high - prev_close).abs(), (low - prev_close).abs()))
     )
-    return wilder_smooth(true_range, f.params["period"], first_valid=2)
+    seeded = f"_{f.name}_seeded"
+    return wilder_recursion(pl.col(seeded), f.params["period"]), {
+        seeded: wilder_seeded(true_range, f.params["period"], first_valid=2)
+    }
 
 
 # --- calendar ------------------------------------------------------------------------------------------

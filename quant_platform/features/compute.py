@@ -14,14 +14,21 @@ from datetime import timedelta
 import polars as pl
 
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
-from quant_platform.features.builders import BUILDERS, LOCALITY, N_VALID, BuildContext
+from quant_platform.features.builders import (
+    BUILDERS,
+    LOCALITY,
+    N_VALID,
+    SEGMENT_GROUP,
+    SYMBOL_GROUP,
+    BuildContext,
+)
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
 from quant_platform.specs import ontology_hash
 
 TABLE = "features_v1"
-SEGMENT_KEY = "_segment_key"  # one id per (symbol, gap-free segment) on the sorted frame
-SYMBOL_KEY = "_symbol_key"
+SEGMENT_KEY = SEGMENT_GROUP  # one id per (symbol, gap-free segment) on the sorted frame
+SYMBOL_KEY = SYMBOL_GROUP
 SYMBOL_POS = "_symbol_pos"
 KEY_COLUMNS = ("symbol", "ts", "gap", "warmup")
 
@@ -47,25 +54,25 @@ def _stages(features: tuple[FeatureDef, ...]) -> list[list[FeatureDef]]:
     return stages
 
 
-def _feature_expr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+def _feature_expr(f: FeatureDef, ctx: BuildContext) -> tuple[pl.Expr, dict[str, pl.Expr]]:
+    """The feature's masked expression and the helper columns it reads."""
     try:
         build = BUILDERS[f.builder]
     except KeyError:
         raise ValueError(f"feature {f.name}: spec names unknown builder {f.builder!r}") from None
-    expr = build(f, ctx)
+    built = build(f, ctx)
+    expr, helpers = built if isinstance(built, tuple) else (built, {})
     if f.scope == "segment":
         # Null in the warm-up of each gap-free segment; gap rows have N_VALID == 0 and so are null too.
         ready = pl.col(N_VALID) > f.warmup_bars
-        key = SEGMENT_KEY
     elif f.scope == "symbol":
         ready = ~pl.col("gap") & (pl.col(SYMBOL_POS) >= f.warmup_bars)
-        key = SYMBOL_KEY
     else:
         raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
     if LOCALITY[f.builder] == "group":
-        expr = expr.over(key)
+        expr = expr.over(SYMBOL_KEY)
     # "row" and "exact" builders run on the whole sorted column: the mask above keeps them in their group.
-    return pl.when(ready).then(expr).otherwise(None).alias(f.name)
+    return pl.when(ready).then(expr).otherwise(None).alias(f.name), helpers
 
 
 def gap_recovery_bars(features: tuple[FeatureDef, ...], min_coverage: float) -> int:
@@ -139,7 +146,11 @@ def features_plan(
         (~pl.col("gap")).cast(pl.Int64).cum_sum().over(SEGMENT_KEY).alias(N_VALID),
     )
     for stage in _stages(features):
-        plan = plan.with_columns(_feature_expr(f, ctx) for f in stage)
+        built = [_feature_expr(f, ctx) for f in stage]
+        helpers = {name: e.alias(name) for _, h in built for name, e in h.items()}
+        if helpers:
+            plan = plan.with_columns(helpers.values())
+        plan = plan.with_columns(e for e, _ in built)
     symbol_warmup = max((f.warmup_bars for f in features if f.scope == "symbol"), default=0)
     warmup = (
         pl.col("gap")

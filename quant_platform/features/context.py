@@ -22,6 +22,7 @@ _MARKET_POS = "_market_pos"
 _MARKET_SEGMENT = "_market_segment"
 _MARKET_N_VALID = "_market_n_valid"
 _SYMBOL_POS = "_symbol_pos"
+_SYMBOL_KEY = "_symbol_key"  # integer id per symbol on the sorted frame: cheaper to group by than strings
 
 
 def _defs(spec: FeatureSpec) -> dict[str, FeatureDef]:
@@ -127,22 +128,29 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         lazy.sort("ts")
         .join_asof(market, on="ts", strategy="backward")
         .sort("symbol", "ts")
-        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias(_SYMBOL_POS))
+        .with_columns(
+            (pl.col("symbol") != pl.col("symbol").shift(1))
+            .fill_null(True)
+            .cast(pl.Int64)
+            .cum_sum()
+            .alias(_SYMBOL_KEY)
+        )
+        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over(_SYMBOL_KEY).alias(_SYMBOL_POS))
     )
     c48, c288, beta_def = defs["corr_mkt_48"], defs["corr_mkt_288"], defs["beta_mkt_288"]
     corr48, _ = _rolling_corr_beta(c48.params["window"], math.ceil(cover * c48.params["window"]))
     corr288, beta288 = _rolling_corr_beta(c288.params["window"], math.ceil(cover * c288.params["window"]))
     frame = frame.with_columns(
-        _masked(corr48, c48, _SYMBOL_POS).over("symbol"),
-        _masked(corr288, c288, _SYMBOL_POS).over("symbol"),
-        _masked(beta288, beta_def, _SYMBOL_POS).over("symbol"),
+        _masked(corr48, c48, _SYMBOL_POS).over(_SYMBOL_KEY),
+        _masked(corr288, c288, _SYMBOL_POS).over(_SYMBOL_KEY),
+        _masked(beta288, beta_def, _SYMBOL_POS).over(_SYMBOL_KEY),
     )
     resid = defs["residual_ret"]
     frame = frame.with_columns(
         (pl.col("corr_mkt_48") - pl.col("corr_mkt_288")).alias("corr_gap"),
         _masked(
             pl.col("ret_1") - pl.col("beta_mkt_288").shift(1) * pl.col("mkt_ret"), resid, _SYMBOL_POS
-        ).over("symbol"),
+        ).over(_SYMBOL_KEY),
     )
     rz, rcz = defs["residual_z"], defs["residual_cum_12_z"]
     rz_window, rcz_window, horizon = rz.params["window"], rcz.params["window"], rcz.params["horizon"]
@@ -150,14 +158,14 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     residual_std = residual.shift(1).rolling_std(rz_window, min_samples=math.ceil(cover * rz_window))
     cum_std = residual.shift(horizon).rolling_std(rcz_window, min_samples=math.ceil(cover * rcz_window))
     frame = frame.with_columns(
-        _masked(pl.when(residual_std > 0).then(residual / residual_std), rz, _SYMBOL_POS).over("symbol"),
+        _masked(pl.when(residual_std > 0).then(residual / residual_std), rz, _SYMBOL_POS).over(_SYMBOL_KEY),
         _masked(
             pl.when(cum_std > 0).then(
                 residual.rolling_sum(horizon, min_samples=horizon) / (cum_std * math.sqrt(horizon))
             ),
             rcz,
             _SYMBOL_POS,
-        ).over("symbol"),
+        ).over(_SYMBOL_KEY),
     )
     # Materialise once: the cross-sectional mean must read exactly the correlations that are returned.
     frame = frame.collect().lazy()
