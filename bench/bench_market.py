@@ -97,7 +97,7 @@ def _bar_checks(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, univer
     checks.insert(1, ((df["ts"] - start) % pd.Timedelta(minutes=1) != pd.Timedelta(0), q.TS_MISALIGNED))
     return [
         *checks,
-        (prices.isna().any(axis=1), q.MISSING_PRICE),
+        (~np.isfinite(prices.astype(float)).all(axis=1), q.MISSING_PRICE),
         ((prices <= 0).any(axis=1), q.NONPOSITIVE_PRICE),
         (df["high"] < df["low"], q.HIGH_BELOW_LOW),
         (
@@ -107,6 +107,7 @@ def _bar_checks(df: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, univer
             | (df["close"] < df["low"]),
             q.OHLC_INCONSISTENT,
         ),
+        (np.isinf(volumes.astype(float)).any(axis=1), q.NONFINITE_VOLUME),
         ((volumes < 0).any(axis=1), q.NEGATIVE_VOLUME),
     ]
 
@@ -126,18 +127,21 @@ def clean_day_pandas(
         valid[name] = df[reason.isna()]
     fund_checks = [
         *_stamp(funding, start, end, universe),
-        (funding["funding_rate"].isna(), q.MISSING_VALUE),
+        (~np.isfinite(funding["funding_rate"]) | np.isinf(funding["mark_price"]), q.MISSING_VALUE),
         (funding["mark_price"] <= 0, q.NONPOSITIVE_PRICE),
     ]
     oi_checks = [
         *_stamp(oi, start, end, universe),
-        (oi["open_interest"].isna(), q.MISSING_VALUE),
+        (~np.isfinite(oi["open_interest"]) | np.isinf(oi["open_interest_value"]), q.MISSING_VALUE),
         ((oi["open_interest"] < 0) | (oi["open_interest_value"] < 0), q.NEGATIVE_VALUE),
     ]
     values = liq[["price", "qty", "notional"]]
     liq_checks = [
         *_stamp(liq, start, end, universe),
-        (values.isna().any(axis=1) | ~liq["side"].isin(["BUY", "SELL"]), q.MISSING_VALUE),
+        (
+            ~np.isfinite(values.astype(float)).all(axis=1) | ~liq["side"].isin(["BUY", "SELL"]),
+            q.MISSING_VALUE,
+        ),
         ((values <= 0).any(axis=1), q.NONPOSITIVE_VALUE),
     ]
     for name, df, checks, keys in (

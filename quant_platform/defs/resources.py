@@ -66,4 +66,6 @@ def default_store_root() -> str:
 
 def default_registry_root() -> str:
     """``$QP_REGISTRY_ROOT`` if set (any fsspec URL), else ``data/registry`` in the project checkout."""
-    return os.environ.get("QP_REGISTRY_ROOT") or str(Path(__file__).resolve().parents[2] / "data" / "registry")
+    return os.environ.get("QP_REGISTRY_ROOT") or str(
+        Path(__file__).resolve().parents[2] / "data" / "registry"
+    )

@@ -18,6 +18,12 @@ from quant_platform.events.registry import EventDef, EventRegistry, load_event_r
 from quant_platform.specs import compute_ontology_hash, load_dir, load_yaml, ontology_hash
 
 UNCONDITIONAL = "all"  # state_column / state_value of the unconditional candidate
+OVERRIDABLE_THRESHOLDS = (
+    "min_after_cost_expectancy_bps",
+    "conservative_cost_multiplier",
+    "min_observations_per_half",
+    "min_information_weight_state",
+)
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,11 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
         (event, tuple(sorted((k, float(v)) for k, v in body.items())))
         for event, body in sorted((p2.get("per_event_overrides") or {}).items())
     )
+    for event, body in overrides:
+        # max_q_value is one level for the whole two-level BH procedure; it cannot differ per event
+        bad = {k for k, _ in body} - set(OVERRIDABLE_THRESHOLDS)
+        if bad:
+            raise ValueError(f"gates.yaml per_event_overrides.{event}: cannot override {sorted(bad)}")
     br = gates["bridge_v1"]
     shrink = taxonomy["shrinkage"]
     return DiscoverySpec(

@@ -19,6 +19,7 @@ The overlap rule is applied after the gap rule, so an excluded event never block
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
@@ -44,10 +45,10 @@ class SampleSet:
 
     samples: pl.DataFrame
     exclusions: pl.DataFrame
-    window_midpoint: object  # datetime splitting the data window into the two stability halves
+    window_midpoint: datetime | None  # splits the data window into the two stability halves
 
 
-def _require(frame: pl.DataFrame, name: str, columns: dict[str, object]) -> None:
+def _require(frame: pl.DataFrame, name: str, columns: list[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} is missing required columns {missing}")
@@ -60,7 +61,7 @@ def _bar_index(ts: pl.Expr, bar_ms: int) -> pl.Expr:
 
 
 def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
-    _require(bars, "bars", {"symbol": 0, "ts": 0, "open": 0, "gap": 0})
+    _require(bars, "bars", ["symbol", "ts", "open", "gap"])
     bar_ms = spec.bar_ms
     misaligned = bars.filter(pl.col("ts").dt.epoch("ms") % bar_ms != 0).height
     if misaligned:
@@ -81,7 +82,7 @@ def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
 def _prepare_events(
     events: pl.DataFrame, spec: DiscoverySpec, plan: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    _require(events, "events", {"event_id": 0, "symbol": 0, "ts": 0, "event_type": 0, "direction": 0})
+    _require(events, "events", ["event_id", "symbol", "ts", "event_type", "direction"])
     if events.select(pl.col("direction").is_null().any()).item():
         raise ValueError("events: direction is null on some rows (must be +1, -1 or 0)")
     bad = events.filter(~pl.col("direction").is_in([-1, 0, 1])).height
@@ -226,7 +227,7 @@ def build_samples(
     # States: the unconditional cell plus one cell per value of each conditioning column.
     cells = [trades.with_columns(state_column=pl.lit(UNCONDITIONAL), state_value=pl.lit(UNCONDITIONAL))]
     if states is not None and spec.conditioning_columns:
-        _require(states, "states", {"symbol": 0, "ts": 0, **dict.fromkeys(spec.conditioning_columns, 0)})
+        _require(states, "states", ["symbol", "ts", *spec.conditioning_columns])
         cols = list(spec.conditioning_columns)
         state_frame = states.select("symbol", "ts", *[pl.col(c).cast(pl.String) for c in cols])
         if state_frame.select(pl.struct("symbol", "ts").is_duplicated().any()).item():

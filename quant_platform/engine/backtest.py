@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,12 @@ BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Everything a run produced. Frames follow :mod:`quant_platform.engine.schemas`."""
+    """Everything a run produced. Frames follow :mod:`quant_platform.engine.schemas`.
+
+    ``metrics`` holds plain Python values (see :mod:`quant_platform.engine.metrics` for units); a statistic
+    that is undefined for the run (e.g. ``sharpe_daily`` under ``insufficient_observation``, ``hit_rate``
+    without a closed round trip) is ``None``.
+    """
 
     steps: pl.DataFrame
     equity: pl.DataFrame
@@ -169,7 +175,8 @@ def run_backtest(
     ``targets``: a frame (symbol, ts, target_weight) at signal bars — the weight stands until the next row
     for that symbol, a null weight means "no new instruction" — or an array ``[T]`` (one symbol) /
     ``[T, S]`` aligned with the sorted bar timestamps × sorted symbols. A (symbol, ts) missing from
-    ``bars`` is a gap bar. ``funding``: (symbol, ts, funding_rate) settlement prints for perps.
+    ``bars`` is a gap bar. ``funding``: (symbol, ts, funding_rate) settlement prints for perps (the
+    as-of ``funding_rate`` column of Bars5m is not a settlement schedule and is not used).
     All symbols form one portfolio (the gross cap applies across them).
     """
     if not isinstance(config, EngineConfig):
@@ -283,8 +290,9 @@ def _assemble(
 
 
 def _scalar(value: Any) -> Any:
+    """A plain Python value; an undefined statistic (NaN) becomes None, so it can never read as a number."""
     item = value.item() if isinstance(value, np.generic) else value
-    return item
+    return None if isinstance(item, float) and math.isnan(item) else item
 
 
 def _portfolio_metrics(
@@ -386,7 +394,7 @@ def run_sweep(
             raise ValueError(f"{name} has {arr.shape[0]} columns; expected 1 or {n_cols}")
     if ts_ms is not None:
         ts_ms = np.asarray(ts_ms, dtype=np.int64)
-        if ts_ms.shape != (n_bars,) or (n_bars > 1 and not (np.diff(ts_ms) > 0).all()):
+        if ts_ms.shape != (n_bars,) or (n_bars > 1 and not (ts_ms[1:] > ts_ms[:-1]).all()):
             raise ValueError("ts_ms must be [T] strictly increasing epoch milliseconds")
     if chunk_columns < 1:
         raise ValueError("chunk_columns must be >= 1")
@@ -411,11 +419,19 @@ def run_sweep(
         if keep_equity:
             equities.append(rep.equity.T)
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    summary = pl.DataFrame({"column": np.arange(n_cols, dtype=np.int64), **merged}).with_columns(
-        pnl_gross=pl.col("pnl_net") + pl.col("fees") + pl.col("slippage_cost") - pl.col("funding_pnl"),
-        reject_rate=pl.when(pl.col("n_orders_submitted") > 0)
-        .then(pl.col("n_orders_rejected") / pl.col("n_orders_submitted"))
-        .otherwise(0.0),
+    summary = (
+        pl.DataFrame({"column": np.arange(n_cols, dtype=np.int64), **merged})
+        .with_columns(
+            pl.col(pl.Float64).fill_nan(None),  # undefined statistics are null, never a number
+            pnl_gross=pl.col("pnl_net") + pl.col("fees") + pl.col("slippage_cost") - pl.col("funding_pnl"),
+            reject_rate=pl.when(pl.col("n_orders_submitted") > 0)
+            .then(pl.col("n_orders_rejected") / pl.col("n_orders_submitted"))
+            .otherwise(0.0),
+        )
+        .with_columns(
+            pnl_after_cost=pl.col("pnl_net"),
+            total_return_gross=pl.col("pnl_gross") / config.initial_capital,
+        )
     )
     equity = np.ascontiguousarray(np.concatenate(equities, axis=1)) if keep_equity else None
     return SweepResult(summary=summary, config=config, equity=equity)

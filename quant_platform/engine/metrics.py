@@ -47,15 +47,17 @@ def path_metrics(
     """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``."""
     capital = config.initial_capital
     n_cols, n_bars = equity.shape
-    step_ret = np.empty_like(equity)  # step PnL first (currency); stats are divided by capital after
+    final = equity[:, -1] if n_bars else np.full(n_cols, capital)
+    step_ret = np.empty_like(equity)  # step PnL (currency); its stats are divided by capital after
     step_ret[:, :1] = equity[:, :1] - capital
     np.subtract(equity[:, 1:], equity[:, :-1], out=step_ret[:, 1:])
-    step_pnl_mean = row_mean(step_ret)
+    step_pnl_mean = (final - capital) / max(n_bars, 1)  # the steps telescope to final - capital
     step_mean = step_pnl_mean / capital
     if n_bars > 1:
-        step_ret -= step_pnl_mean[:, None]  # in place: centred, then squared, for the sample variance
-        step_ret *= step_ret
-        step_std = np.sqrt(np.array([row.sum() for row in step_ret]) / (n_bars - 1)) / capital
+        step_ret *= step_ret  # sample variance from the sum of squares: one pass instead of three
+        sum_sq = np.array([row.sum() for row in step_ret])
+        var = np.maximum(sum_sq - n_bars * step_pnl_mean**2, 0.0) / (n_bars - 1)
+        step_std = np.sqrt(var) / capital
     else:
         step_std = np.full(n_cols, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -85,7 +87,6 @@ def path_metrics(
     if not adequate:
         sharpe_daily = np.full(n_cols, np.nan)
     status = np.full(n_cols, STATUS_OK if adequate else STATUS_INSUFFICIENT, dtype=object)
-    final = equity[:, -1] if n_bars else np.full(n_cols, capital)
     return {
         "final_equity": final,
         "pnl_net": final - capital,

@@ -204,7 +204,10 @@ def replay(
 
     units = expand_segments(column, bar, units_after, n_cols, n_bars)
     with np.errstate(invalid="ignore"):
-        mark = forward_fill(market.close, np.isfinite(market.close) & (market.close > 0), initial=0.0)
+        valid_close = market.close > 0  # False for NaN
+    if np.isinf(market.close.max(initial=0.0)):
+        valid_close &= np.isfinite(market.close)
+    mark = forward_fill(market.close, valid_close, initial=0.0)
 
     funding = Funding(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if config.settle_funding and market.funding_rate is not None:

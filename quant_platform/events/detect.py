@@ -109,12 +109,21 @@ def _hash_ids(texts: pl.Series) -> pl.Series:
 
 def _joined(
     features: pl.DataFrame | pl.LazyFrame, context: pl.DataFrame | pl.LazyFrame | None
-) -> pl.LazyFrame:
-    lazy = features.lazy().sort("ts")
-    if context is not None:
-        ctx = context.lazy().drop("warmup", "ontology_hash", strict=False).sort("ts")
-        lazy = lazy.join_asof(ctx, on="ts", by="symbol", strategy="backward", check_sortedness=False)
-    return lazy.sort("symbol", "ts")
+) -> pl.DataFrame:
+    """features with context columns attached by a backward as-of join on (symbol, ts).
+
+    context_features is computed from features_v1 and has exactly its (symbol, ts) rows; when the keys are
+    identical row by row, every as-of match is the same row, so the columns are attached without copying
+    (an exact-key match is the as-of join's degenerate case). Otherwise a real backward as-of join runs.
+    """
+    base = features.lazy().sort("symbol", "ts").collect()
+    if context is None:
+        return base
+    ctx = context.lazy().drop("warmup", "ontology_hash", strict=False).sort("symbol", "ts").collect()
+    if ctx.height == base.height and ctx["symbol"].equals(base["symbol"]) and ctx["ts"].equals(base["ts"]):
+        return base.hstack(ctx.drop("symbol", "ts"))
+    joined = base.sort("ts").join_asof(ctx.sort("ts"), on="ts", by="symbol", strategy="backward")
+    return joined.sort("symbol", "ts")
 
 
 def detect_events(
@@ -132,7 +141,7 @@ def detect_events(
     """
     registry = registry or load_event_registry()
     frame = _joined(features, context)
-    columns = set(frame.collect_schema().names())
+    columns = set(frame.columns)
     fired_cols, direction_cols, active = [], [], []
     for event in registry.events:
         if unavailable_reason(event, columns) is None:
@@ -142,7 +151,8 @@ def detect_events(
             active.append(event)
         else:
             fired_cols.append(pl.lit(None, dtype=pl.Boolean).alias(event.name))
-    wide = frame.with_columns(*fired_cols, *direction_cols).collect()
+    # Adding columns to an eager frame shares the existing ones: only flags and directions are new memory.
+    wide = frame.with_columns(*fired_cols, *direction_cols)
     flags = wide.select(
         "symbol", "ts", *registry.names, pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash")
     )
@@ -182,3 +192,25 @@ EVENT_COLUMNS = {
     "trigger": pl.String,
     "ontology_hash": pl.String,
 }
+
+
+def events_lookback_bars(registry: EventRegistry | None = None) -> int:
+    """Bars before a bar that an event rule reads: the largest lag, plus one for onset/sign-change/changed."""
+    registry = registry or load_event_registry()
+    lags = [max(c.lag, c.ref_lag) + 1 for e in registry.events for b in e.branches for c in b.conditions]
+    lags += [e.direction.lag for e in registry.events]
+    return max(lags, default=0) + 1
+
+
+def detect_events_for_day(
+    features_window: pl.DataFrame | pl.LazyFrame,
+    context_window: pl.DataFrame | pl.LazyFrame | None,
+    day: str,
+    registry: EventRegistry | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(market_events, event_flags) of ``day``, detected on windows that include the previous day(s) so that
+    lags and onsets at the day's first bars see their history."""
+    from quant_platform.features.compute import only_day
+
+    events, flags = detect_events(features_window, context_window, registry)
+    return only_day(events, day), only_day(flags, day)

@@ -33,11 +33,23 @@ class BuildContext:
 
 Builder = Callable[[FeatureDef, BuildContext], pl.Expr]
 BUILDERS: dict[str, Builder] = {}
+# How far a builder's expression reaches, which decides how it is evaluated (see compute._feature_expr):
+# "row": reads only its own row, so no window group is needed;
+# "exact": reads earlier rows only through shifts or order statistics (max, min, rank, counts), whose
+#          results do not depend on where the column starts, and never further back than the feature's
+#          warm-up, so it runs on the whole sorted column and the warm-up mask keeps it inside its group;
+# "group": anything else (running sums, recursions): evaluated per group, so float round-off never
+#          depends on rows of another symbol or segment.
+LOCALITY: dict[str, str] = {}
 
 
-def builder(name: str) -> Callable[[Builder], Builder]:
+def builder(name: str, locality: str = "group") -> Callable[[Builder], Builder]:
+    if locality not in ("row", "exact", "group"):
+        raise ValueError(f"unknown locality {locality!r}")
+
     def register(fn: Builder) -> Builder:
         BUILDERS[name] = fn
+        LOCALITY[name] = locality
         return fn
 
     return register
@@ -80,19 +92,19 @@ def zscore_expr(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
 
 
 # --- returns -------------------------------------------------------------------------------------------
-@builder("log_return")
+@builder("log_return", locality="exact")
 def log_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     close = _col(f)
     return (close / close.shift(f.params["horizon"])).log()
 
 
-@builder("log_change")
+@builder("log_change", locality="exact")
 def log_change(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     x = _col(f)
     return _positive_log(x / x.shift(f.params["horizon"]))
 
 
-@builder("difference")
+@builder("difference", locality="exact")
 def difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     x = _col(f)
     return x - x.shift(f.params["horizon"])
@@ -117,23 +129,23 @@ def rolling_std_of_log(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _positive_log(_col(f)).rolling_std(window, min_samples=ctx.min_samples(f, window))
 
 
-@builder("ratio")
+@builder("ratio", locality="row")
 def ratio(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _safe_div(_col(f, 0), _col(f, 1))
 
 
-@builder("ratio_bps")
+@builder("ratio_bps", locality="row")
 def ratio_bps(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return 1e4 * _safe_div(_col(f, 0), _col(f, 1))
 
 
-@builder("standardized_return")
+@builder("standardized_return", locality="exact")
 def standardized_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     horizon = f.params["horizon"]
     return _safe_div(_col(f, 0), _col(f, 1).shift(horizon) * math.sqrt(horizon))
 
 
-@builder("rolling_percentile")
+@builder("rolling_percentile", locality="exact")
 def rolling_percentile(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     x = _col(f)
@@ -173,7 +185,7 @@ def wilder_rsi(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return pl.when(avg_loss == 0).then(pl.lit(100.0)).otherwise(100.0 - 100.0 / (1.0 + avg_gain / avg_loss))
 
 
-@builder("range_position")
+@builder("range_position", locality="exact")
 def range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     x = _col(f)
@@ -233,12 +245,12 @@ def amihud(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 
 # --- carry and positioning -----------------------------------------------------------------------------
-@builder("passthrough")
+@builder("passthrough", locality="row")
 def passthrough(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _col(f).cast(pl.Float64)
 
 
-@builder("boolean_as_float")
+@builder("boolean_as_float", locality="row")
 def boolean_as_float(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _col(f).cast(pl.Float64)
 
@@ -260,12 +272,12 @@ def rolling_sign_mean(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _col(f).sign().cast(pl.Float64).rolling_mean(window, min_samples=ctx.min_samples(f, window))
 
 
-@builder("sum_of")
+@builder("sum_of", locality="row")
 def sum_of(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _col(f, 0) + _col(f, 1)
 
 
-@builder("normalized_difference")
+@builder("normalized_difference", locality="row")
 def normalized_difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     a, b = _col(f, 0), _col(f, 1)
     return _safe_div(a - b, a + b)
@@ -285,19 +297,19 @@ def vwap_distance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return 1e4 * (close / vwap - 1.0)
 
 
-@builder("rolling_max")
+@builder("rolling_max", locality="exact")
 def rolling_max(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     return _col(f).rolling_max(window, min_samples=ctx.min_samples(f, window))
 
 
-@builder("rolling_min")
+@builder("rolling_min", locality="exact")
 def rolling_min(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     return _col(f).rolling_min(window, min_samples=ctx.min_samples(f, window))
 
 
-@builder("price_range_position")
+@builder("price_range_position", locality="row")
 def price_range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     close, high, low = _col(f, 0), _col(f, 1), _col(f, 2)
     return _safe_div(close - low, high - low)
@@ -325,7 +337,7 @@ def wilder_atr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 
 # --- calendar ------------------------------------------------------------------------------------------
-@builder("minute_of_day")
+@builder("minute_of_day", locality="row")
 def minute_of_day(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     ts = _col(f)
     offset = f.params["offset_bars"] * ctx.bar_minutes
@@ -334,6 +346,6 @@ def minute_of_day(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     )
 
 
-@builder("day_of_week")
+@builder("day_of_week", locality="row")
 def day_of_week(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _col(f).dt.weekday().cast(pl.Float64)

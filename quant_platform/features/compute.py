@@ -8,18 +8,20 @@ for the symbol's first ``warmup_bars`` rows. ``warmup`` marks every row whose lo
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import polars as pl
 
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
-from quant_platform.features.builders import BUILDERS, N_VALID, BuildContext
+from quant_platform.features.builders import BUILDERS, LOCALITY, N_VALID, BuildContext
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
 from quant_platform.specs import ontology_hash
 
 TABLE = "features_v1"
-SEGMENT = "_segment"
+SEGMENT_KEY = "_segment_key"  # one id per (symbol, gap-free segment) on the sorted frame
+SYMBOL_KEY = "_symbol_key"
 SYMBOL_POS = "_symbol_pos"
 KEY_COLUMNS = ("symbol", "ts", "gap", "warmup")
 
@@ -53,17 +55,28 @@ def _feature_expr(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     expr = build(f, ctx)
     if f.scope == "segment":
         # Null in the warm-up of each gap-free segment; gap rows have N_VALID == 0 and so are null too.
-        return (
-            pl.when(pl.col(N_VALID) > f.warmup_bars)
-            .then(expr)
-            .otherwise(None)
-            .over("symbol", SEGMENT)
-            .alias(f.name)
-        )
-    if f.scope == "symbol":
-        masked = pl.when(pl.col("gap") | (pl.col(SYMBOL_POS) < f.warmup_bars)).then(None).otherwise(expr)
-        return masked.over("symbol").alias(f.name)
-    raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
+        ready = pl.col(N_VALID) > f.warmup_bars
+        key = SEGMENT_KEY
+    elif f.scope == "symbol":
+        ready = ~pl.col("gap") & (pl.col(SYMBOL_POS) >= f.warmup_bars)
+        key = SYMBOL_KEY
+    else:
+        raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
+    if LOCALITY[f.builder] == "group":
+        expr = expr.over(key)
+    # "row" and "exact" builders run on the whole sorted column: the mask above keeps them in their group.
+    return pl.when(ready).then(expr).otherwise(None).alias(f.name)
+
+
+def gap_recovery_bars(features: tuple[FeatureDef, ...], min_coverage: float) -> int:
+    """Valid bars after a gap until every feature is defined again: a segment feature's warm-up, or for a
+    symbol-scope window its input's warm-up plus the coverage minimum (plus one: z-scores read t-1)."""
+    bars = [f.warmup_bars for f in features if f.scope == "segment"]
+    for f in features:
+        window = f.params.get("window")
+        if f.scope == "symbol" and window:
+            bars.append(f.warmup_bars - window + math.ceil(min_coverage * window) + 1)
+    return max(bars, default=0)
 
 
 def _raw_inputs(features: tuple[FeatureDef, ...]) -> set[str]:
@@ -82,23 +95,21 @@ def validate_bars(bars: pl.LazyFrame, required: set[str], grid_minutes: int) -> 
     step = (
         bars.select("symbol", "ts")
         .sort("symbol", "ts")
-        .select(
-            step=pl.col("ts").diff().over("symbol"),
-            duplicated=pl.struct("symbol", "ts").is_duplicated(),
-        )
+        .select(step=pl.col("ts").diff().over("symbol"))
         .select(
             bad_step=(
                 pl.col("step").is_not_null() & (pl.col("step") != timedelta(minutes=grid_minutes))
             ).sum(),
-            duplicated=pl.col("duplicated").sum(),
+            # sorted by (symbol, ts), a duplicated row is a zero step
+            duplicated=(pl.col("step") == timedelta(0)).sum(),
         )
         .collect()
     )
     if step["duplicated"][0]:
         raise ValueError(f"bars hold {step['duplicated'][0]} duplicated (symbol, ts) rows")
-    if step["bad_step"][0]:
+    if step["bad_step"][0] - step["duplicated"][0]:
         raise ValueError(
-            f"bars are not a complete {grid_minutes}-minute grid per symbol ({step['bad_step'][0]} irregular steps): "
+            f"bars are not a complete {grid_minutes}-minute grid per symbol ({step['bad_step'][0] - step['duplicated'][0]} irregular steps): "
             "missing bars must be explicit gap rows"
         )
 
@@ -114,20 +125,27 @@ def features_plan(
     """The lazy plan behind :func:`compute_features` (for callers that want to stream or sink it)."""
     spec = spec or load_feature_spec()
     features = spec.table_features(TABLE, families)
-    ctx = BuildContext(bar_minutes=spec.bar_minutes, min_coverage=spec.min_coverage)
+    ctx = BuildContext(bar_minutes=grid_minutes or spec.bar_minutes, min_coverage=spec.min_coverage)
     lazy = bars.lazy()
     if validate:
         validate_bars(lazy, _raw_inputs(features), grid_minutes or spec.bar_minutes)
+    new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
     plan = lazy.sort("symbol", "ts").with_columns(
-        pl.col("gap").cast(pl.Int64).cum_sum().over("symbol").alias(SEGMENT),
-        pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias(SYMBOL_POS),
+        new_symbol.cast(pl.Int64).cum_sum().alias(SYMBOL_KEY),
+        (new_symbol | pl.col("gap")).cast(pl.Int64).cum_sum().alias(SEGMENT_KEY),
     )
-    plan = plan.with_columns((~pl.col("gap")).cast(pl.Int64).cum_sum().over("symbol", SEGMENT).alias(N_VALID))
+    plan = plan.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).over(SYMBOL_KEY).alias(SYMBOL_POS),
+        (~pl.col("gap")).cast(pl.Int64).cum_sum().over(SEGMENT_KEY).alias(N_VALID),
+    )
     for stage in _stages(features):
         plan = plan.with_columns(_feature_expr(f, ctx) for f in stage)
-    segment_warmup = max((f.warmup_bars for f in features if f.scope == "segment"), default=0)
     symbol_warmup = max((f.warmup_bars for f in features if f.scope == "symbol"), default=0)
-    warmup = pl.col("gap") | (pl.col(N_VALID) <= segment_warmup) | (pl.col(SYMBOL_POS) < symbol_warmup)
+    warmup = (
+        pl.col("gap")
+        | (pl.col(N_VALID) <= gap_recovery_bars(features, spec.min_coverage))
+        | (pl.col(SYMBOL_POS) < symbol_warmup)
+    )
     names = [f.name for f in features]
     states = state_columns(spec.table_states(TABLE), set(names))
     return plan.with_columns(warmup.alias("warmup")).select(
@@ -148,13 +166,28 @@ def compute_features(
     return features_plan(bars, spec, families=families, grid_minutes=grid_minutes).collect()
 
 
-def lookback_days(spec: FeatureSpec | None = None) -> int:
+def lookback_days(spec: FeatureSpec | None = None, bar_minutes: int | None = None) -> int:
     """``k`` for ``lookback(k)``: days before a partition that complete every feature's warm-up."""
-    return (spec or load_feature_spec()).lookback_days()
+    return (spec or load_feature_spec()).lookback_days(TABLE, bar_minutes)
+
+
+def day_window(frame: pl.LazyFrame | pl.DataFrame, day: str, days_before: int) -> pl.LazyFrame:
+    """Rows of ``frame`` from ``days_before`` days before ``day`` up to the end of ``day``."""
+    start, end = day_bounds(day)
+    return frame.lazy().filter(pl.col("ts") >= start - timedelta(days=days_before), pl.col("ts") < end)
+
+
+def only_day(frame: pl.DataFrame, day: str) -> pl.DataFrame:
+    start, end = day_bounds(day)
+    return frame.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
 
 
 def compute_features_for_day(
-    bars_window: pl.LazyFrame | pl.DataFrame, day: str, spec: FeatureSpec | None = None
+    bars_window: pl.LazyFrame | pl.DataFrame,
+    day: str,
+    spec: FeatureSpec | None = None,
+    *,
+    grid_minutes: int | None = None,
 ) -> pl.DataFrame:
     """Compute on the lookback window (``lookback_days`` days before ``day`` plus ``day``) and keep ``day``'s rows.
 
@@ -163,8 +196,5 @@ def compute_features_for_day(
     only on ``day`` and the lookback, never on how much history the caller happened to pass.
     """
     spec = spec or load_feature_spec()
-    start, end = day_bounds(day)
-    needed = start - timedelta(days=spec.lookback_days())
-    lazy = bars_window.lazy()
-    window = lazy.filter(pl.col("ts") >= needed, pl.col("ts") < end)
-    return compute_features(window, spec).filter(pl.col("ts") >= start)
+    window = day_window(bars_window, day, spec.lookback_days(TABLE, grid_minutes))
+    return only_day(compute_features(window, spec, grid_minutes=grid_minutes), day)

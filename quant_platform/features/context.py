@@ -188,3 +188,23 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         )
         .collect()
     )
+
+
+def context_lookback_days(spec: FeatureSpec | None = None, bar_minutes: int | None = None) -> int:
+    """``k`` for the context asset's ``lookback(k)`` on features_v1."""
+    return (spec or load_feature_spec()).lookback_days(TABLE, bar_minutes)
+
+
+def compute_context_for_day(
+    features_window: pl.LazyFrame | pl.DataFrame,
+    day: str,
+    spec: FeatureSpec | None = None,
+    *,
+    bar_minutes: int | None = None,
+) -> pl.DataFrame:
+    """context_features of ``day`` computed on its lookback window of features_v1 (extra history is cut off)."""
+    from quant_platform.features.compute import day_window, only_day
+
+    spec = spec or load_feature_spec()
+    window = day_window(features_window, day, context_lookback_days(spec, bar_minutes))
+    return only_day(compute_context(window, spec), day)

@@ -16,34 +16,41 @@ from quant_platform.core.timeutil import day_bounds, parse_day
 from quant_platform.features.compute import lookback_days
 from quant_platform.features.lookahead import PIPELINES, lookahead_report, sample_cut_points
 from quant_platform.features.market_window import bars_for_days
+from quant_platform.market.sources.base import MarketDataSource
 
 SOURCES = ("synthetic",)
 
 
-def _source(name: str):
+def _source(name: str, symbols: tuple[str, ...] | None = None) -> MarketDataSource:
     if name == "synthetic":
-        from quant_platform.market.sources.synthetic import SyntheticMarket
+        from quant_platform.market.sources.synthetic import SyntheticConfig, SyntheticMarket
 
-        return SyntheticMarket()
+        return SyntheticMarket(SyntheticConfig(symbols=symbols) if symbols else None)
     raise ValueError(f"unknown source {name!r}; expected one of {SOURCES}")
 
 
 def run_lookahead(
-    asset: str, partition: str, source: str = "synthetic", cuts: int = 5, seed: int = 0
+    asset: str,
+    partition: str,
+    source: str = "synthetic",
+    cuts: int = 5,
+    seed: int = 0,
+    symbols: tuple[str, ...] | None = None,
 ) -> pl.DataFrame:
     """The lookahead report of ``asset`` for one partition day (cut points sampled inside that day)."""
     if asset not in PIPELINES:
         raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
     day = parse_day(partition)
     first = (day - timedelta(days=lookback_days())).isoformat()
-    bars = bars_for_days(_source(source), first, day.isoformat())
+    bars = bars_for_days(_source(source, symbols), first, day.isoformat())
     start, end = day_bounds(day)
     in_day = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
     return lookahead_report(bars, sample_cut_points(in_day, cuts, seed=seed), asset=asset)
 
 
 def _main(args: argparse.Namespace) -> int:
-    report = run_lookahead(args.asset, args.partition, args.source, args.cuts, args.seed)
+    symbols = tuple(s for s in args.symbols.split(",") if s) if args.symbols else None
+    report = run_lookahead(args.asset, args.partition, args.source, args.cuts, args.seed, symbols)
     if report.height == 0:
         print(f"lookahead {args.asset} {args.partition}: no past value changed at {args.cuts} cut points")
         return 0
@@ -63,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--source", default="synthetic", choices=SOURCES)
     parser.add_argument("--cuts", type=int, default=5, help="number of cut points sampled inside the day")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cut-point sample")
+    parser.add_argument("--symbols", default=None, help="comma-separated universe (default: the source's)")
     parser.set_defaults(func=_main)
     return parser
 

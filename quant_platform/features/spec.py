@@ -60,10 +60,12 @@ class FeatureSpec:
     def max_warmup_bars(self) -> int:
         return max(f.warmup_bars for f in self.features)
 
-    def lookback_days(self) -> int:
-        """Days of history before a partition day that make every feature's lookback complete."""
-        bars_per_day = 24 * 60 // self.bar_minutes
-        return math.ceil(self.max_warmup_bars() / bars_per_day) + self.daily_lookback_margin_days
+    def lookback_days(self, table: str = "features_v1", bar_minutes: int | None = None) -> int:
+        """Days of history before a partition day that make every lookback of ``table`` complete
+        (``bar_minutes`` overrides the spec's bar length for coarser sources)."""
+        bars_per_day = 24 * 60 // (bar_minutes or self.bar_minutes)
+        warmup = max(f.warmup_bars for f in self.table_features(table))
+        return math.ceil(warmup / bars_per_day) + self.daily_lookback_margin_days
 
 
 def _feature_defs(doc: dict[str, Any]) -> list[FeatureDef]:

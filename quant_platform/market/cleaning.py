@@ -8,15 +8,17 @@ Validation (first matching reason wins, in this order; reasons live in :mod:`qua
 - bars (perp and spot): ``ts_outside_day`` (ts null or not in ``[day start, day end)``), ``ts_misaligned`` (not
   on the source interval grid), ``ts_in_future`` (the bar's close ``ts + source interval`` is after ``now``),
   ``unknown_symbol`` (symbol null, or not in ``universe`` when one is given), ``missing_price`` (an OHLC
-  value null/NaN), ``nonpositive_price``, ``high_below_low``, ``ohlc_inconsistent`` (open or close outside
-  ``[low, high]``), ``negative_volume`` (volume, quote volume, trades or taker volumes < 0), then
+  value null, NaN or infinite), ``nonpositive_price``, ``high_below_low``, ``ohlc_inconsistent`` (open or
+  close outside ``[low, high]``), ``nonfinite_volume`` (a volume column ±inf), ``negative_volume`` (volume,
+  quote volume, trades or taker volumes < 0), then
   ``duplicate_ts``: among the rows that passed every check above, the first row of a ``(symbol, ts)`` in
-  input order is kept and later ones are quarantined. A null volume is allowed (some OHLC sources have none)
-  and stays null in the output.
-- funding: outside day, future (``ts > now``), unknown symbol, ``missing_value`` (rate null/NaN),
-  ``nonpositive_price`` (mark price <= 0; a null mark price is allowed), ``duplicate_ts``.
-- open interest: outside day, future, unknown symbol, ``missing_value``, ``negative_value``, ``duplicate_ts``.
-- liquidations: outside day, future, unknown symbol, ``missing_value`` (price/qty/notional null or NaN or
+  input order is kept and later ones are quarantined. A null (or NaN) volume is allowed (some OHLC sources
+  have none) and is null in the output.
+- funding: outside day, future (``ts > now``), unknown symbol, ``missing_value`` (rate null/NaN/inf, or an
+  infinite mark price), ``nonpositive_price`` (mark price <= 0; a null mark price is allowed), ``duplicate_ts``.
+- open interest: outside day, future, unknown symbol, ``missing_value`` (OI null/NaN/inf or an infinite
+  OI value), ``negative_value``, ``duplicate_ts``.
+- liquidations: outside day, future, unknown symbol, ``missing_value`` (price/qty/notional null/NaN/inf or
   side not BUY/SELL), ``nonpositive_value``, ``duplicate_row`` (an exact copy of an earlier valid row;
   several genuine forced orders may share a millisecond, so only exact copies are duplicates).
 
@@ -159,7 +161,8 @@ def _conform(raw: pl.DataFrame | None, columns: dict[str, pl.DataType]) -> pl.Da
 
 
 def _bad(c: str) -> pl.Expr:
-    return pl.col(c).is_null() | pl.col(c).is_nan()
+    """Null, NaN or infinite: no usable number."""
+    return ~pl.col(c).is_finite().fill_null(False)
 
 
 def _reason_expr(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
@@ -252,6 +255,10 @@ def validate_bars(
         (pl.any_horizontal([pl.col(x) <= 0 for x in ("open", "high", "low", "close")]), q.NONPOSITIVE_PRICE),
         (h < lo, q.HIGH_BELOW_LOW),
         ((o > h) | (o < lo) | (c > h) | (c < lo), q.OHLC_INCONSISTENT),
+        (
+            pl.any_horizontal([pl.col(x).is_infinite().fill_null(False) for x in volumes[:4]]),
+            q.NONFINITE_VOLUME,
+        ),
         (pl.any_horizontal([(pl.col(x) < 0).fill_null(False) for x in volumes]), q.NEGATIVE_VOLUME),
     ]
     return _split(frame, checks, ["symbol", "ts"], source_table)
@@ -267,7 +274,7 @@ def validate_funding(
     frame = _conform(raw, FUNDING_COLUMNS)
     checks = [
         *_stamp_checks(day, now, universe, 0),
-        (_bad("funding_rate"), q.MISSING_VALUE),
+        (_bad("funding_rate") | pl.col("mark_price").is_infinite().fill_null(False), q.MISSING_VALUE),
         ((pl.col("mark_price") <= 0).fill_null(False), q.NONPOSITIVE_PRICE),
     ]
     return _split(frame, checks, ["symbol", "ts"], "funding")
@@ -283,7 +290,10 @@ def validate_open_interest(
     frame = _conform(raw, OI_COLUMNS)
     checks = [
         *_stamp_checks(day, now, universe, 0),
-        (_bad("open_interest"), q.MISSING_VALUE),
+        (
+            _bad("open_interest") | pl.col("open_interest_value").is_infinite().fill_null(False),
+            q.MISSING_VALUE,
+        ),
         (
             (pl.col("open_interest") < 0) | (pl.col("open_interest_value") < 0).fill_null(False),
             q.NEGATIVE_VALUE,

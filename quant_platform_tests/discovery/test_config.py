@@ -77,6 +77,11 @@ def test_spec_values_flow_from_yaml(spec_copy):
             "multiplier",
         ),
         ("global_defaults.yaml", lambda d: d.update(overlap_policy="hac"), "overlap_policy"),
+        (
+            "gates.yaml",
+            lambda d: d["gate_v1_phase2"]["per_event_overrides"].update(VOL_SHOCK={"max_q_value": 0.2}),
+            "cannot override",
+        ),
     ],
 )
 def test_bad_spec_is_a_clear_error(spec_copy, relative, change, message):

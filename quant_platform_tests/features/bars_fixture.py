@@ -94,3 +94,15 @@ def make_bars(
             ).with_columns(pl.when(~pl.col("gap")).then(pl.col(c)).alias(c) for c in PRICE_LIKE)
         )
     return pl.concat(frames)
+
+
+def plant_gaps(bars: pl.DataFrame, symbol: str, indices: list[int]) -> pl.DataFrame:
+    """Turn the symbol's bars at the given positions into gap rows (prices null, as cleaning emits them)."""
+    position = pl.int_range(pl.len()).over("symbol")
+    hit = (pl.col("symbol") == symbol) & position.is_in(indices)
+    return bars.with_columns(
+        *(pl.when(hit).then(None).otherwise(pl.col(c)).alias(c) for c in PRICE_LIKE),
+        pl.when(hit).then(True).otherwise(pl.col("gap")).alias("gap"),
+        pl.when(hit).then(False).otherwise(pl.col("volume_ok")).alias("volume_ok"),
+        pl.when(hit).then(0).otherwise(pl.col("n_source_bars")).cast(pl.Int32).alias("n_source_bars"),
+    )

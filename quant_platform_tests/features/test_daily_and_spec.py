@@ -13,7 +13,7 @@ from quant_platform.events.registry import load_event_registry
 from quant_platform.features import compute_features, compute_features_for_day, lookback_days
 from quant_platform.features.builders import BUILDERS
 from quant_platform.features.spec import load_feature_spec
-from quant_platform_tests.features.bars_fixture import make_bars
+from quant_platform_tests.features.bars_fixture import make_bars, plant_gaps
 
 SPEC = load_feature_spec()
 
@@ -29,14 +29,16 @@ def test_daily_partition_equals_full_history_for_that_day() -> None:
     """Features of day D computed on the lookback window equal those computed on all history: finite windows
     exactly, recursive ones (EWMA, Wilder) to float round-off because k days bury the seed."""
     k = lookback_days()
-    bars = make_bars(n_symbols=2, n_bars=288 * (k + 3), seed=5, gap_prob=0.001)
+    bars = plant_gaps(
+        make_bars(n_symbols=2, n_bars=288 * (k + 3), seed=5, gap_prob=0.0), "SYM0USDT", [288 * (k + 2) + 100]
+    )
     days = bars["ts"].dt.date().unique().sort()
     day = days[-1].isoformat()
     full = compute_features(bars).filter(pl.col("ts").dt.date() == days[-1])
     daily = compute_features_for_day(bars, day)
     assert daily.height == full.height == 2 * 288
     assert daily["ts"].dt.date().unique().to_list() == [days[-1]]
-    assert not daily["warmup"].all()
+    assert not daily["warmup"].all() and daily["gap"].sum() == 1
     assert daily.select("symbol", "ts", "gap", "warmup").equals(full.select("symbol", "ts", "gap", "warmup"))
     for f in SPEC.table_features("features_v1"):
         np.testing.assert_allclose(

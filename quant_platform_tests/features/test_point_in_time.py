@@ -13,14 +13,15 @@ from hypothesis import strategies as st
 from quant_platform.events import detect_events
 from quant_platform.features import compute_context, compute_features, lookahead_report
 from quant_platform.features.lookahead import compare_prefix, sample_cut_points
-from quant_platform_tests.features.bars_fixture import make_bars
+from quant_platform_tests.features.bars_fixture import make_bars, plant_gaps
 
 N_BARS = 1300  # longer than the longest warm-up (context residual z: 590 + features: 913 bars)
 
 
 @pytest.fixture(scope="module")
 def bars() -> pl.DataFrame:
-    return make_bars(n_symbols=3, n_bars=N_BARS, seed=11, gap_prob=0.004)
+    bars = make_bars(n_symbols=3, n_bars=N_BARS, seed=11, gap_prob=0.0)
+    return plant_gaps(plant_gaps(bars, "SYM0USDT", [300, 301, 1000]), "SYM1USDT", [1200])
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ NOISY = SyntheticConfig(seed=21, gap_rate=0.05, gap_mean_run=6.0, invalid_rate=0
 
 
 def _bad(x: float | None) -> bool:
-    return x is None or math.isnan(x)
+    return x is None or not math.isfinite(x)
 
 
 def _bar_reason(
@@ -50,6 +50,8 @@ def _bar_reason(
     volumes = [
         row[k] for k in ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trades")
     ]
+    if any(v is not None and math.isinf(v) for v in volumes):
+        return q.NONFINITE_VOLUME
     if any(v is not None and v < 0 for v in volumes):
         return q.NEGATIVE_VOLUME
     return None
@@ -103,13 +105,11 @@ def reference_clean(
             ok = row["ts"] is not None and start <= row["ts"] < end and row["symbol"] in symbols
             ok = ok and not _bad(row[value])
             if table == "funding":
-                ok = ok and (row["mark_price"] is None or row["mark_price"] > 0)
+                mark = row["mark_price"]
+                ok = ok and (mark is None or math.isnan(mark) or (mark > 0 and not math.isinf(mark)))
             else:
-                ok = (
-                    ok
-                    and row[value] >= 0
-                    and (row["open_interest_value"] is None or row["open_interest_value"] >= 0)
-                )
+                worth = row["open_interest_value"]
+                ok = ok and row[value] >= 0 and (worth is None or math.isnan(worth) or 0 <= worth < math.inf)
             if ok and (row["symbol"], row["ts"]) not in seen:
                 seen.add((row["symbol"], row["ts"]))
                 out.setdefault(row["symbol"], []).append((row["ts"], row[value]))

@@ -243,6 +243,8 @@ class SyntheticConfig:
     planted_effects: tuple[PlantedEffect, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         if not self.symbols or len(set(self.symbols)) != len(self.symbols):
             raise ValueError("symbols must be a non-empty tuple of distinct names")
         parse_day(self.origin_date)
