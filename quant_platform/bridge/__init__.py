@@ -19,6 +19,8 @@ from quant_platform.bridge.evaluate import (
 from quant_platform.bridge.rules import rule_entries, rule_targets
 from quant_platform.bridge.schemas import BridgeEvaluation
 from quant_platform.bridge.stages import (
+    STAGE_A,
+    STAGE_B,
     evaluate_stage_a_survivors,
     screen_bridge_survivors,
     stage_a_trials,
@@ -32,6 +34,8 @@ from quant_platform.bridge.streams import (
 )
 
 __all__ = [
+    "STAGE_A",
+    "STAGE_B",
     "BridgeEvaluation",
     "Scenario",
     "bridge_candidates",

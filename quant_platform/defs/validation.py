@@ -5,7 +5,7 @@ resolution hash, not by resolving again mid-chain), replay the survivors' rules 
 and call one library function (:mod:`quant_platform.bridge.stages`), record the stage's trials in the
 registry's ledger, write the table through :func:`parquet_output` (content hash = data version) and yield
 its blocking checks. ``stage_b_survivors`` deflates its Sharpe ratios by everything the ledger holds for the
-RunSet (all stages) and shows the gate funnel as a table and a text bar chart.
+RunSet (every stage before it) and shows the gate funnel as a table and a text bar chart.
 """
 
 import itertools
@@ -15,6 +15,7 @@ import dagster as dg
 import polars as pl
 
 from quant_platform.bridge import (
+    STAGE_B,
     evaluate_stage_a_survivors,
     screen_bridge_survivors,
     stage_a_trials,
@@ -161,7 +162,11 @@ def stage_b_survivors(
 ):
     resolution = upstream_resolution(context, registry, "stage_a_screen")
     bars, events, states = _inputs(registry, resolution)
-    n_trials_total = registry.count_trials(context.partition_key)
+    # Everything tested for the RunSet before this stage: Stage B's own earlier records of the same candidates
+    # are not new selection trials (and leaving them out keeps a re-materialization byte-identical).
+    n_trials_total = registry.count_trials(context.partition_key) - registry.count_trials(
+        context.partition_key, STAGE_B
+    )
     result = evaluate_stage_a_survivors(
         bridge_evaluation,
         stage_a_screen,

@@ -55,20 +55,21 @@ def materialized(tmp_path_factory):
                     symbols=[PLANTED, NOISE], first_day=date(2024, 1, 1), last_day=last_day)
     )  # fmt: skip
     library.create_runset(RUNSET, RunSetSpec(dataset_id="planted", start=date(2024, 1, 1), end=last_day))
+    resources = {
+        "registry": registry,
+        "io_manager": ImmutableParquetIOManager(root=str(root / "store")),
+        # the discovery cost model, so the bridge's x1 replays what discovery assumed
+        "backtest_engine": BacktestEngine(taker_fee_bps=4.0, slippage_base_bps=1.0, slippage_vol_coef=0.0,
+                                          slippage_impact_bps=0.0, min_observation_days=5),
+    }  # fmt: skip
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(RUNSET_PARTITIONS_NAME, [RUNSET])
         result = dg.materialize(
             [hypothesis_candidates, bridge_evaluation, stage_a_screen, stage_b_survivors],
             partition_key=RUNSET,
             instance=instance,
-            resources={
-                "registry": registry,
-                "io_manager": ImmutableParquetIOManager(root=str(root / "store")),
-                # the discovery cost model, so the bridge's x1 replays what discovery assumed
-                "backtest_engine": BacktestEngine(taker_fee_bps=4.0, slippage_base_bps=1.0, slippage_vol_coef=0.0,
-                                                  slippage_impact_bps=0.0, min_observation_days=5),
-            },
-        )  # fmt: skip
+            resources=resources,
+        )
         assert result.success
         outputs = {  # the versions the IO manager wrote
             name: store.scan(name, [RUNSET])[0].collect()
@@ -79,6 +80,16 @@ def materialized(tmp_path_factory):
             for name in ("stage_a_screen", "stage_b_survivors")
         }
         checks = result.get_asset_check_evaluations()
+        again = dg.materialize(
+            [hypothesis_candidates, bridge_evaluation, stage_a_screen, stage_b_survivors],
+            selection=["stage_b_survivors"],
+            partition_key=RUNSET,
+            instance=instance,
+            resources=resources,
+        )
+        assert again.success
+        (event,) = again.asset_materializations_for_node("stage_b_survivors")
+        metadata["stage_b_again"] = {k: v.value for k, v in event.metadata.items()}
     return outputs, metadata, checks, library
 
 
@@ -137,6 +148,13 @@ def test_trial_ledger_grows_by_each_stage_and_stage_b_deflates_by_all_of_it(mate
     assert library.count_trials(RUNSET) == discovery + stage_a + stage_b
 
 
+def test_rematerializing_stage_b_is_byte_identical(materialized):
+    _, metadata, _, _ = materialized
+    first, again = metadata["stage_b_survivors"], metadata["stage_b_again"]
+    assert again["n_trials_total"] == first["n_trials_total"]  # its own earlier records are not new trials
+    assert again["content_hash"] == first["content_hash"] and again["new_versions_written"] == 0
+
+
 def test_gate_funnel_is_monotone_and_drawn(materialized):
     outputs, metadata, _, _ = materialized
     meta = metadata["stage_b_survivors"]
@@ -157,4 +175,3 @@ def test_funnel_bar_chart_scales_bars_to_the_counts():
     lines = funnel_bar_chart(funnel).strip("`\n").splitlines()
     assert [line.count("█") for line in lines] == [30, 15, 0]
     assert [line.split()[-1] for line in lines] == ["10", "5", "0"]
-
