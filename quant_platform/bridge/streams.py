@@ -20,8 +20,8 @@ Stress (``spec/validation.yaml`` ``stress_scenarios``): cost multiplier and extr
 :func:`scenario_config` into the engine configuration; correlation spike and volatility shock transform the
 close-price panel of the RunSet's symbols (``apply_scenario_to_prices``) before the replay. Each bar's open,
 high and low move with its close (the bar's shape relative to its close is kept), gap rows stay gaps: the
-panel is forward-filled only inside the transform (a gap contributes no return to the common factor), and
-the filled values never reach the engine. Trades are the same in every scenario: entries whose exit fill
+panel is filled (forward, then backward for leading gaps) only inside the transform (a gap contributes no
+return to the common factor), and the filled values never reach the engine. Trades are the same in every scenario: entries whose exit fill
 cannot complete inside the tape under the largest extra latency are left out everywhere, as the bridge does.
 """
 

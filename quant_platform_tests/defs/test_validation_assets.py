@@ -18,7 +18,12 @@ from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME
 from quant_platform.defs.registry import Registry
 from quant_platform.defs.research import bridge_evaluation, hypothesis_candidates
-from quant_platform.defs.validation import funnel_bar_chart, stage_a_screen, stage_b_survivors
+from quant_platform.defs.validation import (
+    funnel_bar_chart,
+    stage_a_screen,
+    stage_b_survivors,
+    upstream_resolution,
+)
 from quant_platform.discovery import load_discovery_spec
 from quant_platform.discovery.planted_world import PlantedDrift, WorldConfig, make_world
 from quant_platform.registry import DatasetSpec, RunSetSpec
@@ -175,3 +180,11 @@ def test_funnel_bar_chart_scales_bars_to_the_counts():
     lines = funnel_bar_chart(funnel).strip("`\n").splitlines()
     assert [line.count("█") for line in lines] == [30, 15, 0]
     assert [line.split()[-1] for line in lines] == ["10", "5", "0"]
+
+
+def test_upstream_resolution_refuses_a_partition_never_materialized(tmp_path):
+    registry = Registry(root=str(tmp_path / "registry"), store_root=str(tmp_path / "store"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_asset_context(partition_key="never", instance=instance)
+        with pytest.raises(ValueError, match="bridge_evaluation has no materialization for RunSet 'never'"):
+            upstream_resolution(context, registry, "bridge_evaluation")
