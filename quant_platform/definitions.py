@@ -5,7 +5,7 @@
 
 import dagster as dg
 
-from quant_platform.defs import automation, features, market, registry, research
+from quant_platform.defs import automation, features, market, registry, research, validation
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource, default_store_root
@@ -22,5 +22,11 @@ def _shared_resources() -> dg.Definitions:
 
 
 defs = dg.Definitions.merge(
-    market.defs, features.defs, research.defs, registry.defs, automation.defs, _shared_resources()
+    market.defs,
+    features.defs,
+    research.defs,
+    validation.defs,
+    registry.defs,
+    automation.defs,
+    _shared_resources(),
 )
