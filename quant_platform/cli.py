@@ -237,7 +237,7 @@ def _resolution_rows(resolution: Any) -> list[dict[str, Any]]:
     import polars as pl
 
     summary = (
-        resolution.artifacts.group_by("asset")
+        resolution.artifacts.group_by("asset", maintain_order=True)
         .agg(
             pl.len().alias("partitions"),
             pl.col("content_hash").null_count().alias("missing"),

@@ -48,7 +48,7 @@ def bridge_candidates(bridge: pl.DataFrame, *, tradable_only: bool = True) -> pl
     missing = [c for c in [*CANDIDATE_KEYS, "tradable"] if c not in bridge.columns]
     if missing:
         raise ValueError(f"bridge_evaluation lacks columns {missing}")
-    per_candidate = bridge.group_by("candidate_id").agg(
+    per_candidate = bridge.group_by("candidate_id", maintain_order=True).agg(
         *[pl.col(c).first() for c in CANDIDATE_KEYS if c != "candidate_id"],
         pl.col("tradable").first(),
         pl.col("tradable").n_unique().alias("_verdicts"),

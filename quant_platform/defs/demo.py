@@ -114,7 +114,12 @@ def _summary(store_root: str, days: list[str]) -> None:
             )
     if all(store.current_hash("quarantined_rows", d) for d in days):
         quarantine, _ = store.scan("quarantined_rows", days)
-        reasons = quarantine.group_by("source_table", "reason").len().sort("source_table", "reason").collect()
+        reasons = (
+            quarantine.group_by("source_table", "reason", maintain_order=True)
+            .len()
+            .sort("source_table", "reason")
+            .collect()
+        )
         print("\nQuarantined rows by reason (raw = clean + quarantined, nothing dropped):")
         for row in reasons.iter_rows(named=True):
             print(f"  {row['source_table']:<14} {row['reason']:<28} {row['len']:>6}")
@@ -127,7 +132,7 @@ def _summary(store_root: str, days: list[str]) -> None:
     print(
         f"  hypotheses tested: {int(candidates['tested'].sum()):,}; passing BH-FDR: "
         f"{int(candidates['passes_fdr'].sum()):,}; promotion tracks: "
-        f"{dict(candidates.group_by('promotion_track').len().sort('promotion_track').iter_rows())}"
+        f"{dict(candidates.group_by('promotion_track', maintain_order=True).len().sort('promotion_track').iter_rows())}"
     )
     print(f"\nParquet store: {store_root}")
     print("Open the UI on the same instance: make ui  (then http://localhost:3000)")

@@ -71,7 +71,7 @@ def hypothesis_candidates(context: dg.AssetExecutionContext, registry: Registry)
             "excluded_observations": dg.MetadataValue.json(
                 {
                     r: int(n)
-                    for r, n in result.exclusions.group_by("reason")
+                    for r, n in result.exclusions.group_by("reason", maintain_order=True)
                     .agg(pl.col("n_observations").sum())
                     .iter_rows()
                 }

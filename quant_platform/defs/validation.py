@@ -53,7 +53,7 @@ def _fold_summary(fold_metrics: pl.DataFrame) -> str:
     if fold_metrics.height == 0:
         return "no candidates screened"
     rows = (
-        fold_metrics.group_by("fold", "test_first_day", "test_last_day")
+        fold_metrics.group_by("fold", "test_first_day", "test_last_day", maintain_order=True)
         .agg(
             pl.len().alias("candidates"),
             pl.col("n_train_days").first(),

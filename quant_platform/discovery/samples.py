@@ -109,7 +109,7 @@ def _prepare_events(
     ).with_columns(bar_index=_bar_index(pl.col("ts"), spec.bar_ms))
     unknown = (
         frame.join(families, on="event_type", how="anti")
-        .group_by("symbol", "event_type")
+        .group_by("symbol", "event_type", maintain_order=True)
         .agg(n_observations=pl.len().cast(pl.UInt32))
         .with_columns(reason=pl.lit("event_type_not_in_multiplicity_spec"))
     )
@@ -176,7 +176,7 @@ def build_samples(
         [windows.filter(pl.col("reason").is_not_null()), kept.filter(pl.col("reason").is_not_null())]
     )
     exclusions.append(
-        dropped.group_by("symbol", "event_type", "horizon_bars", "reason").agg(
+        dropped.group_by("symbol", "event_type", "horizon_bars", "reason", maintain_order=True).agg(
             n_observations=pl.len().cast(pl.UInt32)
         )
     )
@@ -189,7 +189,7 @@ def build_samples(
     nondirectional = pl.col("from_direction") & (pl.col("direction") == 0)
     exclusions.append(
         with_templates.filter(nondirectional)
-        .group_by("symbol", "event_type", "horizon_bars", "template")
+        .group_by("symbol", "event_type", "horizon_bars", "template", maintain_order=True)
         .agg(n_observations=pl.len().cast(pl.UInt32))
         .with_columns(reason=pl.lit("non_directional_event"))
     )
@@ -237,7 +237,7 @@ def build_samples(
         )
         exclusions.append(
             long.filter(pl.col("state_value").is_null())
-            .group_by("symbol", "event_type", "horizon_bars", "template", "state_column")
+            .group_by("symbol", "event_type", "horizon_bars", "template", "state_column", maintain_order=True)
             .agg(n_observations=pl.len().cast(pl.UInt32))
             .with_columns(reason=pl.lit("state_missing"))
         )

@@ -263,7 +263,7 @@ def infer_source_interval(raw: pl.DataFrame, default: int) -> int:
         pl.col("same") & (pl.col("step") > 0)
     )
     modes = (
-        steps.group_by("step")
+        steps.group_by("step", maintain_order=True)
         .len()
         .sort(["len", "step"], descending=[True, False])
         .head(1)
@@ -485,7 +485,7 @@ def clean_day(
     first, last = pl.col("ts").arg_min(), pl.col("ts").arg_max()
     agg = (
         perp.with_columns(_slot(interval_ms).alias("slot"))
-        .group_by("symbol", "slot")
+        .group_by("symbol", "slot", maintain_order=True)
         .agg(
             pl.col("open").get(first),
             pl.col("high").max(),
@@ -498,13 +498,13 @@ def clean_day(
     )
     spot_agg = (
         spot.with_columns(_slot(interval_ms).alias("slot"))
-        .group_by("symbol", "slot")
+        .group_by("symbol", "slot", maintain_order=True)
         .agg(pl.col("close").get(last).alias("spot_close"), pl.len().alias("spot_bars"))
         .rename({"slot": "ts"})
     )
     liq_agg = (
         liq.with_columns(_slot(interval_ms))
-        .group_by("symbol", "ts")
+        .group_by("symbol", "ts", maintain_order=True)
         .agg(
             pl.col("notional").filter(pl.col("side") == "SELL").sum().alias("liq_long_notional"),
             pl.col("notional").filter(pl.col("side") == "BUY").sum().alias("liq_short_notional"),

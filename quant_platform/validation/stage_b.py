@@ -138,7 +138,7 @@ class TrialDeflation:
 
 
 def _per_day_sharpe_frame(daily: pl.DataFrame) -> pl.DataFrame:
-    return daily.group_by("candidate_id").agg(
+    return daily.group_by("candidate_id", maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("n_days"),
         (pl.col("ret").mean() / pl.col("ret").std(ddof=1)).alias("sharpe_pp"),
         pl.col("ret").skew(bias=True).alias("skew"),
@@ -344,7 +344,7 @@ def stage_b_evaluate(
     )
     resampled = _cpcv_and_bootstrap(daily, config)
     stress = _stress_table(ids, stressed_streams, config)
-    stress_summary = stress.group_by("candidate_id").agg(
+    stress_summary = stress.group_by("candidate_id", maintain_order=True).agg(
         pl.col("sharpe_ann").filter(pl.col("evaluated")).min().alias("stress_min_sharpe"),
         pl.col("evaluated").sum().cast(pl.Int64).alias("stress_n_evaluated"),
         pl.col("scenario").filter(~pl.col("evaluated")).str.join(",").alias("stress_missing"),
