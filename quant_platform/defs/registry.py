@@ -6,7 +6,7 @@ A research asset partitioned by ``runset_partitions`` resolves its RunSet and re
     @dg.asset(partitions_def=runset_partitions)
     def hypothesis_candidates(context, registry: Registry) -> dg.Output[pl.DataFrame]:
         resolution = registry.resolve(context.partition_key)
-        bars = pl.scan_parquet(registry.uris(resolution, "bars_5m"))
+        bars = registry.scan(resolution, "bars_5m")
         frame = ...
         return dg.Output(frame, metadata=runset_output_metadata(resolution))
 """
@@ -23,6 +23,7 @@ from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME, runset_partit
 from quant_platform.defs.resources import default_registry_root, default_store_root
 from quant_platform.registry import Registry as RegistryLibrary
 from quant_platform.registry import Resolution
+from quant_platform.storage import ParquetStore
 
 
 class Registry(dg.ConfigurableResource):
@@ -49,6 +50,10 @@ class Registry(dg.ConfigurableResource):
         store = self.library().store
         assert store is not None
         return [store.uri(p) for p in resolution.paths(asset)]
+
+    def scan(self, resolution: Resolution, asset: str) -> pl.LazyFrame:
+        """The resolved versions of ``asset`` as one LazyFrame (local paths or any fsspec URL)."""
+        return ParquetStore(self.store_root).scan_paths(resolution.paths(asset))
 
     def runset_metadata(self, runset: str) -> dict[str, str]:
         return self.library().runset_metadata(runset)

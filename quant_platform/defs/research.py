@@ -26,7 +26,7 @@ def read_resolved(
     registry: Registry, resolution: Any, asset: str, columns: list[str] | None = None
 ) -> pl.DataFrame:
     """The resolved versions of ``asset`` (all days of the RunSet), restricted to its symbols."""
-    scan = pl.scan_parquet(registry.uris(resolution, asset))
+    scan = registry.scan(resolution, asset)
     if columns is not None:
         scan = scan.select(columns)
     symbols = tuple(getattr(resolution, "symbols", ()) or ())

@@ -35,8 +35,8 @@ class PointingRegistry(Registry):
         assert resolution_hash == "0" * 64  # downstream reads exactly the upstream's resolution
         return self.resolve(runset)
 
-    def uris(self, resolution, asset: str) -> list[str]:  # type: ignore[override]
-        return [str(Path(self.root) / f"{asset}.parquet")]
+    def scan(self, resolution, asset: str) -> pl.LazyFrame:  # type: ignore[override]
+        return pl.scan_parquet(Path(self.root) / f"{asset}.parquet")
 
     def record_trials(self, frame: pl.DataFrame) -> int:
         frame.write_parquet(Path(self.root) / "trials.parquet")
