@@ -9,7 +9,6 @@ RunSet (every stage before it) and shows the gate funnel as a table and a text b
 """
 
 import itertools
-from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -25,27 +24,12 @@ from quant_platform.defs.checks import schema_check_result, schema_check_spec
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import runset_partitions
-from quant_platform.defs.registry import Registry, runset_output_metadata
+from quant_platform.defs.registry import Registry, runset_output_metadata, upstream_resolution
 from quant_platform.defs.research import _inputs
 from quant_platform.validation.schemas import StageADecisions, StageBCandidates
 
 FUNNEL_CHECK = "funnel_monotone"
 _BAR_WIDTH = 30
-
-
-def upstream_resolution(context: dg.AssetExecutionContext, registry: Registry, asset: str) -> Any:
-    """The RunSet resolution recorded on the latest materialization of ``asset`` for this partition."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[context.partition_key]), limit=1
-    ).records
-    if not records or records[0].asset_materialization is None:
-        raise ValueError(f"{asset} has no materialization for RunSet {context.partition_key!r}")
-    entry = records[0].asset_materialization.metadata.get("resolution_hash")
-    if entry is None:
-        raise ValueError(
-            f"{asset}'s materialization for {context.partition_key!r} records no resolution_hash"
-        )
-    return registry.resolution(context.partition_key, str(entry.value))
 
 
 def _fold_summary(fold_metrics: pl.DataFrame) -> str:
