@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from quant_platform.validation.grouped import sorted_runs
 from quant_platform.validation.schemas import CandidateStreams
 
 
@@ -21,13 +22,12 @@ def validate_streams(streams: pl.DataFrame, what: str = "streams") -> pl.DataFra
 def daily_returns(streams: pl.DataFrame) -> pl.DataFrame:
     """``candidate_id, day, ret`` — the sum of a candidate's per-step after-cost returns per UTC day.
 
-    Only days with at least one step appear (a missing day is not a zero-return day)."""
-    return (
-        streams.lazy()
-        .group_by("candidate_id", pl.col("ts").dt.date().alias("day"), maintain_order=True)
-        .agg(pl.col("ret_after_cost").sum().alias("ret"))
-        .sort("candidate_id", "day")
-        .collect()
+    Only days with at least one step appear (a missing day is not a zero-return day). Each day's steps add
+    in time order (``grouped.py``), so the same streams always give the same bytes."""
+    steps = streams.select("candidate_id", pl.col("ts").dt.date().alias("day"), "ts", "ret_after_cost")
+    ordered, runs = sorted_runs(steps, ["candidate_id", "day"], ["ts"])
+    return runs.keys.with_columns(
+        pl.Series("ret", runs.sum(ordered["ret_after_cost"].to_numpy()), dtype=pl.Float64)
     )
 
 

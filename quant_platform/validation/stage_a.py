@@ -27,6 +27,7 @@ from scipy import stats
 from quant_platform.specs import load_yaml
 from quant_platform.validation.daily import validate_streams
 from quant_platform.validation.folds import AnchoredTemporalFolds
+from quant_platform.validation.grouped import sorted_runs
 from quant_platform.validation.schemas import StageADecisions, StageAFoldMetrics
 
 
@@ -85,6 +86,63 @@ def _spearman_pvalue(ic: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(ic) & (n > 2), np.where(np.abs(ic) >= 1.0, 0.0, p), np.nan)
 
 
+def _fold_rank_correlations(in_test: pl.DataFrame) -> pl.DataFrame:
+    """``candidate_id, fold, ic, n_ic_pairs, ic_pvalue``: Spearman IC per candidate × test fold over the steps
+    where signal and forward return are both present. Average ranks (ties as in ``spearmanr``; NaN ranks
+    highest, as polars' rank correlation) are exact, and their Pearson correlation is reduced in a fixed order
+    (``grouped.py``), so the IC is the same bytes on every run."""
+    pairs = in_test.filter(pl.col("signal").is_not_null() & pl.col("forward_return").is_not_null())
+    ordered, runs = sorted_runs(pairs, ["candidate_id", "fold"], ["ts"])
+    ranks = ordered.select(
+        pl.col("signal").rank("average").over("candidate_id", "fold").cast(pl.Float64),
+        pl.col("forward_return").rank("average").over("candidate_id", "fold").cast(pl.Float64),
+    )
+    ic = runs.pearson(ranks["signal"].to_numpy(), ranks["forward_return"].to_numpy())
+    n_pairs = runs.sizes
+    return runs.keys.with_columns(
+        pl.Series("ic", ic, dtype=pl.Float64).fill_nan(None),
+        pl.Series("n_ic_pairs", n_pairs, dtype=pl.Int64),
+        pl.Series("ic_pvalue", _spearman_pvalue(ic, n_pairs.astype(float)), dtype=pl.Float64).fill_nan(None),
+    )
+
+
+def _fold_daily_sharpes(in_test: pl.DataFrame, annualization_days: int) -> pl.DataFrame:
+    """``candidate_id, fold, n_test_days, mean_daily_return, sharpe_ann`` from the test fold's UTC-day
+    returns (steps summed in time order, then mean and std with ddof=1 over the days in day order)."""
+    ordered, day_runs = sorted_runs(in_test, ["candidate_id", "fold", "day"], ["ts"])
+    daily = day_runs.keys.with_columns(
+        pl.Series("ret", day_runs.sum(ordered["ret_after_cost"].to_numpy()), dtype=pl.Float64)
+    )
+    _, fold_runs = sorted_runs(daily, ["candidate_id", "fold"], ["day"])  # already in this order
+    moments = fold_runs.moments(daily["ret"].to_numpy())
+    sqrt_ann = float(np.sqrt(annualization_days))
+    return fold_runs.keys.with_columns(
+        pl.Series("n_test_days", moments.n, dtype=pl.Int64),
+        pl.Series("mean_daily_return", moments.mean, dtype=pl.Float64),
+        pl.Series("std", moments.std, dtype=pl.Float64).fill_nan(None),
+    ).select(
+        "candidate_id",
+        "fold",
+        "n_test_days",
+        "mean_daily_return",
+        pl.when(pl.col("std") > 0)
+        .then(pl.col("mean_daily_return") / pl.col("std") * sqrt_ann)
+        .otherwise(None)
+        .alias("sharpe_ann"),
+    )
+
+
+def _fold_means(fold_metrics: pl.DataFrame) -> pl.DataFrame:
+    """``candidate_id, mean_ic, mean_sharpe_ann``: means over the folds with a value (null when none)."""
+    ordered, runs = sorted_runs(fold_metrics, ["candidate_id"], ["fold"])
+    out = runs.keys
+    for column, name in (("ic", "mean_ic"), ("sharpe_ann", "mean_sharpe_ann")):
+        values = ordered[column]
+        mean = runs.mean_skipping_missing(values.fill_null(0.0).to_numpy(), values.is_not_null().to_numpy())
+        out = out.with_columns(pl.Series(name, mean, dtype=pl.Float64).fill_nan(None))
+    return out
+
+
 def stage_a_screen(streams: pl.DataFrame, config: StageAConfig | None = None) -> StageAResult:
     """Screen every candidate of ``streams`` (:class:`CandidateStreams`) on anchored temporal folds."""
     config = config or StageAConfig.from_spec()
@@ -101,39 +159,8 @@ def stage_a_screen(streams: pl.DataFrame, config: StageAConfig | None = None) ->
     test_day_fold = calendar.select("fold", pl.col("test_days").alias("day")).explode("day")
     in_test = steps.join(test_day_fold, on="day", how="inner")
 
-    ic = (
-        in_test.filter(pl.col("signal").is_not_null() & pl.col("forward_return").is_not_null())
-        .group_by("candidate_id", "fold", maintain_order=True)
-        .agg(
-            pl.corr("signal", "forward_return", method="spearman").alias("ic"),
-            pl.len().cast(pl.Int64).alias("n_ic_pairs"),
-        )
-        .with_columns(pl.col("ic").fill_nan(None))
-    )
-    ic = ic.with_columns(
-        pl.Series(
-            "ic_pvalue",
-            _spearman_pvalue(ic["ic"].to_numpy().astype(float), ic["n_ic_pairs"].to_numpy().astype(float)),
-        ).fill_nan(None)
-    )
-    sqrt_ann = float(np.sqrt(config.annualization_days))
-    sharpe = (
-        in_test.group_by("candidate_id", "fold", "day", maintain_order=True)
-        .agg(pl.col("ret_after_cost").sum().alias("ret"))
-        .group_by("candidate_id", "fold", maintain_order=True)
-        .agg(
-            pl.len().cast(pl.Int64).alias("n_test_days"),
-            pl.col("ret").mean().alias("mean_daily_return"),
-            pl.col("ret").std(ddof=1).alias("std"),
-        )
-        .with_columns(
-            pl.when(pl.col("std") > 0)
-            .then(pl.col("mean_daily_return") / pl.col("std") * sqrt_ann)
-            .otherwise(None)
-            .alias("sharpe_ann")
-        )
-        .drop("std")
-    )
+    ic = _fold_rank_correlations(in_test)
+    sharpe = _fold_daily_sharpes(in_test, config.annualization_days)
     candidates = steps.select("candidate_id").unique()
     fold_metrics = (
         candidates.join(calendar.drop("test_days"), how="cross")
@@ -149,12 +176,11 @@ def stage_a_screen(streams: pl.DataFrame, config: StageAConfig | None = None) ->
         .agg(
             pl.len().cast(pl.Int64).alias("n_folds"),
             pl.col("n_test_days").min().alias("min_test_days"),
-            pl.col("ic").mean().alias("mean_ic"),
             (pl.col("ic") > 0).sum().cast(pl.Int64).alias("n_positive_ic_folds"),
-            pl.col("sharpe_ann").mean().alias("mean_sharpe_ann"),
             (pl.col("sharpe_ann") > 0).sum().cast(pl.Int64).alias("n_positive_sharpe_folds"),
             pl.col("sharpe_ann").null_count().alias("n_null_sharpe"),
         )
+        .join(_fold_means(fold_metrics), on="candidate_id", how="left")
         .with_columns(
             pl.concat_str(
                 [

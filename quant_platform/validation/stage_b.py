@@ -35,6 +35,7 @@ from quant_platform.specs import load_yaml
 from quant_platform.validation.bootstrap import stationary_bootstrap
 from quant_platform.validation.cpcv import CombinatorialPurgedKFold, cpcv_path_sharpes
 from quant_platform.validation.daily import coverage_groups, daily_returns, validate_streams
+from quant_platform.validation.grouped import sorted_runs
 from quant_platform.validation.schemas import GATE_NAMES, GateFunnel, StageBCandidates, StageBStress
 from quant_platform.validation.sharpe import (
     MAX_PER_PERIOD_SHARPE,
@@ -138,12 +139,19 @@ class TrialDeflation:
 
 
 def _per_day_sharpe_frame(daily: pl.DataFrame) -> pl.DataFrame:
-    return daily.group_by("candidate_id", maintain_order=True).agg(
-        pl.len().cast(pl.Int64).alias("n_days"),
-        (pl.col("ret").mean() / pl.col("ret").std(ddof=1)).alias("sharpe_pp"),
-        pl.col("ret").skew(bias=True).alias("skew"),
-        pl.col("ret").kurtosis(fisher=False, bias=True).alias("kurtosis"),
-    )
+    """``candidate_id, n_days, sharpe_pp, skew, kurtosis`` of the UTC-day returns, sorted by candidate:
+    per-day Sharpe mean / std (ddof=1; null with one day), biased skew and non-excess kurtosis — reduced
+    in day order (``grouped.py``) so the same days always give the same bytes."""
+    ordered, runs = sorted_runs(daily, ["candidate_id"], ["day"])
+    moments = runs.moments(ordered["ret"].to_numpy())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sharpe_pp = moments.mean / moments.std  # x/0 = ±inf and 0/0 = NaN, as polars divides
+    return runs.keys.with_columns(
+        pl.Series("n_days", moments.n, dtype=pl.Int64),
+        pl.Series("sharpe_pp", sharpe_pp, dtype=pl.Float64),
+        pl.Series("skew", moments.skew, dtype=pl.Float64),
+        pl.Series("kurtosis", moments.kurtosis, dtype=pl.Float64),
+    ).with_columns(pl.when(pl.col("n_days") >= 2).then(pl.col("sharpe_pp")).alias("sharpe_pp"))
 
 
 def trial_deflation(
