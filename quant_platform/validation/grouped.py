@@ -13,6 +13,7 @@ Written by hand because no maintained library offers order-fixed grouped reducti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,16 +104,53 @@ def sorted_runs(
     frame: pl.DataFrame, keys: Sequence[str], order_by: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, SortedRuns]:
     """Sort ``frame`` by ``keys`` then ``order_by`` (give columns that make the row order total, e.g. ``ts``)
-    and find its groups' contiguous runs. Returns the sorted frame and its :class:`SortedRuns`."""
-    keys = list(keys)
-    ordered = frame.sort([*keys, *order_by], maintain_order=True)
-    if ordered.height == 0:
+    and find its groups' contiguous runs. Returns the sorted frame and its :class:`SortedRuns`.
+
+    The columns become dense integer codes (strings by their sorted distinct values, integers and temporals
+    by offset from their minimum) packed into one int64 where they fit, and NumPy's stable argsort orders
+    the rows: a multi-column polars sort with a string key is an order of magnitude slower on unsorted input
+    (seconds for 2M rows)."""
+    keys, columns = list(keys), [*keys, *order_by]
+    nulls = [c for c in columns if frame[c].null_count()]
+    if nulls:
+        raise ValueError(f"sorted_runs needs non-null key/order columns; nulls in {nulls}")
+    if frame.height == 0:
         starts = np.empty(0, dtype=np.int64)
-    else:
-        changed = pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys)
-        boundary = ordered.select(changed.fill_null(True)).to_series().to_numpy()
-        boundary[0] = True
-        starts = np.flatnonzero(boundary).astype(np.int64)
+        return frame, SortedRuns(keys=frame.select(keys), starts=starts, sizes=starts.copy())
+    codes, cardinalities = zip(*(_dense_codes(frame[c]) for c in columns), strict=True)
+    order = _lexicographic_order(list(codes), list(cardinalities))
+    in_order = bool(np.all(order[1:] > order[:-1]))
+    ordered = frame if in_order else frame[order]
+    boundary = np.zeros(frame.height, dtype=bool)
+    boundary[0] = True
+    for code in codes[: len(keys)]:
+        sorted_code = code if in_order else code[order]
+        boundary[1:] |= sorted_code[1:] != sorted_code[:-1]
+    starts = np.flatnonzero(boundary).astype(np.int64)
     sizes = np.diff(np.append(starts, ordered.height)).astype(np.int64)
     group_keys = ordered.select(pl.col(keys).gather(starts))
     return ordered, SortedRuns(keys=group_keys, starts=starts, sizes=sizes)
+
+
+def _dense_codes(series: pl.Series) -> tuple[np.ndarray, int]:
+    """Non-negative int64 codes that order like ``series`` and their number of possible values."""
+    if series.dtype.is_integer() or series.dtype.is_temporal():
+        physical = series.to_physical().cast(pl.Int64)
+        low, high = int(physical.min()), int(physical.max())
+        return (physical - low).to_numpy(), high - low + 1
+    distinct = series.unique().sort()
+    codes = series.replace_strict(distinct, pl.int_range(distinct.len(), eager=True), return_dtype=pl.Int64)
+    return codes.to_numpy(), distinct.len()
+
+
+def _lexicographic_order(codes: list[np.ndarray], cardinalities: list[int]) -> np.ndarray:
+    """Row order by ``codes[0]``, then ``codes[1]``, …: one stable argsort of the packed key when the
+    cardinalities' product fits in an int64, else ``np.lexsort``."""
+    if math.prod(cardinalities) < 2**62:
+        packed = np.zeros(codes[0].size, dtype=np.int64)
+        for code, cardinality in zip(codes, cardinalities, strict=True):
+            packed = packed * cardinality + code
+        if np.all(packed[1:] >= packed[:-1]):  # already in order (the usual case): skip the sort
+            return np.arange(packed.size)
+        return np.argsort(packed, kind="stable")
+    return np.lexsort(codes[::-1])
