@@ -90,7 +90,7 @@ class StageBCandidates(pa.DataFrameModel):
     dsr_n_trials_total: pl.Int64
     dsr_n_trials_used: pl.Float64
     dsr_trial_count_method: str
-    dsr_expected_max_sharpe_ann: pl.Float64
+    dsr_expected_max_sharpe_ann: pl.Float64 = pa.Field(nullable=True)  # null when no DSR benchmark exists
     cpcv_n_paths: pl.Int64
     cpcv_sharpe_min: pl.Float64 = pa.Field(nullable=True)
     cpcv_sharpe_p10: pl.Float64 = pa.Field(nullable=True)

@@ -7,7 +7,10 @@ Per candidate, on its UTC-day after-cost returns (``daily.py``):
   (``n_trials_total``, from the registry's trial ledger). When the trials' own streams are given, correlated
   trials are collapsed: the effective count of the covered trials (``trials.effective_number_of_trials``) is
   scaled to the total, ``N_used = N_eff · n_trials_total / n_covered``; otherwise ``N_used = n_trials_total``.
-  V[SR] is the variance (ddof=1) of the trials' per-day Sharpes.
+  V[SR] is the variance (ddof=1) of the trials' defined per-day Sharpes. When no per-day benchmark can be
+  formed the dsr gate fails for every candidate with the reason instead of raising:
+  ``dsr_trial_variance_unestimable`` (fewer than 2 trials with a defined Sharpe, e.g. one replayed trial) or
+  ``dsr_expected_max_sharpe_out_of_range`` (V[SR] or E[max SR] above ``MAX_PER_PERIOD_SHARPE`` per day).
 - CPCV (``cpcv.py``) over days (``n_groups``, ``n_test_groups``, ``embargo_days``): per split the direction
   is fitted on the training days, the φ(N, k) path Sharpes (annualized) give min, p10, p25, median and the
   share of negative paths. The fold policy (group count, embargo, smallest test set, smallest purged training
@@ -130,12 +133,25 @@ class StageBResult:
         return self.candidates.filter(pl.col("passed"))
 
 
+DSR_TRIAL_VARIANCE_UNESTIMABLE = "dsr_trial_variance_unestimable"
+DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE = "dsr_expected_max_sharpe_out_of_range"
+
+
 @dataclass(frozen=True)
 class TrialDeflation:
+    """Trial count, V[SR] and the expected maximum Sharpe (per day) for the DSR. ``problem`` names why the DSR
+    benchmark cannot be formed (then ``expected_max_sharpe`` is NaN and every candidate fails the dsr gate):
+    :data:`DSR_TRIAL_VARIANCE_UNESTIMABLE` (fewer than 2 trials with a defined Sharpe) or
+    :data:`DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE` (V[SR] or E[max SR] beyond the plausible per-day range of
+    ``sharpe.MAX_PER_PERIOD_SHARPE``, e.g. a few very different trials deflated over many: no per-day
+    benchmark exists, and the DSR must not pass by accident)."""
+
     n_trials_total: int
     n_trials_used: float
     method: str
-    sr_variance: float  # per-day
+    sr_variance: float  # per-day; NaN when unestimable
+    expected_max_sharpe: float  # per-day; NaN when problem is set
+    problem: str | None = None
 
 
 def _per_day_sharpe_frame(daily: pl.DataFrame) -> pl.DataFrame:
@@ -164,7 +180,7 @@ def trial_deflation(
     if trial_streams is not None:
         trials = validate_streams(trial_streams, "trial_streams")
         daily = daily_returns(trials)
-        sharpe_pp = _per_day_sharpe_frame(daily)["sharpe_pp"].fill_nan(None).drop_nulls().to_numpy()
+        sharpe_pp = _per_day_sharpe_frame(daily)["sharpe_pp"].fill_null(np.nan).to_numpy()
         wide = daily.pivot(on="day", index="candidate_id", values="ret", sort_columns=True).fill_null(0.0)
         matrix = wide.drop("candidate_id").to_numpy().astype(np.float64)
         n_covered = matrix.shape[0]
@@ -190,9 +206,29 @@ def trial_deflation(
         raise ValueError(
             "stage_b_evaluate needs trial_streams or trial_sharpes_ann to estimate V[SR] for the DSR"
         )
-    if sharpe_pp.size < 2 or not np.isfinite(sharpe_pp).all():
-        raise ValueError("need at least 2 finite trial Sharpe ratios to estimate V[SR]")
-    return TrialDeflation(int(n_trials_total), float(n_used), method, float(np.var(sharpe_pp, ddof=1)))
+    return _expected_max(int(n_trials_total), float(n_used), method, sharpe_pp)
+
+
+def _expected_max(n_trials_total: int, n_used: float, method: str, sharpe_pp: np.ndarray) -> TrialDeflation:
+    """V[SR] from the trials with a defined Sharpe (NaN = a trial that never moved or has one day) and the
+    expected maximum; an infinite trial Sharpe makes the spread unbounded (out of range, not dropped)."""
+    defined = sharpe_pp[~np.isnan(sharpe_pp)]
+    if defined.size < 2:
+        return TrialDeflation(
+            n_trials_total, n_used, method, float("nan"), float("nan"), DSR_TRIAL_VARIANCE_UNESTIMABLE
+        )
+    with np.errstate(invalid="ignore"):
+        variance = float(np.var(defined, ddof=1)) if np.isfinite(defined).all() else float("inf")
+    if not variance <= MAX_PER_PERIOD_SHARPE**2:  # also catches inf/NaN
+        return TrialDeflation(
+            n_trials_total, n_used, method, variance, float("nan"), DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE
+        )
+    emax = float(expected_max_sharpe(variance, n_used))
+    if not abs(emax) <= MAX_PER_PERIOD_SHARPE:
+        return TrialDeflation(
+            n_trials_total, n_used, method, variance, float("nan"), DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE
+        )
+    return TrialDeflation(n_trials_total, n_used, method, variance, emax)
 
 
 def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> pl.DataFrame:
@@ -331,8 +367,11 @@ def stage_b_evaluate(
     bench_pp = config.psr_benchmark_sharpe / sqrt_ann
     psr = probabilistic_sharpe_ratio(sr_u, bench_pp, n_u, skew_u, kurt_u)
     min_trl = min_track_record_length(np.where(usable, sr, 0.0), bench_pp, skew_u, kurt_u, 0.95)
-    dsr = deflated_sharpe_ratio(sr_u, n_u, skew_u, kurt_u, deflation.n_trials_used, deflation.sr_variance)
-    emax_ann = float(expected_max_sharpe(deflation.sr_variance, deflation.n_trials_used)) * sqrt_ann
+    if deflation.problem is None:
+        dsr = deflated_sharpe_ratio(sr_u, n_u, skew_u, kurt_u, deflation.n_trials_used, deflation.sr_variance)
+    else:
+        dsr = np.full(sr.shape, np.nan)
+    emax_ann = deflation.expected_max_sharpe * sqrt_ann
 
     stats = moments.select(
         "candidate_id",
@@ -347,7 +386,8 @@ def stage_b_evaluate(
         pl.lit(deflation.n_trials_total, pl.Int64).alias("dsr_n_trials_total"),
         pl.lit(deflation.n_trials_used).alias("dsr_n_trials_used"),
         pl.lit(deflation.method).alias("dsr_trial_count_method"),
-        pl.lit(emax_ann).alias("dsr_expected_max_sharpe_ann"),
+        pl.lit(emax_ann, pl.Float64).fill_nan(None).alias("dsr_expected_max_sharpe_ann"),
+        pl.lit(deflation.problem, pl.Utf8).alias("dsr_problem"),
         pl.Series("usable", usable),
     )
     resampled = _cpcv_and_bootstrap(daily, config)
@@ -403,7 +443,11 @@ def stage_b_evaluate(
         ),
         *_gate(
             c("dsr") >= config.min_dsr,
-            [(~c("usable"), "sharpe_moments_unusable"), (c("dsr") < config.min_dsr, "dsr_below_min")],
+            [
+                (~c("usable"), "sharpe_moments_unusable"),
+                (c("dsr_problem").is_not_null(), c("dsr_problem")),
+                (c("dsr") < config.min_dsr, "dsr_below_min"),
+            ],
             "dsr",
         ),
         *_gate(

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
 
+from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.validation.schemas import GATE_NAMES
-from quant_platform.validation.sharpe import deflated_sharpe_ratio, probabilistic_sharpe_ratio
+from quant_platform.validation.sharpe import (
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probabilistic_sharpe_ratio,
+)
 from quant_platform.validation.stage_a import StageAConfig, stage_a_screen
 from quant_platform.validation.stage_b import StageBConfig, stage_b_evaluate
 from quant_platform_tests.validation.synthetic import make_streams
@@ -231,3 +237,84 @@ def test_stream_schema_rejects_duplicates_and_null_returns():
             ),
             StageAConfig.from_spec(),
         )
+
+
+def _daily_stream(candidate_id: str, daily: np.ndarray) -> pl.DataFrame:
+    """One step per UTC day (noon) carrying the given daily return."""
+    start = int(datetime(2024, 1, 1, 12, tzinfo=UTC).timestamp() * 1000)
+    return pl.DataFrame(
+        {
+            "candidate_id": candidate_id,
+            "ts": pl.Series(start + np.arange(daily.size, dtype=np.int64) * 86_400_000).cast(TS_DTYPE),
+            "ret_after_cost": daily,
+            "signal": np.sign(daily),
+            "forward_return": daily,
+        }
+    )
+
+
+def _assert_dsr_gate_fails_with(result, reason: str) -> None:
+    """Every candidate fails the dsr gate with ``reason`` (no DSR, no benchmark), the other gates still ran,
+    and the funnel counts nobody past the dsr gate."""
+    candidates = result.candidates
+    assert candidates.height > 0
+    assert not candidates["dsr_passed"].any() and not candidates["passed"].any()
+    assert candidates["dsr"].is_null().all() and candidates["dsr_expected_max_sharpe_ann"].is_null().all()
+    for row in candidates.iter_rows(named=True):
+        assert reason in row["dsr_reason"].split(";") and reason in row["failure_reasons"].split(";")
+        assert row["psr"] is not None  # only the DSR lacks its benchmark
+    funnel = dict(zip(result.funnel["gate"], result.funnel["n_passed"], strict=True))
+    assert funnel["dsr"] == 0 and result.funnel["n_remaining"][-1] == 0
+
+
+def test_dsr_fails_with_a_reason_when_trial_variance_is_unestimable():
+    """One replayed trial (or one trial with a defined Sharpe) leaves V[SR] unestimable: the dsr gate fails
+    with ``dsr_trial_variance_unestimable`` instead of raising, and never passes."""
+    config = StageBConfig.from_spec()
+    streams = make_streams(2, 365, 4, skill={0: 0.15}, seed=13)
+    stressed = _stressed(streams, config)
+    only_one = streams.filter(pl.col("candidate_id") == "cand0000")
+    replayed_one = stage_b_evaluate(
+        only_one, 50, trial_streams=only_one, stressed_streams=_stressed(only_one, config)
+    )
+    _assert_dsr_gate_fails_with(replayed_one, "dsr_trial_variance_unestimable")
+    assert replayed_one.candidates["dsr_n_trials_used"].item() == 50.0  # the count itself is still known
+    # Two trials, but one never moved (flat: no Sharpe), so only one defined Sharpe remains.
+    flat = make_streams(1, 365, 4, prefix="flat").with_columns(pl.lit(0.0).alias("ret_after_cost"))
+    with_flat = stage_b_evaluate(
+        streams, 50, trial_streams=pl.concat([only_one, flat]), stressed_streams=stressed
+    )
+    _assert_dsr_gate_fails_with(with_flat, "dsr_trial_variance_unestimable")
+    from_sharpes = stage_b_evaluate(
+        streams, 50, trial_sharpes_ann=np.array([1.2, np.nan]), stressed_streams=stressed
+    )
+    _assert_dsr_gate_fails_with(from_sharpes, "dsr_trial_variance_unestimable")
+
+
+def test_dsr_fails_with_a_reason_when_expected_max_sharpe_is_out_of_range():
+    """Two very different trials (per-day Sharpes about +0.6 and -0.6) deflated over N = 50: E[max SR] is
+    above 1 per day, which sharpe.py's per-period units guard refuses; Stage B fails the dsr gate with
+    ``dsr_expected_max_sharpe_out_of_range`` instead of crashing (the guard itself stays for direct callers)."""
+    config = StageBConfig.from_spec()
+    streams = make_streams(2, 365, 4, skill={0: 0.15}, seed=14)
+    stressed = _stressed(streams, config)
+    rng = np.random.default_rng(15)
+    strong = rng.normal(0.006, 0.01, 365)
+    trials = pl.concat([_daily_stream("trial_up", strong), _daily_stream("trial_down", -strong)])
+    result = stage_b_evaluate(streams, 50, trial_streams=trials, stressed_streams=stressed)
+    _assert_dsr_gate_fails_with(result, "dsr_expected_max_sharpe_out_of_range")
+    # Independent truth: the two trials are two clusters scaled to N = 50, and their per-day Sharpes' spread
+    # puts the expected maximum above 1, so the direct formula refuses the benchmark.
+    assert result.candidates["dsr_n_trials_used"][0] == pytest.approx(50.0)
+    sharpes = np.array([strong.mean() / strong.std(ddof=1), -strong.mean() / strong.std(ddof=1)])
+    variance = float(np.var(sharpes, ddof=1))
+    assert variance <= 1.0 < expected_max_sharpe(variance, 50.0)
+    sr = float(result.candidates["sharpe_ann"][0]) / math.sqrt(365)
+    with pytest.raises(ValueError, match="per-period Sharpe"):
+        deflated_sharpe_ratio(sr, 365, 0.0, 3.0, 50.0, variance)
+    # A V[SR] above 1 per day (annualized ±20) and an infinite trial Sharpe are out of range as well.
+    for trial_sharpes in (np.array([-20.0, 20.0]), np.array([0.5, np.inf, 1.0])):
+        wide = stage_b_evaluate(streams, 50, trial_sharpes_ann=trial_sharpes, stressed_streams=stressed)
+        _assert_dsr_gate_fails_with(wide, "dsr_expected_max_sharpe_out_of_range")
+    with pytest.raises(ValueError, match="per-period variance"):
+        expected_max_sharpe(float(np.var(np.array([-20.0, 20.0]) / math.sqrt(365), ddof=1)), 50.0)
