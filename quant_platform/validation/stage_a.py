@@ -5,10 +5,11 @@ The fold calendar is shared by all candidates: the sorted UTC days present in th
 :class:`AnchoredTemporalFolds` (``n_folds`` test folds after an initial training chunk, an ``embargo_days``
 gap before each test fold). A candidate is judged on the steps that fall in each test fold:
 - IC: Spearman rank correlation of ``signal`` and ``forward_return`` over the fold's steps where both are
-  present (polars' rank correlation, vectorized over candidate × fold; the tests check it against
+  present (average ranks per candidate × fold, then their Pearson correlation; the tests check it against
   ``scipy.stats.spearmanr``), with spearmanr's two-sided t-approximation p-value.
 - Sharpe: the fold's UTC-day returns (sum of per-step after-cost returns), mean / std (ddof=1), annualized
   with ``sqrt(annualization_days)``.
+Every float reduction runs in a fixed row order (``grouped.py``): the same streams give the same bytes.
 Gates (thresholds from ``spec/validation.yaml`` → ``stage_a``), reasons in this order:
 ``insufficient_observation`` (a test fold with fewer than ``min_test_days`` days of data, or a first
 training window shorter than ``min_train_days``), ``mean_ic_below_min``, ``ic_sign_unstable`` (fewer than
