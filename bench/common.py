@@ -25,12 +25,23 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     return best, result
 
 
+def _peak_rss_mib() -> float:
+    """This process's own high-water mark. ``ru_maxrss`` is not used: a spawned child inherits the parent's."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # non-Linux fallback
+
+
 def _child(fn: Callable[..., Any], args: tuple, queue: Any) -> None:
     start = time.perf_counter()
     fn(*args)
     elapsed = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((elapsed, peak_kb / 1024.0))
+    queue.put((elapsed, _peak_rss_mib()))
 
 
 def isolated(fn: Callable[..., Any], *args: Any) -> tuple[float, float]:

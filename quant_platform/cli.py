@@ -237,7 +237,7 @@ def _resolution_rows(resolution: Any) -> list[dict[str, Any]]:
     import polars as pl
 
     summary = (
-        resolution.artifacts.group_by("asset")
+        resolution.artifacts.group_by("asset", maintain_order=True)
         .agg(
             pl.len().alias("partitions"),
             pl.col("content_hash").null_count().alias("missing"),
@@ -374,9 +374,15 @@ def register_registry(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ---- entry point --------------------------------------------------------------------------------------
-# Every domain's subcommands: add a `register(subparsers)` function here (e.g. `qp lookahead` from
-# quant_platform/features) and nothing else needs to change.
-REGISTRARS: list[Registrar] = [register_dataset, register_runset, register_registry]
+def register_lookahead(subparsers: argparse._SubParsersAction) -> None:
+    """``qp lookahead`` from quant_platform/features (the point-in-time proof)."""
+    from quant_platform.features.lookahead_cli import register
+
+    register(subparsers)
+
+
+# Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
+REGISTRARS: list[Registrar] = [register_dataset, register_runset, register_registry, register_lookahead]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,7 +5,8 @@
 
 import dagster as dg
 
-from quant_platform.defs import automation, market
+from quant_platform.defs import automation, features, market, registry, research, validation
+from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource, default_store_root
 
@@ -15,8 +16,17 @@ def _shared_resources() -> dg.Definitions:
         resources={
             "io_manager": ImmutableParquetIOManager(root=default_store_root()),
             "market_data": MarketDataResource(),
+            "backtest_engine": BacktestEngine(),
         }
     )
 
 
-defs = dg.Definitions.merge(market.defs, automation.defs, _shared_resources())
+defs = dg.Definitions.merge(
+    market.defs,
+    features.defs,
+    research.defs,
+    validation.defs,
+    registry.defs,
+    automation.defs,
+    _shared_resources(),
+)

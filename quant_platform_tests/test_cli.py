@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from quant_platform.cli import REGISTRARS, build_parser, main
-from quant_platform.registry import RunSetSpec, runset_id
+from quant_platform.registry import Registry, RunSetSpec, runset_id
 from quant_platform_tests.registry.helpers import write_version_record
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def test_roots_from_options_override_environment(qp, tmp_path: Path) -> None:
 
 def test_registrars_are_the_single_extension_point() -> None:
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert {"dataset", "runset", "registry"} <= set(commands)
+    assert {"dataset", "runset", "registry", "lookahead"} <= set(commands)
     assert len(REGISTRARS) == len(set(REGISTRARS))
 
 
@@ -151,19 +151,12 @@ def test_module_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     env.update(
         PYTHONPATH=str(REPO_ROOT), QP_REGISTRY_ROOT=str(tmp_path / "r"), QP_STORE_ROOT=str(tmp_path / "s")
     )
-    base = [sys.executable, "-m", "quant_platform.cli"]
-    register = [
-        "dataset", "register", "--id", "d1", "--source", "synthetic", "--asset", "bars_5m",
-        "--symbols", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-02",
+    argv = [
+        sys.executable, "-m", "quant_platform.cli", "dataset", "register", "--id", "d1", "--source", "synthetic",
+        "--asset", "bars_5m", "--symbols", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-02", "--json",
     ]  # fmt: skip
-    ok = subprocess.run(base + register, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run(
-        [*base, "runset", "get", "missing"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode == 2 and "unknown RunSet 'missing'" in bad.stderr
+    done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    stored = Registry(str(tmp_path / "r")).dataset("d1")
+    assert printed["content_hash"] == stored.content_hash and stored.last_day.isoformat() == "2024-01-02"

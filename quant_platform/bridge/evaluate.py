@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from quant_platform.bridge.rules import rule_entries, rule_targets
+from quant_platform.bridge.schemas import BridgeEvaluation
 from quant_platform.discovery.config import DiscoverySpec, load_discovery_spec
 from quant_platform.engine import EngineConfig, run_backtest
 
@@ -155,7 +156,8 @@ def evaluate_bridge(
     base_config: EngineConfig | None = None,
     only_passing: bool = True,
 ) -> pl.DataFrame:
-    """One row per (gate-passing) candidate: per-scenario engine metrics, ``tradable`` and ``verdict_reasons``."""
+    """The ``bridge_evaluation`` table: one row per (gate-passing) candidate and scenario with the engine's
+    metrics; the candidate's ``tradable`` verdict and ``verdict_reasons`` repeat on its scenario rows."""
     spec = spec or load_discovery_spec()
     base = base_config or default_engine_config(spec)
     plan = scenarios(spec)
@@ -176,23 +178,42 @@ def evaluate_bridge(
             pl.col("ts") + pl.duration(minutes=spec.bar_minutes * last_fill_room) <= last_ts
         )
         targets = rule_targets(entries, cand["symbol"], cand["horizon_bars"], spec.bar_minutes)
-        row = dict(cand, n_rule_entries=entries.height)
+        wide, per_scenario = {}, []
         for sc in plan:
             metrics = _replay(sym_bars, targets, scenario_config(base, sc), entries.height)
-            row.update({f"{sc.name}_{k}": v for k, v in metrics.items()})
-        row["tradable"], row["verdict_reasons"] = _verdict(row, spec, plan[0].name)
-        rows.append(row)
-    schema = {k: candidates.schema[k] for k in CANDIDATE_KEYS} | {"n_rule_entries": pl.Int64}
-    for sc in plan:
-        schema |= {
-            f"{sc.name}_n_trades": pl.Int64,
-            f"{sc.name}_expectancy_bps": pl.Float64,
-            f"{sc.name}_sharpe_daily": pl.Float64,
-            f"{sc.name}_turnover": pl.Float64,
-            f"{sc.name}_status": pl.String,
-        }
-    schema |= {"tradable": pl.Boolean, "verdict_reasons": pl.String}
+            wide.update({f"{sc.name}_{k}": v for k, v in metrics.items()})
+            per_scenario.append(
+                {**cand, "scenario": sc.name, "cost_multiplier": sc.cost_multiplier,
+                 "extra_latency_bars": sc.extra_latency_bars, **metrics}
+            )  # fmt: skip
+        tradable, reasons = _verdict(wide, spec, plan[0].name)
+        rows.extend({**r, "tradable": tradable, "verdict_reasons": reasons} for r in per_scenario)
+    schema = {k: candidates.schema[k] for k in CANDIDATE_KEYS} | {
+        "scenario": pl.String,
+        "cost_multiplier": pl.Float64,
+        "extra_latency_bars": pl.Int32,
+        "n_trades": pl.Int64,
+        "expectancy_bps": pl.Float64,
+        "sharpe_daily": pl.Float64,
+        "turnover": pl.Float64,
+        "status": pl.String,
+        "tradable": pl.Boolean,
+        "verdict_reasons": pl.String,
+    }
     frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
-    return frame.with_columns(pl.col(pl.Float64).fill_nan(None)).with_columns(
+    frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None)).with_columns(
         engine_config_id=pl.lit(base.content_id()), ontology_hash=pl.lit(spec.ontology_hash)
     )
+    return BridgeEvaluation.validate(frame)
+
+
+def tradability(bridge: pl.DataFrame) -> pl.DataFrame:
+    """One row per candidate: ``candidate_id``, ``tradable``, ``verdict_reasons`` (from the long table)."""
+    return bridge.group_by("candidate_id", maintain_order=True).agg(
+        pl.col("tradable").first(), pl.col("verdict_reasons").first()
+    )
+
+
+def scenario_metrics(bridge: pl.DataFrame, scenario: str, metric: str) -> pl.Series:
+    """One metric of one scenario, in candidate order (a convenience for reports and tests)."""
+    return bridge.filter(pl.col("scenario") == scenario)[metric]

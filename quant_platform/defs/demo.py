@@ -1,8 +1,13 @@
-"""``make demo``: run the graph on the embedded synthetic market into the local Dagster instance.
+"""``make demo``: run the whole graph on the embedded synthetic market into the local Dagster instance.
 
-Materializes the market layer for the demo window as one single-run backfill (so it shows in the UI as one
-run over 7 partitions), then prints what landed where. ``DAGSTER_HOME`` must point at the instance
-(the Makefile sets it to ``.dagster_home/``).
+1. The daily layer (raw market tables → bars_5m + quarantine → features, context, events) for the demo
+   window, as one single-run backfill (one run over 7 partitions in the UI).
+2. A dataset and a RunSet in the registry (what ``qp dataset register`` / ``qp runset create`` do), and the
+   RunSet's ``runset`` partition in the instance.
+3. The research job for that RunSet partition (hypotheses → bridge → Stage A → Stage B).
+
+Then it prints what landed where. ``DAGSTER_HOME`` must point at the instance (the Makefile sets it to
+``.dagster_home/``). Re-running it is idempotent: identical content writes no new versions.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -29,51 +35,105 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def _run_range(
-    defs: dg.Definitions, job_name: str, first: str, last: str, instance: dg.DagsterInstance
-) -> None:
-    job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(
-        instance=instance,
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+DEMO_DATASET = "synthetic_demo"
+DEMO_RUNSET = "demo_week"
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _execute(defs: dg.Definitions, job_name: str, instance: dg.DagsterInstance, label: str, **kwargs) -> None:
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=_QUIET, **kwargs
     )
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         raise SystemExit(
             f"{job_name} failed in steps {failed}; see the run {result.run_id} in the UI (make ui)"
         )
-    print(f"  {job_name}: run {result.run_id} succeeded over {first}..{last}")
+    print(f"  {job_name}: run {result.run_id} succeeded ({label})")
+
+
+def _register_runset(first: str, last: str, symbols: list[str], instance: dg.DagsterInstance) -> None:
+    from datetime import date
+
+    from quant_platform.defs.registry import add_runset_partitions
+    from quant_platform.defs.resources import default_registry_root, default_store_root
+    from quant_platform.registry import DatasetSpec, Registry, RunSetSpec
+
+    registry = Registry(default_registry_root(), default_store_root())
+    registry.register_dataset(
+        DatasetSpec(
+            dataset_id=DEMO_DATASET,
+            source="synthetic",
+            assets=("bars_5m", "features_v1", "market_events"),
+            symbols=tuple(symbols),
+            first_day=date.fromisoformat(first),
+            description="the embedded synthetic market (seed 7), grows daily",
+        )
+    )
+    spec = RunSetSpec(
+        dataset_id=DEMO_DATASET, start=date.fromisoformat(first), end=date.fromisoformat(last), tags=("demo",)
+    )
+    info = registry.create_runset(DEMO_RUNSET, spec)
+    add_runset_partitions([DEMO_RUNSET], instance)
+    print(
+        f"  registry: dataset {DEMO_DATASET}, RunSet {DEMO_RUNSET} (id {info.runset_id[:12]}…), {first}..{last}"
+    )
+    print(
+        f"  (from the shell: qp runset create --id {DEMO_RUNSET} --dataset {DEMO_DATASET} "
+        f"--from {first} --to {last} --tag demo)"
+    )
+
+
+DAILY_ASSETS = (
+    "raw_perp_bars",
+    "raw_spot_bars",
+    "raw_funding",
+    "raw_open_interest",
+    "raw_liquidations",
+    "bars_5m",
+    "quarantined_rows",
+    "features_v1",
+    "context_features",
+    "market_events",
+    "event_flags",
+)
+RESEARCH_ASSETS = ("hypothesis_candidates", "bridge_evaluation", "stage_a_screen", "stage_b_survivors")
 
 
 def _summary(store_root: str, days: list[str]) -> None:
     from quant_platform.storage import ParquetStore
 
     store = ParquetStore(store_root)
-    print("\nRows per asset (current versions):")
-    for asset in (
-        "raw_perp_bars",
-        "raw_spot_bars",
-        "raw_funding",
-        "raw_open_interest",
-        "raw_liquidations",
-        "bars_5m",
-        "quarantined_rows",
-    ):
+    print("\nDaily assets, rows (current versions):")
+    for asset in DAILY_ASSETS:
         present = [d for d in days if store.current_hash(asset, d)]
-        if not present:
-            continue
-        frame, _ = store.scan(asset, present)
-        print(
-            f"  {asset:<20} {frame.select(pl.len()).collect().item():>10,} rows in {len(present)} partitions"
-        )
+        if present:
+            frame, _ = store.scan(asset, present)
+            print(
+                f"  {asset:<22} {frame.select(pl.len()).collect().item():>10,} rows in {len(present)} partitions"
+            )
     if all(store.current_hash("quarantined_rows", d) for d in days):
         quarantine, _ = store.scan("quarantined_rows", days)
-        reasons = quarantine.group_by("source_table", "reason").len().sort("source_table", "reason").collect()
-        print("\nQuarantined rows by reason:")
+        reasons = (
+            quarantine.group_by("source_table", "reason", maintain_order=True)
+            .len()
+            .sort("source_table", "reason")
+            .collect()
+        )
+        print("\nQuarantined rows by reason (raw = clean + quarantined, nothing dropped):")
         for row in reasons.iter_rows(named=True):
-            print(f"  {row['source_table']:<14} {row['reason']:<36} {row['len']:>6}")
+            print(f"  {row['source_table']:<14} {row['reason']:<28} {row['len']:>6}")
+    print(f"\nResearch assets for RunSet {DEMO_RUNSET}:")
+    for asset in RESEARCH_ASSETS:
+        if store.current_hash(asset, DEMO_RUNSET):
+            frame = store.scan(asset, [DEMO_RUNSET])[0].collect()
+            print(f"  {asset:<22} {frame.height:>10,} rows")
+    candidates = store.scan("hypothesis_candidates", [DEMO_RUNSET])[0].collect()
+    print(
+        f"  hypotheses tested: {int(candidates['tested'].sum()):,}; passing BH-FDR: "
+        f"{int(candidates['passes_fdr'].sum()):,}; promotion tracks: "
+        f"{dict(candidates.group_by('promotion_track', maintain_order=True).len().sort('promotion_track').iter_rows())}"
+    )
     print(f"\nParquet store: {store_root}")
     print("Open the UI on the same instance: make ui  (then http://localhost:3000)")
 
@@ -83,13 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", default=DEMO_FIRST_DAY)
     parser.add_argument("--last", default=DEMO_LAST_DAY)
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     instance = _instance()
     from quant_platform.definitions import defs
-    from quant_platform.defs.resources import default_store_root
+    from quant_platform.defs.resources import MarketDataResource, default_store_root
 
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
-    print("Materializing the market layer on the synthetic market:")
-    _run_range(defs, "market_daily", args.first, args.last, instance)
+    print("1. The daily layer (market + features) on the synthetic market, as one single-run backfill:")
+    span = {"dagster/asset_partition_range_start": args.first, "dagster/asset_partition_range_end": args.last}
+    _execute(defs, "market_daily", instance, f"{args.first}..{args.last}", tags=span)
+    print("2. A RunSet over those days:")
+    _register_runset(args.first, args.last, list(MarketDataResource().symbols), instance)
+    print("3. The research chain for the RunSet:")
+    _execute(defs, "research", instance, f"RunSet {DEMO_RUNSET}", partition_key=DEMO_RUNSET)
     _summary(default_store_root(), day_range(args.first, args.last))
     return 0
 

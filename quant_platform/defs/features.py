@@ -149,7 +149,12 @@ def market_events(context: dg.AssetExecutionContext, features: pl.LazyFrame, con
         metadata={
             "ontology_hash": ontology_hash(),
             "events_per_type": dg.MetadataValue.json(
-                dict(all_events.group_by("event_type").len().sort("event_type").iter_rows())
+                dict(
+                    all_events.group_by("event_type", maintain_order=True)
+                    .len()
+                    .sort("event_type")
+                    .iter_rows()
+                )
             ),
             "not_detected": dg.MetadataValue.json(not_detected.to_dicts()),
         },

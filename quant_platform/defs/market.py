@@ -38,7 +38,7 @@ RAW_ASSETS = {
 def _per_symbol_counts(frame: pl.DataFrame) -> dg.MetadataValue:
     if frame.is_empty():
         return dg.MetadataValue.json({})
-    counts = frame.group_by("symbol").len().sort("symbol")
+    counts = frame.group_by("symbol", maintain_order=True).len().sort("symbol")
     return dg.MetadataValue.json(dict(zip(counts["symbol"].to_list(), counts["len"].to_list(), strict=True)))
 
 
@@ -151,7 +151,11 @@ def clean_market(
         reports.append({"day": day, **reconciliation_report(result, universe, market_data.bar_minutes)})
     all_bars = pl.concat(list(bars.values()))
     all_quarantine = pl.concat(list(quarantine.values()))
-    reasons = all_quarantine.group_by("source_table", "reason").len().sort("source_table", "reason")
+    reasons = (
+        all_quarantine.group_by("source_table", "reason", maintain_order=True)
+        .len()
+        .sort("source_table", "reason")
+    )
     yield parquet_output(
         context,
         bars,

@@ -6,14 +6,13 @@ A research asset partitioned by ``runset_partitions`` resolves its RunSet and re
     @dg.asset(partitions_def=runset_partitions)
     def hypothesis_candidates(context, registry: Registry) -> dg.Output[pl.DataFrame]:
         resolution = registry.resolve(context.partition_key)
-        bars = pl.scan_parquet(registry.uris(resolution, "bars_5m"))
+        bars = registry.scan(resolution, "bars_5m")
         frame = ...
         return dg.Output(frame, metadata=runset_output_metadata(resolution))
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +20,10 @@ import dagster as dg
 import polars as pl
 
 from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME, runset_partitions
+from quant_platform.defs.resources import default_registry_root, default_store_root
 from quant_platform.registry import Registry as RegistryLibrary
 from quant_platform.registry import Resolution
+from quant_platform.storage import ParquetStore
 
 
 class Registry(dg.ConfigurableResource):
@@ -40,11 +41,19 @@ class Registry(dg.ConfigurableResource):
         """The exact artifact versions a RunSet partition reads (its pin if frozen, else the latest)."""
         return self.library().resolve(runset)
 
+    def resolution(self, runset: str, resolution_hash: str) -> Resolution:
+        """A recorded resolution by hash: downstream research assets read exactly what upstream resolved."""
+        return self.library().resolution(runset, resolution_hash)
+
     def uris(self, resolution: Resolution, asset: str) -> list[str]:
         """Readable locations (paths or URLs) of the resolved versions of ``asset``."""
         store = self.library().store
         assert store is not None
         return [store.uri(p) for p in resolution.paths(asset)]
+
+    def scan(self, resolution: Resolution, asset: str) -> pl.LazyFrame:
+        """The resolved versions of ``asset`` as one LazyFrame (local paths or any fsspec URL)."""
+        return ParquetStore(self.store_root).scan_paths(resolution.paths(asset))
 
     def runset_metadata(self, runset: str) -> dict[str, str]:
         return self.library().runset_metadata(runset)
@@ -59,6 +68,26 @@ class Registry(dg.ConfigurableResource):
 def runset_output_metadata(resolution: Resolution) -> dict[str, Any]:
     """Materialization metadata of a research output: RunSet id and name, resolution hash, mode."""
     return {key: dg.MetadataValue.text(value) for key, value in resolution.metadata().items()}
+
+
+def upstream_resolution(context: dg.AssetExecutionContext, registry: Registry, upstream: str) -> Resolution:
+    """The exact resolution an upstream research asset read for this RunSet partition.
+
+    Downstream research assets never re-resolve: between two steps of one run a daily partition may gain a
+    new version, and every stage of a RunSet must read the same artifact versions. The hash is taken from the
+    upstream materialization's metadata (``resolution_hash``, attached by :func:`runset_output_metadata`).
+    """
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(upstream), asset_partitions=[context.partition_key]),
+        limit=1,
+    ).records
+    event = records[0].event_log_entry if records else None
+    materialization = event.asset_materialization if event else None
+    if materialization is None or "resolution_hash" not in materialization.metadata:
+        raise LookupError(
+            f"{upstream} has no materialization with a resolution for RunSet {context.partition_key!r}"
+        )
+    return registry.resolution(context.partition_key, materialization.metadata["resolution_hash"].value)
 
 
 def missing_runset_partitions(names: Iterable[str], instance: dg.DagsterInstance) -> list[str]:
@@ -88,16 +117,6 @@ def runset_partition_sensor(context: dg.SensorEvaluationContext, registry: Regis
         return dg.SensorResult(skip_reason=dg.SkipReason(f"all {len(names)} RunSets already have partitions"))
     context.log.info(f"adding runset partitions: {new}")
     return dg.SensorResult(dynamic_partitions_requests=[runset_partitions.build_add_request(new)])
-
-
-def default_registry_root() -> str:
-    """``$QP_REGISTRY_ROOT`` if set (any fsspec URL), else ``data/registry`` under the working directory."""
-    return os.environ.get("QP_REGISTRY_ROOT", os.path.abspath("data/registry"))
-
-
-def default_store_root() -> str:
-    """``$QP_STORE_ROOT`` if set, else ``data/store``: the same rule as the IO manager's store root."""
-    return os.environ.get("QP_STORE_ROOT", os.path.abspath("data/store"))
 
 
 defs = dg.Definitions(

@@ -62,3 +62,10 @@ def default_store_root() -> str:
     Read here, in the Dagster layer, and passed to the library explicitly: the library never reads env vars.
     """
     return os.environ.get("QP_STORE_ROOT") or str(Path(__file__).resolve().parents[2] / "data" / "store")
+
+
+def default_registry_root() -> str:
+    """``$QP_REGISTRY_ROOT`` if set (any fsspec URL), else ``data/registry`` in the project checkout."""
+    return os.environ.get("QP_REGISTRY_ROOT") or str(
+        Path(__file__).resolve().parents[2] / "data" / "registry"
+    )

@@ -8,14 +8,22 @@ the ``spec/`` tree it was read from, so every output can be traced to (and check
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from quant_platform.specs import compute_ontology_hash, load_dir, load_yaml
+from quant_platform.events.registry import EventDef, EventRegistry, load_event_registry
+from quant_platform.specs import compute_ontology_hash, load_dir, load_yaml, ontology_hash
 
 UNCONDITIONAL = "all"  # state_column / state_value of the unconditional candidate
+OVERRIDABLE_THRESHOLDS = (
+    "min_after_cost_expectancy_bps",
+    "conservative_cost_multiplier",
+    "min_observations_per_half",
+    "min_information_weight_state",
+)
 
 
 @dataclass(frozen=True)
@@ -149,35 +157,63 @@ class DiscoverySpec:
         return pl.DataFrame(rows, schema=schema)
 
 
+def is_directional(event: EventDef) -> bool:
+    """An event has a direction when its spec derives one (a feature sign, a non-zero value or branches)."""
+    d = event.direction
+    return d.feature is not None or bool(d.value) or any(b.direction for b in event.branches)
+
+
 def _plan_rows(
-    families: dict[str, Any], overrides: dict[str, Any], known: set[str], defaults: dict[str, Any]
+    families: dict[str, Any],
+    overrides: dict[str, Any],
+    known: set[str],
+    defaults: dict[str, Any],
+    registry: EventRegistry,
 ) -> list:
-    rows, seen = [], {}
-    for family, body in families.items():
-        for event in body["events"]:
-            if event in seen:
-                raise ValueError(f"event {event} listed in two families: {seen[event]} and {family}")
-            seen[event] = family
-            over = overrides.get(event, {}) or {}
-            # a family without its own list takes global_defaults.yaml's
-            templates = over.get("templates", body.get("templates", defaults["templates"]))
-            horizons = over.get("horizons_bars", body.get("horizons_bars", defaults["horizons_bars"]))
-            for t in templates:
-                if t not in known:
-                    raise ValueError(f"family {family} / event {event}: unknown template {t!r}")
-                for h in horizons:
-                    if int(h) < 1:
-                        raise ValueError(f"family {family}: horizon must be >= 1 bar, got {h}")
-                    rows.append((event, family, t, int(h)))
-    unknown = set(overrides) - set(seen)
+    missing = set(registry.families) - set(families)
+    if missing:
+        raise ValueError(f"multiplicity/families.yaml lacks canonical families {sorted(missing)}")
+    extra = set(families) - set(registry.families)
+    if extra:
+        raise ValueError(
+            f"multiplicity/families.yaml names families not in the event registry: {sorted(extra)}"
+        )
+    unknown = set(overrides) - set(registry.names)
     if unknown:
-        raise ValueError(f"event_overrides name events in no family: {sorted(unknown)}")
+        raise ValueError(f"event_overrides name events not in the canonical registry: {sorted(unknown)}")
+    rows = []
+    for event in registry.events:
+        body = {**(families[event.family] or {}), **(overrides.get(event.name) or {})}
+        key = "directional_templates" if is_directional(event) else "nondirectional_templates"
+        templates = body.get(key, defaults[key])
+        horizons = body.get("horizons_bars", defaults["horizons_bars"])
+        for t in templates:
+            if t not in known:
+                raise ValueError(f"family {event.family} / event {event.name}: unknown template {t!r}")
+            for h in horizons:
+                if int(h) < 1:
+                    raise ValueError(f"family {event.family}: horizon must be >= 1 bar, got {h}")
+                rows.append((event.name, event.family, t, int(h)))
     return rows
 
 
 def load_discovery_spec(root: Path | None = None) -> DiscoverySpec:
-    """Read the discovery spec from ``root`` (default: the active ``spec/``)."""
+    """Read the discovery spec from ``root`` (default: the active ``spec/``, read once per process like
+    :func:`quant_platform.specs.ontology_hash`: the spec does not change under a running process)."""
+    return _default_spec() if root is None else _read_spec(root)
+
+
+@lru_cache(maxsize=1)
+def _default_spec() -> DiscoverySpec:
+    return _read_spec(None)
+
+
+def _read_spec(root: Path | None) -> DiscoverySpec:
     defaults = load_yaml("global_defaults.yaml", root)
+    if int(defaults["entry_lag_bars"]) < 1:  # checked again by DiscoverySpec; early to fail fast
+        raise ValueError(
+            f"entry_lag_bars must be >= 1 (signals act on the next bar), got {defaults['entry_lag_bars']}"
+        )
     families = load_yaml("multiplicity/families.yaml", root)
     taxonomy = load_yaml("multiplicity/taxonomy.yaml", root)
     hypotheses = load_dir("hypotheses", root)
@@ -203,6 +239,11 @@ def load_discovery_spec(root: Path | None = None) -> DiscoverySpec:
         (event, tuple(sorted((k, float(v)) for k, v in body.items())))
         for event, body in sorted((p2.get("per_event_overrides") or {}).items())
     )
+    for event, body in overrides:
+        # max_q_value is one level for the whole two-level BH procedure; it cannot differ per event
+        bad = {k for k, _ in body} - set(OVERRIDABLE_THRESHOLDS)
+        if bad:
+            raise ValueError(f"gates.yaml per_event_overrides.{event}: cannot override {sorted(bad)}")
     br = gates["bridge_v1"]
     shrink = taxonomy["shrinkage"]
     return DiscoverySpec(
@@ -219,6 +260,7 @@ def load_discovery_spec(root: Path | None = None) -> DiscoverySpec:
                 families.get("event_overrides") or {},
                 {t.name for t in templates},
                 defaults,
+                load_event_registry(root),
             )
         ),
         fdr_group_by=tuple(taxonomy["fdr_group_by"]),
@@ -242,5 +284,5 @@ def load_discovery_spec(root: Path | None = None) -> DiscoverySpec:
             min_daily_sharpe=float(br["min_daily_sharpe"]),
             stressed_must_stay_positive=tuple(br["stressed_must_stay_positive"]),
         ),
-        ontology_hash=compute_ontology_hash(root),
+        ontology_hash=ontology_hash() if root is None else compute_ontology_hash(root),
     )

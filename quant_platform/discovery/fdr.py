@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from quant_platform.discovery.keys import key_ids
+
 
 def bh_adjust(pvalues: np.ndarray | list[float] | pl.Series) -> np.ndarray:
     """BH-adjusted q-values; NaN (or null) p-values stay NaN and do not count in the number of tests."""
@@ -73,24 +75,22 @@ def two_level_fdr(candidates: pl.DataFrame, group_by: list[str], alpha: float) -
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    gid = candidates.select(pl.struct(group_by).rank("dense")).to_series().to_numpy()
+    gid, _ = key_ids(candidates, list(group_by))
     p = candidates["p_value"].fill_null(np.nan).to_numpy()
     q_within = grouped_bh(p, gid)
-    frame = candidates.with_columns(q_value=pl.Series(q_within), _gid=pl.Series(gid))
-    groups = (
-        frame.group_by("_gid")
-        .agg(group_p_value=pl.col("q_value").fill_nan(None).min())
-        .filter(pl.col("group_p_value").is_not_null())
-        .sort("_gid")
-    )
-    group_q = bh_adjust(groups["group_p_value"].to_numpy())
-    groups = groups.with_columns(group_q_value=pl.Series(group_q))
-    n_groups = groups.height
+    n_ids = int(gid.max(initial=-1)) + 1
+    simes = np.full(n_ids, np.inf)
+    np.fmin.at(simes, gid, q_within)  # fmin skips NaN: untested rows never set their group's p-value
+    simes[~np.isfinite(simes)] = np.nan
+    group_q = bh_adjust(simes)  # groups without a tested row stay NaN and are not counted
+    n_groups = int(np.isfinite(simes).sum())
     n_selected = int((group_q <= alpha).sum())
     level = alpha * n_selected / n_groups if n_groups else 0.0
-    frame = frame.join(groups, on="_gid", how="left").drop("_gid")
-    return frame.with_columns(
+    passes = (group_q[gid] <= alpha) & (q_within <= level)
+    return candidates.with_columns(
+        q_value=pl.Series(q_within),
+        group_p_value=pl.Series(simes[gid]).fill_nan(None),
+        group_q_value=pl.Series(group_q[gid]).fill_nan(None),
         fdr_level_within=pl.lit(level, dtype=pl.Float64),
-        passes_fdr=(pl.col("group_q_value").fill_null(np.inf) <= alpha)
-        & (pl.col("q_value").fill_nan(np.inf) <= level),
+        passes_fdr=pl.Series(passes),
     )

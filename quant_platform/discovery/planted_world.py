@@ -75,6 +75,8 @@ def make_world(config: WorldConfig, spec: DiscoverySpec) -> World:
     families = dict(spec.plan().select("event_type", "family").unique().iter_rows())
     event_types = [*config.directional_events, *config.nondirectional_events]
     unknown = [e for e in event_types if e not in families]
+    if len(set(event_types)) != len(event_types):
+        raise ValueError("an event type is listed twice in the world config")
     if unknown:
         raise ValueError(f"world event types not in spec/multiplicity: {unknown}")
     p_event = config.events_per_day / bars_per_day
@@ -168,9 +170,11 @@ def label_truth(candidates: pl.DataFrame, world: World, spec: DiscoverySpec) -> 
     trades (continuation-type for positive size, reversal-type for negative; fixed-sign templates only for
     non-directional types). Every other candidate is a true null (its gross expectancy is zero or below)."""
     plan = spec.plan().select("event_type", "template", "from_direction", "sign_multiplier").unique()
-    directional = world.events.group_by("event_type").agg(_directional=(pl.col("direction") != 0).any())
+    directional = world.events.group_by("event_type", maintain_order=True).agg(
+        _directional=(pl.col("direction") != 0).any()
+    )
     truth = (
-        world.effects.group_by("event_type", "symbol")
+        world.effects.group_by("event_type", "symbol", maintain_order=True)
         .agg(_size=pl.col("size_bps").first())
         .join(plan, on="event_type")
         .join(directional, on="event_type", how="left")

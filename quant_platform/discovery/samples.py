@@ -19,6 +19,7 @@ The overlap rule is applied after the gap rule, so an excluded event never block
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
@@ -44,10 +45,10 @@ class SampleSet:
 
     samples: pl.DataFrame
     exclusions: pl.DataFrame
-    window_midpoint: object  # datetime splitting the data window into the two stability halves
+    window_midpoint: datetime | None  # splits the data window into the two stability halves
 
 
-def _require(frame: pl.DataFrame, name: str, columns: dict[str, object]) -> None:
+def _require(frame: pl.DataFrame, name: str, columns: list[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} is missing required columns {missing}")
@@ -60,7 +61,7 @@ def _bar_index(ts: pl.Expr, bar_ms: int) -> pl.Expr:
 
 
 def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
-    _require(bars, "bars", {"symbol": 0, "ts": 0, "open": 0, "gap": 0})
+    _require(bars, "bars", ["symbol", "ts", "open", "gap"])
     bar_ms = spec.bar_ms
     misaligned = bars.filter(pl.col("ts").dt.epoch("ms") % bar_ms != 0).height
     if misaligned:
@@ -81,7 +82,7 @@ def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
 def _prepare_events(
     events: pl.DataFrame, spec: DiscoverySpec, plan: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    _require(events, "events", {"event_id": 0, "symbol": 0, "ts": 0, "event_type": 0, "direction": 0})
+    _require(events, "events", ["event_id", "symbol", "ts", "event_type", "direction"])
     if events.select(pl.col("direction").is_null().any()).item():
         raise ValueError("events: direction is null on some rows (must be +1, -1 or 0)")
     bad = events.filter(~pl.col("direction").is_in([-1, 0, 1])).height
@@ -108,7 +109,7 @@ def _prepare_events(
     ).with_columns(bar_index=_bar_index(pl.col("ts"), spec.bar_ms))
     unknown = (
         frame.join(families, on="event_type", how="anti")
-        .group_by("symbol", "event_type")
+        .group_by("symbol", "event_type", maintain_order=True)
         .agg(n_observations=pl.len().cast(pl.UInt32))
         .with_columns(reason=pl.lit("event_type_not_in_multiplicity_spec"))
     )
@@ -175,7 +176,7 @@ def build_samples(
         [windows.filter(pl.col("reason").is_not_null()), kept.filter(pl.col("reason").is_not_null())]
     )
     exclusions.append(
-        dropped.group_by("symbol", "event_type", "horizon_bars", "reason").agg(
+        dropped.group_by("symbol", "event_type", "horizon_bars", "reason", maintain_order=True).agg(
             n_observations=pl.len().cast(pl.UInt32)
         )
     )
@@ -188,7 +189,7 @@ def build_samples(
     nondirectional = pl.col("from_direction") & (pl.col("direction") == 0)
     exclusions.append(
         with_templates.filter(nondirectional)
-        .group_by("symbol", "event_type", "horizon_bars", "template")
+        .group_by("symbol", "event_type", "horizon_bars", "template", maintain_order=True)
         .agg(n_observations=pl.len().cast(pl.UInt32))
         .with_columns(reason=pl.lit("non_directional_event"))
     )
@@ -226,7 +227,7 @@ def build_samples(
     # States: the unconditional cell plus one cell per value of each conditioning column.
     cells = [trades.with_columns(state_column=pl.lit(UNCONDITIONAL), state_value=pl.lit(UNCONDITIONAL))]
     if states is not None and spec.conditioning_columns:
-        _require(states, "states", {"symbol": 0, "ts": 0, **dict.fromkeys(spec.conditioning_columns, 0)})
+        _require(states, "states", ["symbol", "ts", *spec.conditioning_columns])
         cols = list(spec.conditioning_columns)
         state_frame = states.select("symbol", "ts", *[pl.col(c).cast(pl.String) for c in cols])
         if state_frame.select(pl.struct("symbol", "ts").is_duplicated().any()).item():
@@ -236,7 +237,7 @@ def build_samples(
         )
         exclusions.append(
             long.filter(pl.col("state_value").is_null())
-            .group_by("symbol", "event_type", "horizon_bars", "template", "state_column")
+            .group_by("symbol", "event_type", "horizon_bars", "template", "state_column", maintain_order=True)
             .agg(n_observations=pl.len().cast(pl.UInt32))
             .with_columns(reason=pl.lit("state_missing"))
         )

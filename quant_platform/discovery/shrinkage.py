@@ -17,36 +17,63 @@ formula summed over all parents of the stratum). The adaptive weight the node's 
 
 (the normal–normal posterior sd, ignoring the uncertainty of ``tau^2`` and ``theta_p``: a known, slight
 understatement). Nodes above the leaf are built from the unconditional (state ``all``) rows, whose
-observations are disjoint across symbols; the leaf level is every candidate (symbol x state cell).
-Everything is Polars group-bys and window expressions; no loops over groups.
+observations are disjoint across symbols, pooling their exact sufficient statistics; the leaf level is every
+candidate (symbol x state cell). Composite keys become dense integer ids once and every group statistic is
+an ``np.bincount``: no joins, no loops over groups.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from quant_platform.discovery.config import UNCONDITIONAL
+from quant_platform.discovery.keys import key_ids
 
 
-def _node_stats(rows: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Pool candidate sufficient statistics (n, mean, sd) into nodes: exact pooled mean and variance."""
-    within = ((pl.col("n_observations") - 1) * pl.col("std_net_bps").fill_null(0.0) ** 2).sum()
-    return (
-        rows.group_by(keys)
-        .agg(
-            _n=pl.col("n_observations").sum(),
-            _sum=(pl.col("n_observations") * pl.col("mean_net_bps")).sum(),
-            _within=within,
-            _sumsq_means=(pl.col("n_observations") * pl.col("mean_net_bps") ** 2).sum(),
+def _node_stats(ids: np.ndarray, size: int, mask: np.ndarray, n, m, sd) -> tuple[np.ndarray, np.ndarray]:
+    """Pooled mean and sampling variance of each node from the rows in ``mask`` (NaN for empty nodes)."""
+    w = mask.astype(np.float64)
+    total = np.bincount(ids, weights=n * w, minlength=size)
+    s = np.bincount(ids, weights=np.where(mask, n * m, 0.0), minlength=size)
+    within = np.bincount(ids, weights=np.where(mask, (n - 1) * sd**2, 0.0), minlength=size)
+    sq = np.bincount(ids, weights=np.where(mask, n * m**2, 0.0), minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(total > 0, s / total, np.nan)
+        var = (within + sq - total * x**2) / (total - 1)
+        v = var / total
+    return x, v
+
+
+def _pool(x, v, parent, n_parents, parent_stratum, n_strata, theta_parent, min_children):
+    """One level of partial pooling: children (x, v, parent id) toward their parents' shrunken means."""
+    out = [np.full(x.shape, np.nan) for _ in range(4)]
+    present = np.flatnonzero(np.isfinite(x) & np.isfinite(v))
+    x, v, p = x[present], v[present], parent[present]
+    k = np.bincount(p, minlength=n_parents).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_x = np.bincount(p, weights=x, minlength=n_parents) / k
+        dev2 = (x - mean_x[p]) ** 2
+        own = (
+            np.bincount(p, weights=dev2, minlength=n_parents) / (k - 1)
+            - np.bincount(p, weights=v, minlength=n_parents) / k
         )
-        .with_columns(_x=pl.col("_sum") / pl.col("_n"))
-        .with_columns(
-            _var=(pl.col("_within") + pl.col("_sumsq_means") - pl.col("_n") * pl.col("_x") ** 2)
-            / (pl.col("_n") - 1)
-        )
-        .with_columns(_v=pl.col("_var") / pl.col("_n"))
-        .select(*keys, "_x", "_v")
-    )
+        own = np.maximum(own, 0.0)
+        k_child = k[p]
+        multi = k_child >= 2
+        s = parent_stratum[p[multi]]
+        pooled = np.bincount(s, weights=dev2[multi], minlength=n_strata) / np.bincount(
+            s, weights=(k_child[multi] - 1) / k_child[multi], minlength=n_strata
+        ) - np.bincount(s, weights=v[multi], minlength=n_strata) / np.bincount(s, minlength=n_strata)
+        pooled = np.nan_to_num(np.maximum(pooled, 0.0), nan=0.0)
+        tau2 = np.where(k_child >= min_children, own[p], pooled[parent_stratum[p]])
+        lam = np.nan_to_num(tau2 / (tau2 + v), nan=0.0)
+        theta_p = theta_parent[p]
+        out[0][present] = theta_p + lam * (x - theta_p)
+        out[1][present] = np.sqrt(lam * v)
+    out[2][present] = lam
+    out[3][present] = tau2
+    return tuple(out)
 
 
 def shrink_hierarchical(
@@ -56,74 +83,64 @@ def shrink_hierarchical(
     min_children_for_own_tau2: int = 3,
 ) -> pl.DataFrame:
     """Add per level ``shrink_<level>_{mean_bps,se_bps,weight,tau2}``, ``shrink_global_mean_bps`` and the
-    leaf results ``mean_net_shrunk_bps`` / ``se_net_shrunk_bps`` (see module docstring).
+    leaf results ``mean_net_shrunk_bps`` / ``se_net_shrunk_bps`` (see module docstring; null where a node
+    has no usable data).
 
     ``candidates`` needs the stratum and level key columns, ``state_column``, ``n_observations``,
-    ``mean_net_bps`` and ``std_net_bps``. The last level must be the candidate key (the leaf).
+    ``mean_net_bps`` and ``std_net_bps``. The last level is the leaf: one node per candidate row.
     """
-    usable = candidates.filter(pl.col("n_observations") >= 2, pl.col("std_net_bps").is_not_null())
-    unconditional = usable.filter(pl.col("state_column") == UNCONDITIONAL)
-    glob = _node_stats(unconditional, strata).select(*strata, shrink_global_mean_bps=pl.col("_x"))
-    out = candidates.join(glob, on=strata, how="left")
-    parent_keys = list(strata)
-    parents = glob.rename({"shrink_global_mean_bps": "_theta_p"})
+    n = candidates["n_observations"].cast(pl.Float64).to_numpy()
+    m = candidates["mean_net_bps"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    sd = candidates["std_net_bps"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    usable = (n >= 2) & np.isfinite(sd) & np.isfinite(m)
+    unconditional = usable & (candidates["state_column"] == UNCONDITIONAL).to_numpy()
+
+    stratum_ids, _ = key_ids(candidates, list(strata))
+    n_strata = int(stratum_ids.max(initial=-1)) + 1
+    global_x, _ = _node_stats(stratum_ids, n_strata, unconditional, n, m, sd)
+    columns = {"shrink_global_mean_bps": global_x[stratum_ids]}
+
+    parent_ids, parent_stratum, theta_parent, prev_keys = (
+        stratum_ids,
+        np.arange(n_strata),
+        global_x,
+        list(strata),
+    )
     for position, (name, keys) in enumerate(levels):
-        full = list(strata) + [k for k in keys if k not in strata]
-        is_leaf = position == len(levels) - 1
-        if is_leaf:
-            nodes = usable.select(
-                *full, _x=pl.col("mean_net_bps"), _v=pl.col("std_net_bps") ** 2 / pl.col("n_observations")
-            )
+        leaf = position == len(levels) - 1
+        new = [k for k in keys if k not in prev_keys]
+        if leaf:
+            x = np.where(usable, m, np.nan)
+            v = np.where(usable, sd**2 / n, np.nan)
+            node_of_row, parent_of_node = np.arange(len(n)), parent_ids
         else:
-            nodes = _node_stats(unconditional, full)
-        dev = pl.col("_x") - pl.col("_x").mean().over(parent_keys)
-        nodes = nodes.with_columns(
-            _dev2=(dev**2),
-            _k=pl.len().over(parent_keys),
-        ).with_columns(
-            _tau2_own=(
-                pl.col("_dev2").sum().over(parent_keys) / (pl.col("_k") - 1)
-                - pl.col("_v").mean().over(parent_keys)
-            ).clip(lower_bound=0.0),
+            node_of_row, first = key_ids(candidates, new, parent=parent_ids)
+            size = int(node_of_row.max(initial=-1)) + 1
+            x, v = _node_stats(node_of_row, size, unconditional, n, m, sd)
+            parent_of_node = parent_ids[first]
+        theta, se, lam, tau2 = _pool(
+            x,
+            v,
+            parent_of_node,
+            len(theta_parent),
+            parent_stratum,
+            n_strata,
+            theta_parent,
+            min_children_for_own_tau2,
         )
-        pooled = (
-            nodes.filter(pl.col("_k") >= 2)
-            .group_by(strata)
-            .agg(
-                # sum over nodes of (k-1)/k is sum over parents of (k_p - 1): the pooled degrees of freedom
-                _tau2_pooled=(
-                    pl.col("_dev2").sum() / ((pl.col("_k") - 1) / pl.col("_k")).sum() - pl.col("_v").mean()
-                ).clip(lower_bound=0.0)
-            )
-        )
-        nodes = (
-            nodes.join(pooled, on=strata, how="left")
-            .join(parents, on=parent_keys, how="left")
-            .with_columns(
-                _tau2=pl.when(pl.col("_k") >= min_children_for_own_tau2)
-                .then(pl.col("_tau2_own"))
-                .otherwise(pl.col("_tau2_pooled").fill_null(0.0))
-            )
-            .with_columns(
-                _lambda=(pl.col("_tau2") / (pl.col("_tau2") + pl.col("_v"))).fill_nan(0.0).fill_null(0.0)
-            )
-            .with_columns(
-                _theta=pl.col("_theta_p") + pl.col("_lambda") * (pl.col("_x") - pl.col("_theta_p")),
-                _se=(pl.col("_lambda") * pl.col("_v")).sqrt(),
-            )
-        )
-        level_cols = nodes.select(
-            *full,
-            pl.col("_theta").alias(f"shrink_{name}_mean_bps"),
-            pl.col("_se").alias(f"shrink_{name}_se_bps"),
-            pl.col("_lambda").alias(f"shrink_{name}_weight"),
-            pl.col("_tau2").alias(f"shrink_{name}_tau2"),
-        )
-        out = out.join(level_cols, on=full, how="left")
-        parents = nodes.select(*full, _theta_p=pl.col("_theta"))
-        parent_keys = full
-    leaf = levels[-1][0]
-    return out.with_columns(
-        mean_net_shrunk_bps=pl.col(f"shrink_{leaf}_mean_bps"),
-        se_net_shrunk_bps=pl.col(f"shrink_{leaf}_se_bps"),
+        columns |= {
+            f"shrink_{name}_mean_bps": theta[node_of_row],
+            f"shrink_{name}_se_bps": se[node_of_row],
+            f"shrink_{name}_weight": lam[node_of_row],
+            f"shrink_{name}_tau2": tau2[node_of_row],
+        }
+        parent_stratum = parent_stratum[parent_of_node]
+        parent_ids, theta_parent, prev_keys = node_of_row, theta, list(dict.fromkeys([*prev_keys, *keys]))
+    leaf_name = levels[-1][0]
+    frame = candidates.with_columns(
+        [pl.Series(name, values).fill_nan(None) for name, values in columns.items()]
+    )
+    return frame.with_columns(
+        mean_net_shrunk_bps=pl.col(f"shrink_{leaf_name}_mean_bps"),
+        se_net_shrunk_bps=pl.col(f"shrink_{leaf_name}_se_bps"),
     )

@@ -20,7 +20,7 @@ def aggregate_candidates(samples: pl.DataFrame) -> pl.DataFrame:
     """One row per candidate key with n, mean/sd of net returns and the two time halves' gross means."""
     first = pl.col("first_half")
     return (
-        samples.group_by(KEY_COLUMNS)
+        samples.group_by(KEY_COLUMNS, maintain_order=True)
         .agg(
             n_observations=pl.len().cast(pl.Int64),
             mean_net_bps=pl.col("net_bps").mean(),

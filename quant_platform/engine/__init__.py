@@ -8,6 +8,7 @@ from quant_platform.engine.backtest import BacktestResult, SweepResult, run_back
 from quant_platform.engine.config import ENGINE_VERSION, FILL_PRICES, EngineConfig
 from quant_platform.engine.metrics import SHARPE_METHOD, STATUS_INSUFFICIENT, STATUS_OK
 from quant_platform.engine.signals import signals_to_targets
+from quant_platform.engine.targets import TargetChanges, changes_from_dense, changes_from_signals
 
 __all__ = [
     "ENGINE_VERSION",
@@ -18,6 +19,9 @@ __all__ = [
     "BacktestResult",
     "EngineConfig",
     "SweepResult",
+    "TargetChanges",
+    "changes_from_dense",
+    "changes_from_signals",
     "run_backtest",
     "run_sweep",
     "signals_to_targets",

@@ -12,9 +12,12 @@ def last_true_index(mask: np.ndarray) -> np.ndarray:
 
 
 def forward_fill(values: np.ndarray, valid: np.ndarray, initial: float = 0.0) -> np.ndarray:
-    """Carry the last ``valid`` value forward along the bar axis; ``initial`` before the first valid one."""
+    """Carry the last ``valid`` value forward along the bar axis; ``initial`` before the first valid one.
+
+    When every value is valid the input itself is returned (callers treat the result as read-only).
+    """
     if valid.all():
-        return values.astype(np.float64, copy=True)
+        return values
     idx = last_true_index(valid)
     out = np.take_along_axis(values, np.maximum(idx, 0), axis=-1)
     out[idx < 0] = initial
@@ -31,10 +34,10 @@ def shift_bars(values: np.ndarray, lag: int, fill: float = 0.0) -> np.ndarray:
 
 
 def expand_segments(
-    column: np.ndarray, bar: np.ndarray, value: np.ndarray, n_columns: int, n_bars: int
+    column: np.ndarray, bar: np.ndarray, value: np.ndarray, n_columns: int, n_bars: int, initial: float = 0.0
 ) -> np.ndarray:
-    """Dense ``(n_columns, n_bars)`` step function: 0 from each column's start, ``value[i]`` from
-    ``(column[i], bar[i])`` until the next change point. Change points are k-major sorted, ``bar >= 1``.
+    """Dense ``(n_columns, n_bars)`` step function: ``initial`` from each column's start, ``value[i]`` from
+    ``(column[i], bar[i])`` until the next change point (k-major sorted; of equal points the last wins).
 
     Built with ``np.repeat`` so each held value is copied exactly (no cumulative-sum drift: a flat
     position is exactly 0).
@@ -42,7 +45,7 @@ def expand_segments(
     starts = np.arange(n_columns, dtype=np.int64) * n_bars
     keys = column.astype(np.int64) * n_bars + bar
     all_keys = np.concatenate([starts, keys])
-    all_values = np.concatenate([np.zeros(n_columns), value])
+    all_values = np.concatenate([np.full(n_columns, initial), value])
     order = np.argsort(all_keys, kind="stable")
     all_keys, all_values = all_keys[order], all_values[order]
     lengths = np.diff(all_keys, append=n_columns * n_bars)

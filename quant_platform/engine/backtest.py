@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,17 +13,23 @@ import polars as pl
 
 from quant_platform.core.hashing import sha256_hex
 from quant_platform.core.timeutil import TS_DTYPE
-from quant_platform.engine.arrays import as_columns, row_mean
+from quant_platform.engine.arrays import as_columns
 from quant_platform.engine.config import ENGINE_VERSION, EngineConfig
-from quant_platform.engine.metrics import path_metrics, trade_metrics
+from quant_platform.engine.metrics import exposure_metrics, path_metrics, trade_metrics
 from quant_platform.engine.replay import MarketArrays, Replay, replay
+from quant_platform.engine.targets import TargetChanges, changes_from_dense
 
 BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
 
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Everything a run produced. Frames follow :mod:`quant_platform.engine.schemas`."""
+    """Everything a run produced. Frames follow :mod:`quant_platform.engine.schemas`.
+
+    ``metrics`` holds plain Python values (see :mod:`quant_platform.engine.metrics` for units); a statistic
+    that is undefined for the run (e.g. ``sharpe_daily`` under ``insufficient_observation``, ``hit_rate``
+    without a closed round trip) is ``None``.
+    """
 
     steps: pl.DataFrame
     equity: pl.DataFrame
@@ -168,7 +175,8 @@ def run_backtest(
     ``targets``: a frame (symbol, ts, target_weight) at signal bars — the weight stands until the next row
     for that symbol, a null weight means "no new instruction" — or an array ``[T]`` (one symbol) /
     ``[T, S]`` aligned with the sorted bar timestamps × sorted symbols. A (symbol, ts) missing from
-    ``bars`` is a gap bar. ``funding``: (symbol, ts, funding_rate) settlement prints for perps.
+    ``bars`` is a gap bar. ``funding``: (symbol, ts, funding_rate) settlement prints for perps (the
+    as-of ``funding_rate`` column of Bars5m is not a settlement schedule and is not used).
     All symbols form one portfolio (the gross cap applies across them).
     """
     if not isinstance(config, EngineConfig):
@@ -177,17 +185,21 @@ def run_backtest(
     market = _market_from_bars(bars, grid)
     n_sym, n_bars = grid.shape
     if isinstance(targets, pl.DataFrame):
-        requested = _targets_from_frame(targets, grid)
+        requests = changes_from_dense(_targets_from_frame(targets, grid), bars_axis=1)
     else:
-        requested = as_columns(targets, "targets", n_bars)
-        if requested.shape[0] != n_sym:
-            raise ValueError(f"targets has {requested.shape[0]} columns, bars has {n_sym} symbols")
+        arr = np.asarray(targets, dtype=np.float64)
+        arr = arr[:, None] if arr.ndim == 1 else arr
+        if arr.ndim != 2 or arr.shape != (n_bars, n_sym):
+            raise ValueError(
+                f"targets array must be [T] or [T, S] = {(n_bars, n_sym)}, got {np.shape(targets)}"
+            )
+        requests = changes_from_dense(arr)
     funding_counts: dict[str, int] = {}
     if funding is not None:
         rate, funding_counts = _funding_from_frame(funding, grid)
         market = MarketArrays(**{**market.__dict__, "funding_rate": rate})
     rng = np.random.default_rng(config.seed)
-    rep = replay(market, requested, config, portfolio=True, rng=rng)
+    rep = replay(market, requests, config, portfolio=True, rng=rng)
     return _assemble(rep, grid, config, completed_runs, funding_counts)
 
 
@@ -202,7 +214,8 @@ def _assemble(
     slip = np.zeros((n_sym, n_bars))
     slip[fills.column, fills.bar] = fills.slippage_cost
     fund = np.zeros((n_sym, n_bars))
-    fund[:, rep.funding_bar] = rep.funding_pnl
+    fund[rep.funding.column, rep.funding.bar] = rep.funding.pnl
+    position_value = rep.units * rep.mark
     pnl_net = np.diff(rep.equity, axis=1, prepend=capital)
     pnl_gross = pnl_net + fees + slip - fund
     ts = pl.Series("ts", grid.ts_ms).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
@@ -211,10 +224,10 @@ def _assemble(
         {
             "symbol": np.repeat(np.array(grid.symbols, dtype=object), n_bars),
             "ts": pl.concat([ts] * n_sym),
-            "target_weight": rep.held_weight.ravel(),
+            "target_weight": rep.held_weight().ravel(),
             "position_units": rep.units.ravel(),
             "mark_price": np.where(mark > 0, mark, np.nan).ravel(),
-            "position_value": rep.position_value.ravel(),
+            "position_value": position_value.ravel(),
             "pnl_gross": pnl_gross.ravel(),
             "fees": fees.ravel(),
             "slippage_cost": slip.ravel(),
@@ -233,8 +246,8 @@ def _assemble(
             "funding_pnl": fund.sum(axis=0),
             "pnl_net": np.diff(port_equity, prepend=capital),
             "equity": port_equity,
-            "gross_exposure": np.abs(rep.position_value).sum(axis=0),
-            "net_exposure": rep.position_value.sum(axis=0),
+            "gross_exposure": np.abs(position_value).sum(axis=0),
+            "net_exposure": position_value.sum(axis=0),
         }
     )
     symbols = np.array(grid.symbols, dtype=object)
@@ -269,7 +282,7 @@ def _assemble(
         },
         schema_overrides={"symbol": pl.String, "reason": pl.String},
     ).sort("ts", "symbol", maintain_order=True)
-    metrics = _portfolio_metrics(rep, port_equity, grid, config, completed_runs)
+    metrics = _portfolio_metrics(rep, port_equity, position_value, grid, config, completed_runs)
     metrics.update(funding_counts)
     return BacktestResult(
         steps=steps, equity=equity, trades=trades, rejected_orders=rejected, metrics=metrics, config=config
@@ -277,20 +290,26 @@ def _assemble(
 
 
 def _scalar(value: Any) -> Any:
+    """A plain Python value; an undefined statistic (NaN) becomes None, so it can never read as a number."""
     item = value.item() if isinstance(value, np.generic) else value
-    return item
+    return None if isinstance(item, float) and math.isnan(item) else item
 
 
 def _portfolio_metrics(
-    rep: Replay, port_equity: np.ndarray, grid: _Grid, config: EngineConfig, completed_runs: int
+    rep: Replay,
+    port_equity: np.ndarray,
+    position_value: np.ndarray,
+    grid: _Grid,
+    config: EngineConfig,
+    completed_runs: int,
 ) -> dict[str, Any]:
     n_sym, n_bars = grid.shape
     path = path_metrics(port_equity[None, :], grid.ts_ms, config, completed_runs=completed_runs)
     group = np.zeros(n_sym, dtype=np.int64)
-    trade = trade_metrics(rep.fills, rep.funding_bar, rep.funding_pnl, n_bars, group, 1, config)
+    trade = trade_metrics(rep.fills, rep.funding, n_bars, group, 1, config)
     out = {k: _scalar(v[0]) for k, v in {**path, **trade}.items()}
     submitted, rejected = int(rep.risk.submitted.sum()), int(rep.risk.rejected.sum())
-    gross = np.abs(rep.position_value).sum(axis=0)
+    gross = np.abs(position_value).sum(axis=0)
     pnl_gross = out["pnl_net"] + out["fees"] + out["slippage_cost"] - out["funding_pnl"]
     out.update(
         {
@@ -315,7 +334,7 @@ def _portfolio_metrics(
 
 def run_sweep(
     close: np.ndarray,
-    targets: np.ndarray,
+    targets: np.ndarray | TargetChanges,
     config: EngineConfig,
     *,
     open: np.ndarray | None = None,
@@ -331,6 +350,9 @@ def run_sweep(
 ) -> SweepResult:
     """Replay ``targets [T, K]`` (weights, NaN = hold) as K independent one-asset strategies.
 
+    ``targets`` may also be a :class:`TargetChanges` (e.g. from :func:`changes_from_signals`), which skips
+    the dense target matrix entirely.
+
     Bar arrays are ``[T]`` (shared by every column) or ``[T, K]``. ``funding_rate`` holds the rate settled
     in each bar (0 elsewhere). ``ts_ms`` (bar open times, epoch ms UTC) enables the daily Sharpe; without it
     the run has 0 observation days. Columns are processed in blocks of ``chunk_columns`` to bound memory;
@@ -338,12 +360,18 @@ def run_sweep(
     """
     if not isinstance(config, EngineConfig):
         raise ValueError(f"config must be an EngineConfig, got {type(config).__name__}")
-    requested_all = np.asarray(targets, dtype=np.float64)
-    if requested_all.ndim == 1:
-        requested_all = requested_all[:, None]
-    if requested_all.ndim != 2:
-        raise ValueError(f"targets must be [T] or [T, K], got shape {requested_all.shape}")
-    n_bars, n_cols = requested_all.shape
+    if isinstance(targets, TargetChanges):
+        n_bars, n_cols = targets.n_bars, targets.n_columns
+        dense_targets = None
+    else:
+        dense_targets = np.asarray(targets, dtype=np.float64)
+        if dense_targets.ndim == 1:
+            dense_targets = dense_targets[:, None]
+        if dense_targets.ndim != 2:
+            raise ValueError(f"targets must be [T] or [T, K], got shape {dense_targets.shape}")
+        n_bars, n_cols = dense_targets.shape
+    if n_cols == 0 or n_bars == 0:
+        raise ValueError(f"targets must have at least one bar and one column, got T={n_bars}, K={n_cols}")
 
     def opt(a: np.ndarray | None, name: str) -> np.ndarray | None:
         return None if a is None else as_columns(a, name, n_bars)
@@ -366,7 +394,7 @@ def run_sweep(
             raise ValueError(f"{name} has {arr.shape[0]} columns; expected 1 or {n_cols}")
     if ts_ms is not None:
         ts_ms = np.asarray(ts_ms, dtype=np.int64)
-        if ts_ms.shape != (n_bars,) or (n_bars > 1 and not (np.diff(ts_ms) > 0).all()):
+        if ts_ms.shape != (n_bars,) or (n_bars > 1 and not (ts_ms[1:] > ts_ms[:-1]).all()):
             raise ValueError("ts_ms must be [T] strictly increasing epoch milliseconds")
     if chunk_columns < 1:
         raise ValueError("chunk_columns must be >= 1")
@@ -376,25 +404,34 @@ def run_sweep(
     equities = []
     for start in range(0, n_cols, chunk_columns):
         block = slice(start, min(start + chunk_columns, n_cols))
-        requested = np.ascontiguousarray(requested_all[:, block].T)
-        rep = replay(market.pick(block), requested, config, portfolio=False, rng=rng)
-        k = requested.shape[0]
-        cols = np.arange(k)
+        if dense_targets is None:
+            requests = targets.columns(block.start, block.stop)  # type: ignore[union-attr]
+        else:
+            requests = changes_from_dense(dense_targets[:, block])
+        rep = replay(market.pick(block), requests, config, portfolio=False, rng=rng)
+        k = requests.n_columns
         part = path_metrics(rep.equity, ts_ms, config, completed_runs=completed_runs)
-        part.update(trade_metrics(rep.fills, rep.funding_bar, rep.funding_pnl, n_bars, cols, k, config))
+        part.update(trade_metrics(rep.fills, rep.funding, n_bars, np.arange(k), k, config))
+        part.update(exposure_metrics(rep.fills, rep.mark, k, config))
         part["n_orders_submitted"] = rep.risk.submitted.astype(np.int64)
         part["n_orders_rejected"] = rep.risk.rejected.astype(np.int64)
-        part["avg_gross_exposure"] = row_mean(np.abs(rep.position_value)) / config.initial_capital
-        part["time_in_market"] = row_mean((rep.units != 0).astype(np.float64))
         parts.append(part)
         if keep_equity:
             equities.append(rep.equity.T)
     merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    summary = pl.DataFrame({"column": np.arange(n_cols, dtype=np.int64), **merged}).with_columns(
-        pnl_gross=pl.col("pnl_net") + pl.col("fees") + pl.col("slippage_cost") - pl.col("funding_pnl"),
-        reject_rate=pl.when(pl.col("n_orders_submitted") > 0)
-        .then(pl.col("n_orders_rejected") / pl.col("n_orders_submitted"))
-        .otherwise(0.0),
+    summary = (
+        pl.DataFrame({"column": np.arange(n_cols, dtype=np.int64), **merged})
+        .with_columns(
+            pl.col(pl.Float64).fill_nan(None),  # undefined statistics are null, never a number
+            pnl_gross=pl.col("pnl_net") + pl.col("fees") + pl.col("slippage_cost") - pl.col("funding_pnl"),
+            reject_rate=pl.when(pl.col("n_orders_submitted") > 0)
+            .then(pl.col("n_orders_rejected") / pl.col("n_orders_submitted"))
+            .otherwise(0.0),
+        )
+        .with_columns(
+            pnl_after_cost=pl.col("pnl_net"),
+            total_return_gross=pl.col("pnl_gross") / config.initial_capital,
+        )
     )
     equity = np.ascontiguousarray(np.concatenate(equities, axis=1)) if keep_equity else None
     return SweepResult(summary=summary, config=config, equity=equity)

@@ -56,7 +56,10 @@ def fill_prices(
 def fillable_bars(fill_price: np.ndarray, close: np.ndarray, gap: np.ndarray | None) -> np.ndarray:
     """Bars where an order can execute: not a gap, finite positive fill price and close."""
     with np.errstate(invalid="ignore"):
-        ok = np.isfinite(fill_price) & (fill_price > 0) & np.isfinite(close) & (close > 0)
+        ok = fill_price > 0  # False for NaN
+        ok &= close > 0
+        if np.isinf(fill_price.max(initial=0.0)) or np.isinf(close.max(initial=0.0)):
+            ok &= np.isfinite(fill_price) & np.isfinite(close)
     if gap is not None:
         ok &= ~gap
     return ok

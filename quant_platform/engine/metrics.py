@@ -17,9 +17,9 @@ import math
 import numpy as np
 
 from quant_platform.core.timeutil import MS_PER_DAY
-from quant_platform.engine.arrays import row_mean, row_std, row_sum
+from quant_platform.engine.arrays import row_mean, row_std
 from quant_platform.engine.config import EngineConfig
-from quant_platform.engine.replay import Fills
+from quant_platform.engine.replay import Fills, Funding
 
 SHARPE_METHOD = "daily_agg_v1"
 DAYS_PER_YEAR = 365
@@ -29,8 +29,12 @@ STATUS_INSUFFICIENT = "insufficient_observation"
 
 def day_end_bars(ts_ms: np.ndarray) -> np.ndarray:
     """Index of the last bar of every UTC day present in ``ts_ms`` (strictly increasing)."""
-    day = ts_ms // MS_PER_DAY
-    return np.nonzero(np.r_[day[1:] != day[:-1], True])[0]
+    if ts_ms.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    first, last = int(ts_ms[0]) // MS_PER_DAY, int(ts_ms[-1]) // MS_PER_DAY
+    next_day_starts = np.arange(first + 1, last + 2, dtype=np.int64) * MS_PER_DAY
+    ends = np.searchsorted(ts_ms, next_day_starts, side="left") - 1
+    return np.unique(ends)  # a day without bars repeats the previous end: it is not an observation day
 
 
 def path_metrics(
@@ -43,18 +47,28 @@ def path_metrics(
     """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``."""
     capital = config.initial_capital
     n_cols, n_bars = equity.shape
-    step_ret = np.diff(equity, axis=1, prepend=capital) / capital
-    step_mean = row_mean(step_ret)
-    step_std = row_std(step_ret)
+    final = equity[:, -1] if n_bars else np.full(n_cols, capital)
+    step_ret = np.empty_like(equity)  # step PnL (currency); its stats are divided by capital after
+    step_ret[:, :1] = equity[:, :1] - capital
+    np.subtract(equity[:, 1:], equity[:, :-1], out=step_ret[:, 1:])
+    step_pnl_mean = (final - capital) / max(n_bars, 1)  # the steps telescope to final - capital
+    step_mean = step_pnl_mean / capital
+    if n_bars > 1:
+        step_ret *= step_ret  # sample variance from the sum of squares: one pass instead of three
+        sum_sq = np.array([row.sum() for row in step_ret])
+        var = np.maximum(sum_sq - n_bars * step_pnl_mean**2, 0.0) / (n_bars - 1)
+        step_std = np.sqrt(var) / capital
+    else:
+        step_std = np.full(n_cols, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe_step = np.where(step_std > 0, step_mean / step_std, np.where(step_mean == 0, 0.0, np.nan))
 
     peak = np.maximum.accumulate(equity, axis=1)
     np.maximum(peak, capital, out=peak)
-    drawdown = peak - equity
-    dd_abs = drawdown.max(axis=1)
-    drawdown /= peak
-    dd_rel = drawdown.max(axis=1)
+    np.subtract(peak, equity, out=step_ret)  # reuse the buffer: absolute drawdown
+    dd_abs = step_ret.max(axis=1)
+    step_ret /= peak
+    dd_rel = step_ret.max(axis=1)
 
     if ts_ms is None:
         days = 0
@@ -73,7 +87,6 @@ def path_metrics(
     if not adequate:
         sharpe_daily = np.full(n_cols, np.nan)
     status = np.full(n_cols, STATUS_OK if adequate else STATUS_INSUFFICIENT, dtype=object)
-    final = equity[:, -1] if n_bars else np.full(n_cols, capital)
     return {
         "final_equity": final,
         "pnl_net": final - capital,
@@ -93,7 +106,7 @@ def path_metrics(
     }
 
 
-def episode_pnl(fills: Fills, funding_bar: np.ndarray, funding_pnl: np.ndarray, n_bars: int):
+def episode_pnl(fills: Fills, funding: Funding, n_bars: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Net PnL of every position episode (a run of same-sign non-zero position), and whether it closed.
 
     A fill that flips the sign closes one episode and opens another: its fee is split in proportion to the
@@ -117,11 +130,13 @@ def episode_pnl(fills: Fills, funding_bar: np.ndarray, funding_pnl: np.ndarray, 
     np.add.at(pnl, previous[has_close], close_cf[has_close])
     has_rest = (ua != 0) & (current >= 0)
     np.add.at(pnl, current[has_rest], rest_cf[has_rest])
-    if funding_pnl.size and fills.column.size:
-        k, f = np.nonzero(funding_pnl)
+    if funding.pnl.size:
         keys = fills.column.astype(np.int64) * n_bars + fills.bar
-        idx = np.searchsorted(keys, k.astype(np.int64) * n_bars + funding_bar[f] - 1, side="right") - 1
-        np.add.at(pnl, current[idx], funding_pnl[k, f])
+        idx = (
+            np.searchsorted(keys, funding.column.astype(np.int64) * n_bars + funding.bar - 1, side="right")
+            - 1
+        )
+        np.add.at(pnl, current[idx], funding.pnl)
     episode_column = np.zeros(n_episodes, dtype=np.int64)
     episode_column[current[opens]] = fills.column[opens]
     closed = np.zeros(n_episodes, dtype=bool)
@@ -129,10 +144,40 @@ def episode_pnl(fills: Fills, funding_bar: np.ndarray, funding_pnl: np.ndarray, 
     return episode_column, pnl, closed
 
 
+def _sequential_group_sum(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per-group sums accumulated in input order (``np.bincount`` adds sequentially), so a column's total
+    does not depend on the other columns of its block."""
+    return np.bincount(group, weights=values, minlength=n_groups).astype(np.float64)
+
+
+def exposure_metrics(
+    fills: Fills, mark: np.ndarray, n_columns: int, config: EngineConfig
+) -> dict[str, np.ndarray]:
+    """Average gross exposure (fraction of capital) and time in market per column, from the fills alone:
+    each fill's units are held until the column's next fill, so exposure is |units| × Σ mark over that span."""
+    n_bars = mark.shape[1]
+    col, start = fills.column, fills.bar
+    end = np.empty_like(start)
+    if start.size:
+        end[:-1] = start[1:]
+        end[np.r_[col[1:] != col[:-1], True]] = n_bars
+    cum_mark = np.zeros((mark.shape[0], n_bars + 1))
+    np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
+    rows = np.zeros_like(col) if mark.shape[0] == 1 else col
+    held_mark = cum_mark[rows, end] - cum_mark[rows, start]
+    gross = np.bincount(col, weights=np.abs(fills.units_after) * held_mark, minlength=n_columns)
+    in_market = np.bincount(
+        col, weights=(fills.units_after != 0) * (end - start).astype(float), minlength=n_columns
+    )
+    return {
+        "avg_gross_exposure": gross / n_bars / config.initial_capital,
+        "time_in_market": in_market / n_bars,
+    }
+
+
 def trade_metrics(
     fills: Fills,
-    funding_bar: np.ndarray,
-    funding_pnl: np.ndarray,
+    funding: Funding,
     n_bars: int,
     group: np.ndarray,
     n_groups: int,
@@ -146,13 +191,12 @@ def trade_metrics(
     def per_group(values: np.ndarray, where: np.ndarray = g) -> np.ndarray:
         return np.bincount(where, weights=values, minlength=n_groups).astype(np.float64)
 
-    ep_col, ep_pnl, ep_closed = episode_pnl(fills, funding_bar, funding_pnl, n_bars)
+    ep_col, ep_pnl, ep_closed = episode_pnl(fills, funding, n_bars)
     ep_group = group[ep_col][ep_closed]
     n_round_trips = np.bincount(ep_group, minlength=n_groups)
     wins = np.bincount(ep_group, weights=(ep_pnl[ep_closed] > 0).astype(float), minlength=n_groups)
     with np.errstate(divide="ignore", invalid="ignore"):
         hit_rate = np.where(n_round_trips > 0, wins / n_round_trips, np.nan)
-    funding_total = row_sum(funding_pnl) if funding_pnl.size else np.zeros(len(group))
     return {
         "n_fills": np.bincount(g, minlength=n_groups).astype(np.int64),
         "n_round_trips": n_round_trips.astype(np.int64),
@@ -160,5 +204,5 @@ def trade_metrics(
         "turnover": per_group(traded) / capital,
         "fees": per_group(fills.fee),
         "slippage_cost": per_group(fills.slippage_cost),
-        "funding_pnl": np.bincount(group, weights=funding_total, minlength=n_groups).astype(np.float64),
+        "funding_pnl": _sequential_group_sum(group[funding.column], funding.pnl, n_groups),
     }

@@ -1,13 +1,14 @@
-"""The replay kernel: accepted targets → fills → positions, cash, funding and equity, closed-form in NumPy.
+"""The replay kernel: target change points → fills → positions, cash, funding and equity, closed-form in NumPy.
 
 Because sizing is a fixed fraction of the capital base, a column's units after a fill depend only on its
 target and that bar's fill price (``units = w * capital / fill_price``); no bar-by-bar recursion is needed:
 
-1. risk limits turn requests into capped targets (``risk.py``);
-2. the target known at signal bar ``t`` is due at bar ``t + delay``; at each *fillable* bar the held
-   target becomes the latest due target, at other bars the previous one is held (orders wait over gaps);
-3. fills are the bars where the held target changes (sparse); their cost is computed only there;
-4. dense units are the fills' units held until the next fill; cash moves only at fills and funding
+1. risk limits turn requested changes into capped accepted changes (``risk.py``);
+2. a change decided at signal bar ``t`` is due at bar ``d = t + delay``; it fills at the first fillable bar
+   ``>= d`` (orders wait over gaps); when several changes of a column fall due by the same fill bar, the
+   latest wins, and a fill that would not change the position is dropped;
+3. costs are computed only at the fills (sparse);
+4. dense units are each fill's units held until the next fill; cash moves only at fills and funding
    settlements; equity = capital + cumulative cash flows + units × mark (last known close).
 
 Funding: a print at ``τ`` settles on the bar ``j`` whose interval contains ``τ``, against the position
@@ -17,14 +18,16 @@ close ``mark[j-1]``: ``cash += -units · mark · rate``, so longs pay positive f
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from quant_platform.engine.arrays import expand_segments, forward_fill, last_true_index, shift_bars
+from quant_platform.engine.arrays import expand_segments, forward_fill
 from quant_platform.engine.config import EngineConfig
 from quant_platform.engine.costs import fill_prices, fillable_bars, slippage_bps
 from quant_platform.engine.risk import RiskOutcome, apply_risk_limits
+from quant_platform.engine.targets import TargetChanges, drop_repeats
 
 
 @dataclass(frozen=True)
@@ -84,54 +87,91 @@ class Fills:
 
 
 @dataclass(frozen=True)
+class Funding:
+    """Non-zero funding settlements, k-major: cash flow ``pnl`` of ``column`` at ``bar``."""
+
+    column: np.ndarray
+    bar: np.ndarray
+    pnl: np.ndarray
+
+
+@dataclass(frozen=True)
 class Replay:
     risk: RiskOutcome
-    held_weight: np.ndarray  # (K, T) target in force after each bar's fills
+    fills: Fills
+    funding: Funding
     units: np.ndarray  # (K, T) units held at each bar's close
     mark: np.ndarray  # (P, T) last known close (0 before the first one)
-    position_value: np.ndarray  # (K, T) units × mark
-    equity: np.ndarray  # (K, T) capital + cash flows + position value, per column
-    fills: Fills
-    funding_bar: np.ndarray  # (F,) bars with a settlement
-    funding_pnl: np.ndarray  # (K, F) settlement cash flow per column
+    equity: np.ndarray  # (K, T) capital + cash flows + units × mark, per column
+
+    def held_weight(self) -> np.ndarray:
+        """(K, T) target weight in force after each bar's fills."""
+        k, t = self.units.shape
+        return expand_segments(self.fills.column, self.fills.bar, self.fills.target_weight, k, t)
 
 
 def _rows(array: np.ndarray, column: np.ndarray) -> np.ndarray:
     return np.zeros_like(column) if array.shape[0] == 1 else column
 
 
+def next_true_index(mask: np.ndarray) -> np.ndarray:
+    """For each ``(p, t)``, the smallest ``s >= t`` with ``mask[p, s]``, or ``T`` if there is none."""
+    n_bars = mask.shape[1]
+    idx = np.where(mask, np.arange(n_bars, dtype=np.int64), n_bars)
+    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
+
+
+def schedule_fills(accepted: TargetChanges, fillable: np.ndarray, delay: int) -> TargetChanges:
+    """Accepted changes → the changes of the held target, stamped with their fill bar."""
+    n_bars = accepted.n_bars
+    due = accepted.bar + delay
+    on_time = due < n_bars
+    changes = accepted.select(on_time)
+    due = due[on_time]
+    if fillable.all():
+        fill_bar = due
+    else:
+        nxt = next_true_index(fillable)
+        fill_bar = nxt[_rows(nxt, changes.column), due]
+    inside = fill_bar < n_bars
+    col, fill_bar, weight = changes.column[inside], fill_bar[inside], changes.weight[inside]
+    last_of_bar = (
+        np.r_[(col[1:] != col[:-1]) | (fill_bar[1:] != fill_bar[:-1]), True] if col.size else col.astype(bool)
+    )
+    held = TargetChanges(
+        col[last_of_bar], fill_bar[last_of_bar], weight[last_of_bar], accepted.n_columns, n_bars
+    )
+    return drop_repeats(held)
+
+
+def _segment_cumsum(column: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting at each column (k-major input), one 1-D cumsum per column so the bits never
+    depend on which other columns share the block."""
+    out = np.empty_like(values)
+    bounds = np.flatnonzero(np.r_[True, column[1:] != column[:-1], True]) if column.size else np.zeros(1, int)
+    for lo, hi in itertools.pairwise(bounds):
+        np.cumsum(values[lo:hi], out=out[lo:hi])
+    return out
+
+
 def replay(
     market: MarketArrays,
-    requested: np.ndarray,
+    requests: TargetChanges,
     config: EngineConfig,
     *,
     portfolio: bool,
     rng: np.random.Generator,
 ) -> Replay:
-    """Replay requested targets ``(K, T)`` (NaN = hold) on ``market`` under ``config``."""
-    n_cols, n_bars = requested.shape
+    """Replay requested target changes on ``market`` under ``config``."""
+    n_cols, n_bars = requests.n_columns, requests.n_bars
     capital = config.initial_capital
-    risk = apply_risk_limits(requested, config, portfolio=portfolio)
+    risk = apply_risk_limits(requests, config, portfolio=portfolio)
 
     price = fill_prices(config.fill_price, market.open, market.high, market.low, market.close)
     fillable = fillable_bars(price, market.close, market.gap)
-    due = shift_bars(risk.target_weight, config.execution_delay_bars)
-    if fillable.all():
-        held = due
-    elif fillable.shape[0] == 1:
-        last = last_true_index(fillable[0])
-        held = due[:, np.maximum(last, 0)]
-        held[:, last < 0] = 0.0
-    else:
-        held = forward_fill(due, fillable, initial=0.0)
-
-    change = np.empty(held.shape, dtype=bool)
-    change[:, 0] = held[:, 0] != 0.0
-    np.not_equal(held[:, 1:], held[:, :-1], out=change[:, 1:])
-    column, bar = np.nonzero(change)
-    prow = _rows(price, column)
-    fill_price = price[prow, bar]
-    weight = held[column, bar]
+    held = schedule_fills(risk.accepted, fillable, config.execution_delay_bars)
+    column, bar, weight = held.column, held.bar, held.weight
+    fill_price = price[0][bar] if price.shape[0] == 1 else price[column, bar]
     units_after = weight * capital / fill_price
     units_before = np.empty_like(units_after)
     if units_after.size:
@@ -140,13 +180,14 @@ def replay(
     qty = units_after - units_before
 
     def at(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else a[_rows(a, column), bar]
+        if a is None:
+            return None
+        return a[0][bar] if a.shape[0] == 1 else a[column, bar]
 
     slip = slippage_bps(
         config, qty, at(market.high), at(market.low), at(market.close), at(market.volume), rng
     )
     exec_price = fill_price * (1.0 + np.sign(qty) * slip * 1e-4)
-    fee = np.abs(qty) * exec_price * (config.fee_bps * 1e-4)
     fills = Fills(
         column=column,
         bar=bar,
@@ -158,35 +199,35 @@ def replay(
         exec_price=exec_price,
         slippage_bps=slip,
         slippage_cost=np.abs(qty) * np.abs(exec_price - fill_price),
-        fee=fee,
+        fee=np.abs(qty) * exec_price * (config.fee_bps * 1e-4),
     )
 
     units = expand_segments(column, bar, units_after, n_cols, n_bars)
     with np.errstate(invalid="ignore"):
-        mark = forward_fill(market.close, np.isfinite(market.close) & (market.close > 0), initial=0.0)
-    position_value = units * mark
+        valid_close = market.close > 0  # False for NaN
+    if np.isinf(market.close.max(initial=0.0)):
+        valid_close &= np.isfinite(market.close)
+    mark = forward_fill(market.close, valid_close, initial=0.0)
 
-    flows = np.zeros((n_cols, n_bars))
-    flows[column, bar] = fills.cash_flow
-    funding_bar = np.zeros(0, dtype=np.int64)
-    funding_pnl = np.zeros((n_cols, 0))
+    funding = Funding(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if config.settle_funding and market.funding_rate is not None:
         rate = np.nan_to_num(market.funding_rate, nan=0.0)
-        funding_bar = np.nonzero((rate != 0.0).any(axis=0))[0]
-        funding_bar = funding_bar[funding_bar >= 1]
-        funding_pnl = -position_value[:, funding_bar - 1] * rate[:, funding_bar]
-        flows[:, funding_bar] += funding_pnl
-    equity = np.cumsum(flows, axis=1)
-    equity += capital
-    equity += position_value
-    return Replay(
-        risk=risk,
-        held_weight=held,
-        units=units,
-        mark=mark,
-        position_value=position_value,
-        equity=equity,
-        fills=fills,
-        funding_bar=funding_bar,
-        funding_pnl=funding_pnl,
+        fbar = np.nonzero((rate != 0.0).any(axis=0))[0]
+        fbar = fbar[fbar >= 1]
+        mark_before = mark[:, fbar - 1]
+        flows = -units[:, fbar - 1] * mark_before * rate[:, fbar]
+        fk, fi = np.nonzero(flows)
+        funding = Funding(fk, fbar[fi], flows[fk, fi])
+
+    # cash: per column, cumulative cash flows of fills and settlements (merged in bar order)
+    ev_col = np.concatenate([column, funding.column])
+    ev_bar = np.concatenate([bar, funding.bar])
+    ev_cash = np.concatenate([fills.cash_flow, funding.pnl])
+    order = np.argsort(ev_col.astype(np.int64) * n_bars + ev_bar, kind="stable")
+    ev_col, ev_bar, ev_cash = ev_col[order], ev_bar[order], ev_cash[order]
+    cash = expand_segments(
+        ev_col, ev_bar, _segment_cumsum(ev_col, ev_cash) + capital, n_cols, n_bars, initial=capital
     )
+    equity = units * mark
+    equity += cash
+    return Replay(risk=risk, fills=fills, funding=funding, units=units, mark=mark, equity=equity)

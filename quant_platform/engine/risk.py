@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant_platform.engine.arrays import forward_fill
 from quant_platform.engine.config import EngineConfig
+from quant_platform.engine.targets import TargetChanges, changes_from_dense, drop_repeats
 
 REJECT_ABOVE_HARD_MAX = "abs_weight_above_hard_max"
 REJECT_SHORT_NOT_ALLOWED = "short_not_allowed"
@@ -26,58 +26,43 @@ REJECT_SHORT_NOT_ALLOWED = "short_not_allowed"
 
 @dataclass(frozen=True)
 class RiskOutcome:
-    target_weight: np.ndarray  # (K, T) capped accepted target at each signal bar
+    accepted: TargetChanges  # capped accepted targets (change points)
     submitted: np.ndarray  # (K,) orders submitted per column
     rejected: np.ndarray  # (K,) orders rejected per column
     rejected_column: np.ndarray  # sparse list of rejected orders (k-major)
     rejected_bar: np.ndarray
     rejected_weight: np.ndarray
-    rejected_reason: np.ndarray  # object array of reason codes
+    rejected_reason: np.ndarray  # str array of reason codes
 
 
-def apply_risk_limits(requested: np.ndarray, config: EngineConfig, *, portfolio: bool) -> RiskOutcome:
-    """Turn requested targets ``(K, T)`` (NaN = hold the previous request) into capped accepted targets."""
-    requested = np.asarray(requested, dtype=np.float64)
-    if np.isinf(requested).any():
-        raise ValueError("target weights must be finite (NaN means 'hold'); got an infinite value")
-    has_request = ~np.isnan(requested)
-    standing = forward_fill(requested, has_request, initial=0.0)
-
-    changed = np.empty(standing.shape, dtype=bool)
-    changed[:, 0] = standing[:, 0] != 0.0
-    np.not_equal(standing[:, 1:], standing[:, :-1], out=changed[:, 1:])
-
-    above_max = np.abs(standing) > config.hard_max_abs_weight
-    short_banned = (standing < 0.0) if not config.allow_short else np.zeros_like(above_max)
-    violating = above_max | short_banned
-    if violating.any():
-        accepted = forward_fill(standing, ~violating, initial=0.0)
-        rejected_mask = changed & violating
-    else:
-        accepted = standing
-        rejected_mask = np.zeros_like(changed)
-
-    rej_col, rej_bar = np.nonzero(rejected_mask)
-    reasons = np.where(above_max[rej_col, rej_bar], REJECT_ABOVE_HARD_MAX, REJECT_SHORT_NOT_ALLOWED).astype(
-        object
-    )
-
+def apply_risk_limits(requests: TargetChanges, config: EngineConfig, *, portfolio: bool) -> RiskOutcome:
+    """Reject, then cap, requested target changes (see module docstring)."""
+    n_cols = requests.n_columns
+    w = requests.weight
+    above = np.abs(w) > config.hard_max_abs_weight
+    bad = above | ((w < 0.0) & (not config.allow_short))
+    rejected = requests.select(bad)
     per_symbol_cap = (
         config.max_symbol_weight if portfolio else min(config.max_symbol_weight, config.max_gross_weight)
     )
-    target = np.clip(accepted, -per_symbol_cap, per_symbol_cap)
-    if portfolio and target.shape[0] > 1:
-        gross = np.abs(target).sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(gross > config.max_gross_weight, config.max_gross_weight / gross, 1.0)
-        target = target * scale[None, :]
-
+    kept = requests.select(~bad)
+    capped = TargetChanges(
+        kept.column, kept.bar, np.clip(kept.weight, -per_symbol_cap, per_symbol_cap), n_cols, requests.n_bars
+    )
+    accepted = drop_repeats(capped)
+    if portfolio and n_cols > 1 and accepted.weight.size:
+        dense = accepted.dense()
+        gross = np.abs(dense).sum(axis=0)
+        if (gross > config.max_gross_weight).any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.where(gross > config.max_gross_weight, config.max_gross_weight / gross, 1.0)
+            accepted = changes_from_dense(dense * scale[None, :], bars_axis=1)
     return RiskOutcome(
-        target_weight=target,
-        submitted=changed.sum(axis=1),
-        rejected=rejected_mask.sum(axis=1),
-        rejected_column=rej_col,
-        rejected_bar=rej_bar,
-        rejected_weight=standing[rej_col, rej_bar],
-        rejected_reason=reasons,
+        accepted=accepted,
+        submitted=np.bincount(requests.column, minlength=n_cols),
+        rejected=np.bincount(rejected.column, minlength=n_cols),
+        rejected_column=rejected.column,
+        rejected_bar=rejected.bar,
+        rejected_weight=rejected.weight,
+        rejected_reason=np.where(above[bad], REJECT_ABOVE_HARD_MAX, REJECT_SHORT_NOT_ALLOWED),
     )

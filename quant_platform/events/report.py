@@ -53,10 +53,10 @@ def event_report(
             continue
         per_day = (
             daily.filter(pl.col(event.name).is_not_null())
-            .group_by("symbol", "_day")
+            .group_by("symbol", "_day", maintain_order=True)
             .agg(pl.col(event.name).sum().alias("n"))
         )
-        per_symbol = per_day.group_by("symbol").agg(pl.col("n").mean().alias("rate"))
+        per_symbol = per_day.group_by("symbol", maintain_order=True).agg(pl.col("n").mean().alias("rate"))
         lo, hi = per_symbol["rate"].min(), per_symbol["rate"].max()
         rows.append({**base, "status": "active", "reason": None, "n_events": int(per_day["n"].sum()),
                      "symbol_days": per_day.height, "per_symbol_day_min": lo, "per_symbol_day_max": hi,

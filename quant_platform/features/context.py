@@ -57,7 +57,7 @@ def _market_frame(features: pl.LazyFrame, defs: dict[str, FeatureDef], spec: Fea
     cover = spec.min_coverage
     n_valid = pl.col("ret_1").is_not_null().sum()
     market = (
-        features.group_by("ts")
+        features.group_by("ts", maintain_order=True)
         .agg(n_valid.alias("_n_valid_symbols"), _in_symbol_order("ret_1").alias("_cross_section"))
         .with_columns(
             pl.when(pl.col("_n_valid_symbols") >= min_symbols)
@@ -171,7 +171,7 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     # Materialise once: the cross-sectional mean must read exactly the correlations that are returned.
     frame = frame.collect().lazy()
     average_corr = (
-        frame.group_by("ts")
+        frame.group_by("ts", maintain_order=True)
         .agg(
             _in_symbol_order("corr_mkt_48").alias("avg_corr_48"),
             _in_symbol_order("corr_mkt_288").alias("avg_corr_288"),

@@ -1,6 +1,7 @@
 """Quarantine reasons and the quarantine-row builder shared by cleaning and the synthetic defect injector.
 
-A quarantined row keeps the original row as JSON (``payload``) so nothing is lost; ``reason`` is one of the
+A quarantined row keeps the original row as JSON (``payload``) so nothing is lost (NaN and infinities,
+which JSON cannot hold, are written as null; the reason says what was wrong); ``reason`` is one of the
 constants below. Each rejected row gets exactly one reason: the first that applies in the order the
 validators check them (see :mod:`quant_platform.market.cleaning`).
 """
@@ -23,6 +24,7 @@ MISSING_PRICE = "missing_price"  # an OHLC value null or NaN
 NONPOSITIVE_PRICE = "nonpositive_price"  # an OHLC value (or a mark price) <= 0
 HIGH_BELOW_LOW = "high_below_low"
 OHLC_INCONSISTENT = "ohlc_inconsistent"  # open or close outside [low, high]
+NONFINITE_VOLUME = "nonfinite_volume"  # a volume column is +/-inf (NaN counts as missing, which is allowed)
 NEGATIVE_VOLUME = "negative_volume"  # volume, quote volume, taker volumes or trades < 0
 # Funding / open interest / liquidation values.
 MISSING_VALUE = "missing_value"  # the table's main value null or NaN
@@ -38,6 +40,7 @@ BAR_REASONS = (
     NONPOSITIVE_PRICE,
     HIGH_BELOW_LOW,
     OHLC_INCONSISTENT,
+    NONFINITE_VOLUME,
     NEGATIVE_VOLUME,
     DUPLICATE_TS,
 )
@@ -55,11 +58,14 @@ def empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(schema=QUARANTINE_COLUMNS)
 
 
-def quarantine_rows(rejected: pl.DataFrame, source_table: str, reason_column: str = "reason") -> pl.DataFrame:
-    """Turn rejected raw rows (original columns plus ``reason_column``) into QuarantinedRows rows."""
-    if rejected.height == 0:
-        return empty_quarantine()
-    original = [c for c in rejected.columns if c != reason_column]
+def quarantine_rows(
+    rejected: pl.DataFrame | pl.LazyFrame, source_table: str, reason_column: str = "reason"
+) -> pl.DataFrame | pl.LazyFrame:
+    """Turn rejected raw rows (original columns plus ``reason_column``) into QuarantinedRows rows.
+
+    Lazy in, lazy out: cleaning builds every table's split as one query plan.
+    """
+    original = [c for c in rejected.collect_schema().names() if c != reason_column]
     return rejected.select(
         pl.lit(source_table, dtype=pl.String).alias("source_table"),
         pl.col("symbol").cast(pl.String),

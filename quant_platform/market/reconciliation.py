@@ -33,7 +33,7 @@ def reconciliation_report(
     ).height
     slots_per_day = MS_PER_DAY // (interval_minutes * MS_PER_MINUTE)
     per_symbol = (
-        bars.group_by("symbol")
+        bars.group_by("symbol", maintain_order=True)
         .agg(pl.len().alias("rows"), (~pl.col("gap")).mean().alias("non_gap_share"))
         .sort("symbol")
     )

@@ -110,7 +110,7 @@ class Bars5m(pa.DataFrameModel):
     quote_volume: pl.Float64 = pa.Field(nullable=True, ge=0)
     trades: pl.Int64 = pa.Field(nullable=True, ge=0)
     taker_buy_volume: pl.Float64 = pa.Field(nullable=True, ge=0)
-    n_source_bars: pl.Int32 = pa.Field(ge=0, le=5)
+    n_source_bars: pl.Int32 = pa.Field(ge=0)  # at most interval / source interval (cleaning enforces it)
     gap: pl.Boolean
     spot_close: pl.Float64 = pa.Field(nullable=True, gt=0)
     basis_bps: pl.Float64 = pa.Field(nullable=True)

@@ -25,7 +25,7 @@ import duckdb
 import polars as pl
 
 from quant_platform.core.hashing import canonical_hash
-from quant_platform.registry.schemas import FACT_SCHEMAS, FACT_TYPES
+from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
 from quant_platform.registry.versions import empty_version_records, read_version_records
 
 if TYPE_CHECKING:
@@ -210,7 +210,17 @@ def rebuild_cache(registry: Registry, force: bool = False) -> dict[str, Any]:
 def query_cache(
     registry: Registry, sql: str, params: list[Any] | dict[str, Any] | None = None
 ) -> pl.DataFrame:
-    """Run one read-only query (values bound as parameters) on a fresh-enough cache."""
+    """Run one read-only query (values bound as parameters) on a fresh-enough cache.
+
+    The connection is sealed: no access to files or the network (``COPY … TO``, ``read_text``, ``ATTACH`` and
+    friends fail) and the setting cannot be switched back, so a query can only read the cache's own tables.
+    DuckDB errors surface as ``ValueError`` with DuckDB's message.
+    """
     rebuild_cache(registry)
     with duckdb.connect(_cache_path(registry), read_only=True) as con:
-        return con.sql(sql, params=params).pl()
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        try:
+            return con.sql(sql, params=params).pl()
+        except duckdb.Error as exc:
+            raise ValueError(f"query failed: {exc}") from exc

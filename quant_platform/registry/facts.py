@@ -17,8 +17,8 @@ import polars as pl
 
 from quant_platform.core.hashing import sha256_hex
 from quant_platform.core.timeutil import TS_DTYPE
+from quant_platform.registry.columns import FACT_SCHEMAS
 from quant_platform.registry.fs import FILE_COLUMN, RootFS
-from quant_platform.registry.schemas import FACT_MODELS, FACT_SCHEMAS
 from quant_platform.storage import encode_frame
 
 FACTS_DIR = "facts"
@@ -68,6 +68,8 @@ class FactLog:
         fact = frame.with_columns(pl.lit(stamp).cast(TS_DTYPE).alias("written_at")).select(
             [pl.col(name).cast(dtype) for name, dtype in schema.items()]
         )
+        from quant_platform.registry.schemas import FACT_MODELS  # pandera is slow to import; writes only
+
         FACT_MODELS[fact_type].validate(fact)
         data = encode_frame(fact).data
         day = datetime.fromtimestamp(ns / 1e9, tz=UTC).date().isoformat()

@@ -23,17 +23,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from quant_platform.core.hashing import canonical_json
-from quant_platform.core.timeutil import TS_DTYPE
+from quant_platform.core.timeutil import TS_DTYPE, day_range
 from quant_platform.registry import ids
+from quant_platform.registry.columns import FACT_SCHEMAS
 from quant_platform.registry.facts import FactLog
 from quant_platform.registry.fs import RootFS
-from quant_platform.registry.names import is_content_id, validate_label, validate_name
+from quant_platform.registry.names import (
+    is_content_id,
+    validate_content_id,
+    validate_label,
+    validate_name,
+)
 from quant_platform.registry.resolver import (
     ARTIFACT_SCHEMA,
     RESOLVER_VERSION,
@@ -41,7 +47,6 @@ from quant_platform.registry.resolver import (
     resolution_hash,
     resolve_artifacts,
 )
-from quant_platform.registry.schemas import FACT_SCHEMAS
 from quant_platform.registry.specs import REPRODUCIBLE, DatasetSpec, RunSetSpec
 from quant_platform.registry.versions import read_version_records
 
@@ -86,6 +91,9 @@ class RunSetInfo:
         }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ns_to_datetime(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000 / 1000, tz=UTC)
 
@@ -93,7 +101,7 @@ def _ns_to_datetime(ns: int) -> datetime:
 def _datetime_to_ns(value: datetime) -> int:
     if value.tzinfo is None:
         raise ValueError(f"as_of must be timezone-aware (UTC), got {value!r}")
-    return int(value.timestamp() * 1_000_000) * 1000
+    return (value - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 class Registry:
@@ -127,7 +135,10 @@ class Registry:
         written = self.facts.append(fact_type, frame)
         winner = self._first(fact_type, where)
         if winner is None or (winner["fact_file"] != written and not same(winner)):
-            raise ValueError(f"a concurrent writer registered a different {fact_type} fact first: {winner}")
+            where_won = winner["fact_file"] if winner else "unreadable"
+            raise ValueError(
+                f"a concurrent writer registered a different {fact_type} fact first ({where_won})"
+            )
 
     # ---- datasets ----------------------------------------------------------------------------------------
     def register_dataset(self, spec: DatasetSpec) -> DatasetSpec:
@@ -263,16 +274,19 @@ class Registry:
     def _runset_row(self, ref: str) -> dict[str, Any]:
         if not isinstance(ref, str):
             raise ValueError(f"a RunSet reference must be a name or an id, got {ref!r}")
-        if is_content_id(ref):
-            row = self._first("runsets", pl.col("runset_id") == ref)
-        else:
-            row = self._first("runsets", pl.col("runset_name") == validate_name(ref, "RunSet name"))
-        if row is None:
+        column = "runset_id" if is_content_id(ref) else "runset_name"
+        if column == "runset_name":
+            validate_name(ref, "RunSet name")
+        facts = self.facts.read("runsets")
+        matches = facts.filter(pl.col(column) == ref)
+        if matches.height == 0:
             raise NotFoundError(f"unknown RunSet {ref!r}")
-        # The binding is only valid if this row is also the earliest for its name and its id.
-        first_for_name = self._first("runsets", pl.col("runset_name") == row["runset_name"])
-        if first_for_name is None or first_for_name["runset_id"] != row["runset_id"]:
-            raise NotFoundError(f"RunSet {ref!r} lost a concurrent creation to another spec")
+        row = matches.row(0, named=True)
+        # The binding is valid only if this fact is also the earliest for its name and for its id.
+        for key in ("runset_name", "runset_id"):
+            first = facts.filter(pl.col(key) == row[key]).row(0, named=True)
+            if first["fact_file"] != row["fact_file"]:
+                raise NotFoundError(f"RunSet {ref!r} lost a concurrent creation to another binding")
         return row
 
     def _info(self, row: dict[str, Any], freezes: pl.DataFrame, resolutions: pl.DataFrame) -> RunSetInfo:
@@ -352,7 +366,7 @@ class Registry:
     def _compute(self, info: RunSetInfo, as_of_ns: int) -> tuple[pl.DataFrame, dict[str, Any]]:
         dataset = self.dataset(info.spec.dataset_id)
         start, end = info.spec.window(dataset, _ns_to_datetime(as_of_ns).date())
-        records = read_version_records(self._store_or_raise(), dataset.assets)
+        records = read_version_records(self._store_or_raise(), dataset.assets, day_range(start, end))
         artifacts = resolve_artifacts(records, dataset.assets, start, end, as_of_ns)
         head = {
             "resolution_hash": resolution_hash(info.runset_id, start, end, artifacts),
@@ -434,6 +448,15 @@ class Registry:
             )
         return self._pin(info, latest.resolution_hash)
 
+    def resolution(self, ref: str, resolution_hash: str) -> Resolution:
+        """One recorded resolution of ``ref`` by its hash: what a downstream asset loads to read exactly
+        the versions its upstream research asset resolved (rather than resolving again mid-run)."""
+        info = self.runset(ref)
+        validate_content_id(resolution_hash, "resolution hash")
+        return self._load_resolution(
+            info, resolution_hash, frozen=info.pinned_resolution_hash == resolution_hash
+        )
+
     def current_resolution(self, ref: str) -> Resolution | None:
         """The pin of a frozen RunSet, else its latest resolution, else ``None`` (never resolved)."""
         info = self.runset(ref)
@@ -451,7 +474,7 @@ class Registry:
 
     # ---- trial ledger ------------------------------------------------------------------------------------
     def record_trials(self, frame: pl.DataFrame) -> int:
-        """Append trials to the ledger; returns the number of trials (input rows) recorded.
+        """Append trials to the ledger; returns the number of distinct trials in ``frame``.
 
         ``frame`` has ``runset_id`` (a RunSet name or id), ``stage``, ``trial_id``, ``family`` and any number
         of numeric metric columns (wide, one row per trial), or ``metric``/``value`` columns (long).
@@ -487,7 +510,7 @@ class Registry:
                     pl.lit(None, pl.String).alias("metric"), pl.lit(None, pl.Float64).alias("value")
                 )
         self.facts.append("trials", long)
-        return frame.height
+        return frame.select("runset_id", "stage", "trial_id").unique().height
 
     def trials(self, runset: str | None = None, stage: str | None = None) -> pl.DataFrame:
         where = pl.lit(True)

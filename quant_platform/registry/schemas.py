@@ -10,7 +10,6 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines.polars_engine import DateTime
 
-from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.registry.names import CONTENT_ID_PATTERN, NAME_PATTERN
 
 UTC_MS = DateTime(time_zone="UTC", time_unit="ms")  # type: ignore[call-arg]
@@ -124,69 +123,3 @@ FACT_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "freezes": FreezeFacts,
     "trials": TrialFacts,
 }
-
-_STR, _LIST = pl.String(), pl.List(pl.String())
-FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "datasets": {
-        "dataset_id": _STR,
-        "content_hash": _STR,
-        "definition_json": _STR,
-        "source": _STR,
-        "assets": _LIST,
-        "symbols": _LIST,
-        "first_day": pl.Date(),
-        "last_day": pl.Date(),
-        "written_at": TS_DTYPE,
-    },
-    "runs": {
-        "run_id": _STR,
-        "dataset_ids": _LIST,
-        "strategy_hash": _STR,
-        "engine_version": _STR,
-        "seed": pl.Int64(),
-        "runset_id": _STR,
-        "dagster_run_id": _STR,
-        "config_json": _STR,
-        "written_at": TS_DTYPE,
-    },
-    "runsets": {
-        "runset_name": _STR,
-        "runset_id": _STR,
-        "spec_json": _STR,
-        "dataset_id": _STR,
-        "mode": _STR,
-        "tags": _LIST,
-        "written_at": TS_DTYPE,
-    },
-    "resolutions": {
-        "runset_id": _STR,
-        "runset_name": _STR,
-        "resolution_hash": _STR,
-        "resolver_version": _STR,
-        "as_of": TS_DTYPE,
-        "range_start": pl.Date(),
-        "range_end": pl.Date(),
-        "asset": _STR,
-        "partition": _STR,
-        "content_hash": _STR,
-        "path": _STR,
-        "version_written_at": TS_DTYPE,
-        "written_at": TS_DTYPE,
-    },
-    "freezes": {
-        "runset_id": _STR,
-        "runset_name": _STR,
-        "resolution_hash": _STR,
-        "written_at": TS_DTYPE,
-    },
-    "trials": {
-        "runset_id": _STR,
-        "stage": _STR,
-        "trial_id": _STR,
-        "family": _STR,
-        "metric": _STR,
-        "value": pl.Float64(),
-        "written_at": TS_DTYPE,
-    },
-}
-FACT_TYPES: tuple[str, ...] = tuple(FACT_SCHEMAS)

@@ -7,7 +7,7 @@ record by that file name, exactly as the store itself decides.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 
@@ -21,8 +21,11 @@ RECORD_FILE = "record_file"
 _NAME_SEQ = r"(\d{1,20})-[0-9a-f]+\.parquet$"
 
 
-def read_version_records(store: RootFS, assets: Sequence[str] | None = None) -> pl.DataFrame:
-    """Every version record (of ``assets``, or of all assets), oldest first, with derived artifact ids.
+def read_version_records(
+    store: RootFS, assets: Sequence[str] | None = None, partitions: Iterable[str] | None = None
+) -> pl.DataFrame:
+    """Every version record (of ``assets``, or of all assets; of ``partitions`` only, if given), oldest
+    first, with derived artifact ids. Partitions are filtered by directory before any file is opened.
 
     Added columns: ``record_file`` (path relative to the store root), ``record_seq`` (write stamp, ns),
     ``kind`` (the asset key), ``producer_run_id`` (the Dagster run that wrote it, ``""`` if none) and
@@ -33,9 +36,14 @@ def read_version_records(store: RootFS, assets: Sequence[str] | None = None) -> 
     else:
         keys = sorted({asset_path(a.split("/")) for a in assets})
         files = sorted({f for key in keys for f in store.glob(f"{VERSIONS_DIR}/{key}/*/*.parquet")})
+    if partitions is not None:
+        wanted = set(partitions)
+        files = [f for f in files if f.rsplit("/", 2)[-2] in wanted]
     frame = store.read_parquet(files, VERSION_RECORD_SCHEMA).rename({FILE_COLUMN: RECORD_FILE})
     if assets is not None:
         frame = frame.filter(pl.col("asset").is_in(keys))  # a glob may also catch a deeper asset key
+    if partitions is not None:
+        frame = frame.filter(pl.col("partition").is_in(list(wanted)))
     return _with_artifact_ids(frame)
 
 

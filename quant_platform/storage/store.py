@@ -22,6 +22,10 @@ from quant_platform.storage.encoding import EncodedFrame, encode_frame
 from quant_platform.storage.keys import asset_path, validate_key_segment
 
 VERSIONS_DIR = "_versions"
+# URL schemes polars reads natively (object_store); any other fsspec protocol is read through fsspec.
+POLARS_NATIVE_PROTOCOLS = frozenset(
+    {"file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "http", "https"}
+)
 
 VERSION_RECORD_SCHEMA: dict[str, pl.DataType] = {
     "asset": pl.String(),
@@ -214,13 +218,30 @@ class ParquetStore:
                 f"{key}: none of the requested partitions has been materialized: {[x['partition'] for x in lineage]}"
             )
         if partition_column is None:
-            return pl.scan_parquet(sources), lineage
+            return self._scan_uris(sources), lineage
         present = [x["partition"] for x in lineage if x["content_hash"] is not None]
         tagged = [
-            pl.scan_parquet(src).with_columns(pl.lit(part).alias(partition_column))
+            self._scan_uris([src]).with_columns(pl.lit(part).alias(partition_column))
             for src, part in zip(sources, present, strict=True)
         ]
         return pl.concat(tagged, how="vertical"), lineage
+
+    def scan_paths(self, relative_paths: Sequence[str]) -> pl.LazyFrame:
+        """Exact stored files (paths relative to the root, e.g. a RunSet resolution's) as one LazyFrame."""
+        if not relative_paths:
+            raise LookupError("no stored files to read")
+        return self._scan_uris([self.uri(p) for p in relative_paths])
+
+    def _scan_uris(self, uris: list[str]) -> pl.LazyFrame:
+        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
+        if POLARS_NATIVE_PROTOCOLS.intersection(protocols):
+            return pl.scan_parquet(uris)
+        # e.g. memory:// or a custom fsspec filesystem: polars cannot open these, fsspec can.
+        frames = []
+        for uri in uris:
+            with self._fs.open(uri, "rb") as handle:
+                frames.append(pl.read_parquet(handle.read()))
+        return pl.concat(frames, how="vertical").lazy()
 
     def read_version(self, asset: Sequence[str] | str, partition: str, content_hash: str) -> pl.DataFrame:
         """Any version ever written (current or not), by its content hash."""

@@ -44,12 +44,6 @@ def stationary_bootstrap_indices(
     return (block_origin + (positions - last_start)) % n_obs
 
 
-def block_lengths(new_block_flags: np.ndarray) -> np.ndarray:
-    """Lengths of the blocks in a boolean block-start row (helper for tests and diagnostics)."""
-    starts = np.flatnonzero(new_block_flags)
-    return np.diff(np.append(starts, new_block_flags.size))
-
-
 def sharpe_along_last_axis(x: np.ndarray) -> np.ndarray:
     std = x.std(axis=-1, ddof=1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -173,29 +173,35 @@ def cpcv_path_sharpes(
     ``returns`` is ``(n_streams, n_samples)`` (or 1-D for one stream), samples on a shared timeline. With
     ``fit_sign`` each split trades each stream in the direction of its training-sample mean (no position if
     that mean is exactly 0); without it the path returns are the raw returns (all paths then coincide).
-    Vectorized through prefix sums: O(n_streams · n_samples) once, then O(n_streams · ranges) per split.
+    Vectorized: one pass of segment sums between the group/training-range cut points and one pass of
+    per-group sums of squares, O(n_streams · n_samples); then O(n_streams · ranges) per split.
     """
     r = np.atleast_2d(np.asarray(returns, dtype=np.float64))
     n_streams, n = r.shape
     if not np.isfinite(r).all():
         raise ValueError("returns contain NaN/inf; fill flat periods with 0 explicitly before CPCV")
     bounds = cv.group_bounds(n)
-    prefix = np.zeros((n_streams, n + 1))
-    np.cumsum(r, axis=1, out=prefix[:, 1:])
-    group_sum = prefix[:, bounds[:, 1]] - prefix[:, bounds[:, 0]]  # (n_streams, N)
-    prefix_sq = np.zeros((n_streams, n + 1))
-    np.cumsum(r * r, axis=1, out=prefix_sq[:, 1:])
-    group_sq = prefix_sq[:, bounds[:, 1]] - prefix_sq[:, bounds[:, 0]]
+    ranges = cv.train_ranges(n, label_start, label_end) if fit_sign else []
+    # Every sum needed starts and ends on a group bound or a training-range edge: one pass of segment sums
+    # between those cut points (np.add.reduceat) replaces a full-length cumulative sum.
+    cuts = np.unique(np.concatenate([bounds.ravel(), *(rg.ravel() for rg in ranges), [0, n]]))
+    segment_sums = np.add.reduceat(r, cuts[:-1], axis=1)  # (n_streams, n_cuts - 1)
+    prefix = np.zeros((n_streams, cuts.size))
+    np.cumsum(segment_sums, axis=1, out=prefix[:, 1:])
+
+    def range_sum(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        return prefix[:, np.searchsorted(cuts, hi)] - prefix[:, np.searchsorted(cuts, lo)]
+
+    group_sum = range_sum(bounds[:, 0], bounds[:, 1])  # (n_streams, N)
+    group_sq = np.stack([np.einsum("ij,ij->i", r[:, lo:hi], r[:, lo:hi]) for lo, hi in bounds], axis=1)
     group_n = (bounds[:, 1] - bounds[:, 0]).astype(np.float64)
 
     sets = cv.test_group_sets()
     signs = np.ones((n_streams, len(sets)))
-    if fit_sign:
-        for s, ranges in enumerate(cv.train_ranges(n, label_start, label_end)):
-            if ranges.shape[0] == 0:
-                raise ValueError(f"split {s} has an empty training set (too much purging/embargo)")
-            train_sum = (prefix[:, ranges[:, 1]] - prefix[:, ranges[:, 0]]).sum(axis=1)
-            signs[:, s] = np.sign(train_sum)
+    for s, split_ranges in enumerate(ranges):
+        if split_ranges.shape[0] == 0:
+            raise ValueError(f"split {s} has an empty training set (too much purging/embargo)")
+        signs[:, s] = np.sign(range_sum(split_ranges[:, 0], split_ranges[:, 1]).sum(axis=1))
     matrix = cv.path_split_matrix()  # (n_paths, N)
     path_signs = signs[:, matrix]  # (n_streams, n_paths, N)
     total = (path_signs * group_sum[:, None, :]).sum(axis=2)

@@ -24,7 +24,7 @@ def daily_returns(streams: pl.DataFrame) -> pl.DataFrame:
     Only days with at least one step appear (a missing day is not a zero-return day)."""
     return (
         streams.lazy()
-        .group_by("candidate_id", pl.col("ts").dt.date().alias("day"))
+        .group_by("candidate_id", pl.col("ts").dt.date().alias("day"), maintain_order=True)
         .agg(pl.col("ret_after_cost").sum().alias("ret"))
         .sort("candidate_id", "day")
         .collect()
@@ -35,7 +35,11 @@ def coverage_groups(daily: pl.DataFrame) -> list[tuple[list[str], list, np.ndarr
     """Split candidates into groups that share exactly the same days, each as
     ``(candidate_ids, days, returns matrix (n_candidates, n_days))`` — so CPCV and the bootstrap run
     vectorized over a group's streams on one common timeline."""
-    signatures = daily.group_by("candidate_id").agg(pl.col("day").sort().alias("days")).sort("candidate_id")
+    signatures = (
+        daily.group_by("candidate_id", maintain_order=True)
+        .agg(pl.col("day").sort().alias("days"))
+        .sort("candidate_id")
+    )
     groups: dict[tuple, list[str]] = {}
     for candidate_id, days in signatures.iter_rows():
         groups.setdefault(tuple(days), []).append(candidate_id)

@@ -103,7 +103,7 @@ def stage_a_screen(streams: pl.DataFrame, config: StageAConfig | None = None) ->
 
     ic = (
         in_test.filter(pl.col("signal").is_not_null() & pl.col("forward_return").is_not_null())
-        .group_by("candidate_id", "fold")
+        .group_by("candidate_id", "fold", maintain_order=True)
         .agg(
             pl.corr("signal", "forward_return", method="spearman").alias("ic"),
             pl.len().cast(pl.Int64).alias("n_ic_pairs"),
@@ -118,9 +118,9 @@ def stage_a_screen(streams: pl.DataFrame, config: StageAConfig | None = None) ->
     )
     sqrt_ann = float(np.sqrt(config.annualization_days))
     sharpe = (
-        in_test.group_by("candidate_id", "fold", "day")
+        in_test.group_by("candidate_id", "fold", "day", maintain_order=True)
         .agg(pl.col("ret_after_cost").sum().alias("ret"))
-        .group_by("candidate_id", "fold")
+        .group_by("candidate_id", "fold", maintain_order=True)
         .agg(
             pl.len().cast(pl.Int64).alias("n_test_days"),
             pl.col("ret").mean().alias("mean_daily_return"),
@@ -145,7 +145,7 @@ def stage_a_screen(streams: pl.DataFrame, config: StageAConfig | None = None) ->
     )
     first_train_days = int(calendar["n_train_days"][0])
     decisions = (
-        fold_metrics.group_by("candidate_id")
+        fold_metrics.group_by("candidate_id", maintain_order=True)
         .agg(
             pl.len().cast(pl.Int64).alias("n_folds"),
             pl.col("n_test_days").min().alias("min_test_days"),

@@ -46,6 +46,20 @@ from quant_platform.validation.sharpe import (
 from quant_platform.validation.stress import StressScenario, standard_scenarios
 from quant_platform.validation.trials import effective_number_of_trials
 
+RESAMPLED_COLUMNS: tuple[str, ...] = (
+    "cpcv_sharpe_min",
+    "cpcv_sharpe_p10",
+    "cpcv_sharpe_p25",
+    "cpcv_sharpe_median",
+    "cpcv_share_negative",
+    "bootstrap_sharpe_mean",
+    "bootstrap_sharpe_std",
+    "bootstrap_sharpe_p05",
+    "bootstrap_share_negative_sharpe",
+    "bootstrap_max_drawdown_median",
+    "bootstrap_max_drawdown_p95",
+)
+
 
 @dataclass(frozen=True)
 class StageBConfig:
@@ -124,7 +138,7 @@ class TrialDeflation:
 
 
 def _per_day_sharpe_frame(daily: pl.DataFrame) -> pl.DataFrame:
-    return daily.group_by("candidate_id").agg(
+    return daily.group_by("candidate_id", maintain_order=True).agg(
         pl.len().cast(pl.Int64).alias("n_days"),
         (pl.col("ret").mean() / pl.col("ret").std(ddof=1)).alias("sharpe_pp"),
         pl.col("ret").skew(bias=True).alias("skew"),
@@ -330,7 +344,7 @@ def stage_b_evaluate(
     )
     resampled = _cpcv_and_bootstrap(daily, config)
     stress = _stress_table(ids, stressed_streams, config)
-    stress_summary = stress.group_by("candidate_id").agg(
+    stress_summary = stress.group_by("candidate_id", maintain_order=True).agg(
         pl.col("sharpe_ann").filter(pl.col("evaluated")).min().alias("stress_min_sharpe"),
         pl.col("evaluated").sum().cast(pl.Int64).alias("stress_n_evaluated"),
         pl.col("scenario").filter(~pl.col("evaluated")).str.join(",").alias("stress_missing"),
@@ -348,17 +362,10 @@ def stage_b_evaluate(
             pl.lit(config.cpcv_embargo_days, pl.Int64).alias("fold_embargo_days"),
         )
     )
-    for column in StageBCandidates.to_schema().columns:
-        if (
-            column not in frame.columns
-            and not column.endswith(("_passed", "_reason"))
-            and column
-            not in (
-                "passed",
-                "failure_reasons",
-            )
-        ):
-            frame = frame.with_columns(pl.lit(None, pl.Float64).alias(column))
+    # Candidates too short for CPCV/bootstrap get nulls (their gates then fail with a reason).
+    frame = frame.with_columns(
+        pl.lit(None, pl.Float64).alias(column) for column in RESAMPLED_COLUMNS if column not in frame.columns
+    )
     c = pl.col
     has_stress_missing = c("stress_missing").fill_null("") != ""
     has_stress_failed = c("stress_failed").fill_null("") != ""

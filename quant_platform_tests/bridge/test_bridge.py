@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from quant_platform.bridge import evaluate_bridge, rule_entries, rule_targets, scenarios
+from quant_platform.bridge import (
+    evaluate_bridge,
+    rule_entries,
+    rule_targets,
+    scenario_metrics,
+    scenarios,
+    tradability,
+)
 from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.discovery import load_discovery_spec, run_discovery
 from quant_platform.discovery.planted_world import PlantedDrift, WorldConfig, make_world
@@ -79,11 +86,12 @@ def test_engine_replay_agrees_with_discovery_returns(spec, world_and_result):
     # after-cost mean per trade on a gap-free tape to within a fraction of a basis point.
     sample = uncond.filter(pl.col("horizon_bars") == 12).head(12)
     bridge = evaluate_bridge(sample, world.bars, world.events, world.states, spec, only_passing=False)
-    joined = sample.join(bridge, on="candidate_id")
+    joined = sample.join(bridge.filter(pl.col("scenario") == "cost_x1"), on="candidate_id")
+    assert joined.height == sample.height
     for row in joined.iter_rows(named=True):
         # both count complete windows only (the bridge also needs room for its +1 bar latency scenario)
-        assert row["n_observations"] - row["cost_x1_n_trades"] in (0, 1)
-        assert row["cost_x1_expectancy_bps"] == pytest.approx(row["mean_net_bps"], abs=0.6)
+        assert row["n_observations"] - row["n_trades"] in (0, 1)
+        assert row["expectancy_bps"] == pytest.approx(row["mean_net_bps"], abs=0.6)
 
 
 def test_cost_stress_scales_costs(spec, world_and_result):
@@ -91,15 +99,15 @@ def test_cost_stress_scales_costs(spec, world_and_result):
     passing = result.candidates.filter(pl.col("passes_gates"))
     assert passing.height > 0
     bridge = evaluate_bridge(result.candidates, world.bars, world.events, world.states, spec)
-    assert bridge.height == passing.height
+    names = [s.name for s in scenarios(spec)]
+    assert names == ["cost_x1", "cost_x2", "cost_x3", "latency_plus_1"]
+    assert bridge.height == passing.height * len(names)
     rt = spec.cost.round_trip_bps
-    diff2 = bridge["cost_x1_expectancy_bps"] - bridge["cost_x2_expectancy_bps"]
-    diff3 = bridge["cost_x1_expectancy_bps"] - bridge["cost_x3_expectancy_bps"]
-    assert diff2.to_list() == pytest.approx([rt] * bridge.height, abs=0.5)
-    assert diff3.to_list() == pytest.approx([2 * rt] * bridge.height, abs=1.0)
-    assert [s.name for s in scenarios(spec)] == ["cost_x1", "cost_x2", "cost_x3", "latency_plus_1"]
+    x1, x2, x3 = (scenario_metrics(bridge, f"cost_x{m}", "expectancy_bps") for m in (1, 2, 3))
+    assert (x1 - x2).to_list() == pytest.approx([rt] * passing.height, abs=0.5)
+    assert (x1 - x3).to_list() == pytest.approx([2 * rt] * passing.height, abs=1.0)
     # planted 70 bps drifts survive x3 costs and a bar of latency
-    assert bridge["tradable"].all()
+    assert tradability(bridge)["tradable"].all()
 
 
 def test_null_candidates_are_not_tradable_with_reasons(spec, world_and_result):
@@ -108,5 +116,6 @@ def test_null_candidates_are_not_tradable_with_reasons(spec, world_and_result):
         pl.col("state_column") == "all", pl.col("symbol") == "SYM02USDT", pl.col("horizon_bars") == 12
     ).head(6)
     bridge = evaluate_bridge(nulls, world.bars, world.events, world.states, spec, only_passing=False)
-    assert not bridge["tradable"].any()
-    assert bridge["verdict_reasons"].str.contains(r"(cost_x1|cost_x2|latency_plus_1): expectancy").all()
+    verdicts = tradability(bridge)
+    assert verdicts.height == 6 and not verdicts["tradable"].any()
+    assert verdicts["verdict_reasons"].str.contains(r"(cost_x1|cost_x2|latency_plus_1): expectancy").all()

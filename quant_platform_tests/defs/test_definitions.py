@@ -71,9 +71,11 @@ def test_library_never_imports_dagster() -> None:
     assert offenders == []
 
 
-def test_every_partitioned_market_asset_has_a_blocking_schema_check() -> None:
+def test_every_asset_has_a_blocking_schema_check() -> None:
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
-        node = graph.get(key)
-        names = {c.name for c in node.check_keys}
-        assert "schema" in names, f"{key.to_user_string()} has no schema check"
+        schema_checks = [c for c in graph.get(key).check_keys if c.name == "schema"]
+        assert schema_checks, f"{key.to_user_string()} has no schema check"
+        assert graph.get_check_spec(schema_checks[0]).blocking, (
+            f"{key.to_user_string()}: schema check not blocking"
+        )

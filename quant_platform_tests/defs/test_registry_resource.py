@@ -99,3 +99,11 @@ def test_research_asset_reads_resolved_versions_and_attaches_metadata(resource: 
     metadata = {k: v.value for k, v in event.metadata.items()}
     assert metadata == {**expected, "rows": 2}
     assert metadata["mode"] == "exploratory" and len(metadata["resolution_hash"]) == 64
+
+
+def test_downstream_asset_loads_the_upstream_resolution_by_hash(resource: Registry) -> None:
+    upstream = resource.resolve("beta")
+    ParquetStore(resource.store_root).write("bars_5m", DAY, pl.DataFrame({"close": [9.0]}))  # newer data
+    downstream = resource.resolution("beta", upstream.resolution_hash)
+    assert downstream.artifacts.equals(upstream.artifacts)
+    assert resource.resolve("beta").resolution_hash != upstream.resolution_hash  # re-resolving would move

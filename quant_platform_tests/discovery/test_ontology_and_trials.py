@@ -10,6 +10,7 @@ import pytest
 
 from quant_platform.discovery import check_ontology, load_discovery_spec, run_discovery, trial_ledger
 from quant_platform.discovery.planted_world import PlantedDrift, WorldConfig, make_world
+from quant_platform.registry import DatasetSpec, Registry, RunSetSpec
 from quant_platform.specs import ontology_hash, spec_root
 
 
@@ -63,3 +64,18 @@ def test_trial_ledger_has_every_tested_hypothesis(result):
         row["family"] == f"{row['family_right']}/{row['event_type']}/{row['template']}/h{row['horizon_bars']}"
     )
     assert trial_ledger(result.candidates, "runset-abc").equals(trials)  # deterministic
+
+
+def test_registry_records_and_counts_the_trials(result, tmp_path: Path):
+    registry = Registry(str(tmp_path / "registry"), str(tmp_path / "store"))
+    registry.register_dataset(
+        DatasetSpec(dataset_id="synthetic_v1", source="synthetic", assets=["bars_5m"], symbols=["SYM00USDT"],
+                    first_day="2024-01-01", last_day="2024-01-10")
+    )  # fmt: skip
+    registry.create_runset("discovery_demo", RunSetSpec(dataset_id="synthetic_v1"))
+    ledger = trial_ledger(result.candidates, "discovery_demo")
+    assert registry.record_trials(ledger) == ledger.height
+    registry.record_trials(ledger)  # recording the same trials again does not inflate the count
+    assert registry.count_trials("discovery_demo", "phase2_discovery") == int(
+        result.candidates["tested"].sum()
+    )

@@ -153,7 +153,7 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
         [int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000) + d * 86_400_000 for d in range(n_days)]
     )
     conf = cfg(fill_price="next_close", min_observation_days=30)
-    res = run_sweep(close, np.ones(n_days), conf, ts_ms=ts)
+    res = run_sweep(close, np.ones(n_days), conf, ts_ms=ts, keep_equity=True)
     units = 1000.0 / close[1]
     daily_pnl = np.r_[0.0, 0.0, units * np.diff(close[1:])]
     daily_ret = daily_pnl / 1000.0
@@ -161,9 +161,13 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
     row = res.summary.row(0, named=True)
     assert row["sharpe_daily"] == pytest.approx(expected, rel=1e-9)
     assert row["status"] == "ok" and row["observation_days"] == n_days and not row["vol_floor_applied"]
+    # one bar per day here, so the per-step diagnostic equals the un-annualized daily Sharpe
+    step_ret = np.diff(res.equity[:, 0], prepend=1000.0) / 1000.0
+    assert row["sharpe_step_raw"] == pytest.approx(step_ret.mean() / step_ret.std(ddof=1), rel=1e-9)
+    assert row["sharpe_step_raw"] * np.sqrt(365) == pytest.approx(expected, rel=1e-9)
     short = run_sweep(close[:20], np.ones(20), conf, ts_ms=ts[:20]).summary.row(0, named=True)
     assert short["status"] == "insufficient_observation"
-    assert np.isnan(short["sharpe_daily"])
+    assert short["sharpe_daily"] is None  # no number that could pass a gate
     runs = run_sweep(close, np.ones(n_days), conf.replace(min_completed_runs=3), ts_ms=ts, completed_runs=2)
     assert runs.summary["status"].item() == "insufficient_observation"
 

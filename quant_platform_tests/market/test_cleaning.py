@@ -75,6 +75,8 @@ def test_each_reason_is_assigned_and_the_rest_is_kept() -> None:
         bar("BTC", 1440),  # ts_outside_day (next day)
         bar("DOGE", 10),  # unknown_symbol
         bar("BTC", 11, open=None, volume=-1.0),  # first reason wins: missing_price
+        bar("BTC", 12, high=float("inf")),  # missing_price (not a usable number)
+        bar("BTC", 13, quote_volume=float("inf")),  # nonfinite_volume
     ]
     result = clean_day(DAY, bars_frame(rows), universe=("BTC",))
     reasons = result.quarantined.select("ts", "reason").rows()
@@ -92,6 +94,8 @@ def test_each_reason_is_assigned_and_the_rest_is_kept() -> None:
         (at(1440), q.TS_OUTSIDE_DAY),
         (at(10), q.UNKNOWN_SYMBOL),
         (at(11), q.MISSING_PRICE),
+        (at(12), q.MISSING_PRICE),
+        (at(13), q.NONFINITE_VOLUME),
     ]
     assert set(result.quarantined["source_table"]) == {"perp_bars"}
     QuarantinedRows.validate(result.quarantined)
@@ -103,7 +107,7 @@ def test_each_reason_is_assigned_and_the_rest_is_kept() -> None:
     assert first["n_source_bars"] == 1 and first["open"] == 100.0
     assert slot(result, "BTC", 0)["n_source_bars"] == 1  # minutes 0..4: only minute 0 survived
     result.check()
-    assert result.accounting["perp_bars"] == {"raw": 15, "clean": 2, "quarantined": 13}
+    assert result.accounting["perp_bars"] == {"raw": 17, "clean": 2, "quarantined": 15}
 
 
 def test_future_bars_relative_to_now() -> None:
@@ -259,6 +263,8 @@ def test_volume_filter_flags_near_empty_bars() -> None:
 def test_daily_and_hourly_sources_on_their_own_grid() -> None:
     hourly = bars_frame([bar("SPY", 60 * h, price=400 + h) for h in range(24) if h != 5])
     assert infer_source_interval(hourly, 5) == 60
+    assert infer_source_interval(hourly.reverse(), 5) == 60  # unsorted input is sorted first
+    assert infer_source_interval(bars_frame([bar("SPY", 0)]), 1440) == 1440  # one bar: the default
     result = clean_day(DAY, hourly, config=CleaningConfig(interval_minutes=60))
     assert result.bars.height == 24 and result.bars["gap"].sum() == 1
     assert slot(result, "SPY", 300)["gap"]

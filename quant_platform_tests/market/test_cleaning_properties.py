@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -16,18 +17,8 @@ from quant_platform_tests.market.test_cleaning_reference import reference_clean
 
 DAY = "2024-01-03"
 T0 = datetime(2024, 1, 3, tzinfo=UTC)
-DEFECTS = (
-    "none",
-    "none",
-    "none",
-    "nan",
-    "none_price",
-    "zero",
-    "swap",
-    "close_above",
-    "neg_volume",
-    "null_volume",
-)
+DEFECTS = ("none", "none", "none", "nan", "inf", "none_price", "zero", "swap", "close_above", "neg_volume")
+DEFECTS += ("null_volume", "nan_volume", "inf_volume")
 
 
 @st.composite
@@ -67,6 +58,12 @@ def raw_bar(draw: st.DrawFn) -> dict:
         row["volume"] = -1.0
     elif defect == "null_volume":
         row["volume"] = None
+    elif defect == "inf":
+        row[column] = draw(st.sampled_from([math.inf, -math.inf]))
+    elif defect == "nan_volume":
+        row["volume"] = math.nan
+    elif defect == "inf_volume":
+        row[draw(st.sampled_from(["volume", "quote_volume"]))] = math.inf
     return row
 
 

@@ -21,7 +21,7 @@ NOISY = SyntheticConfig(seed=21, gap_rate=0.05, gap_mean_run=6.0, invalid_rate=0
 
 
 def _bad(x: float | None) -> bool:
-    return x is None or math.isnan(x)
+    return x is None or not math.isfinite(x)
 
 
 def _bar_reason(
@@ -50,6 +50,8 @@ def _bar_reason(
     volumes = [
         row[k] for k in ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trades")
     ]
+    if any(v is not None and math.isinf(v) for v in volumes):
+        return q.NONFINITE_VOLUME
     if any(v is not None and v < 0 for v in volumes):
         return q.NEGATIVE_VOLUME
     return None
@@ -103,13 +105,11 @@ def reference_clean(
             ok = row["ts"] is not None and start <= row["ts"] < end and row["symbol"] in symbols
             ok = ok and not _bad(row[value])
             if table == "funding":
-                ok = ok and (row["mark_price"] is None or row["mark_price"] > 0)
+                mark = row["mark_price"]
+                ok = ok and (mark is None or math.isnan(mark) or (mark > 0 and not math.isinf(mark)))
             else:
-                ok = (
-                    ok
-                    and row[value] >= 0
-                    and (row["open_interest_value"] is None or row["open_interest_value"] >= 0)
-                )
+                worth = row["open_interest_value"]
+                ok = ok and row[value] >= 0 and (worth is None or math.isnan(worth) or 0 <= worth < math.inf)
             if ok and (row["symbol"], row["ts"]) not in seen:
                 seen.add((row["symbol"], row["ts"]))
                 out.setdefault(row["symbol"], []).append((row["ts"], row[value]))
@@ -154,15 +154,16 @@ def reference_clean(
                     "trades": _sum([r["trades"] for r in rows]),
                     "taker_buy_volume": _sum([r["taker_buy_volume"] for r in rows]),
                 }
+                history.append(bar["volume"])
                 if bar["volume"] is not None:
-                    history.append(bar["volume"])
-                    median = statistics.median(history[-288:])
+                    median = statistics.median(v for v in history[-288:] if v is not None)
                     bar["volume_ok"] = bar["volume"] > 0.05 * median
                 else:
                     bar["volume_ok"] = True
             else:
                 bar |= dict.fromkeys(("open", "high", "low", "close", "volume", "trades"), None)
                 bar["volume_ok"] = False
+                history.append(None)  # a gap slot is in the window but has no volume
             bar["spot_close"] = spot_close.get((symbol, slot))
             bar["funding_rate"] = asof(funding.get(symbol, []), slot + width)
             bar["open_interest"] = asof(oi.get(symbol, []), slot + width)
@@ -259,3 +260,17 @@ def test_hourly_grid_from_the_same_minutes(noisy_day) -> None:
     for key, want in expected["bars"].items():
         for column in ("open", "high", "low", "close", "n_source_bars", "spot_close", "funding_rate"):
             assert got[key][column] == (pytest.approx(want[column]) if want[column] is not None else None)
+
+
+def test_bars_known_by_now_never_change_when_the_rest_of_the_day_arrives(noisy_day) -> None:
+    """Point in time: cleaning at 13:37 with ``now`` gives exactly the full day's bars that closed by then."""
+    _, raw = noisy_day
+    now = datetime(2024, 1, 3, 13, 37, tzinfo=UTC)
+    partial = _run(raw, now=now)
+    full = _run(raw)
+    partial.check()
+    closed = pl.col("ts") + pl.duration(minutes=5) <= now
+    assert partial.bars.filter(closed).equals(full.bars.filter(closed))
+    assert partial.bars.filter(closed).height == len(NOISY.symbols) * (13 * 12 + 7)
+    late = partial.quarantined.filter(pl.col("reason") == q.TS_IN_FUTURE)
+    assert late.height > 0 and (late["ts"] >= now - timedelta(minutes=1)).all()

@@ -53,6 +53,33 @@ def test_implements_protocol_and_raw_schemas() -> None:
 def test_days_before_origin_are_refused() -> None:
     with pytest.raises(ValueError, match="before the synthetic market's origin_date"):
         SyntheticMarket().fetch("perp_bars", "2023-12-31")
+    with pytest.raises(ValueError, match="not a YYYY-MM-DD day"):
+        SyntheticMarket().fetch("perp_bars", "yesterday")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seed": -1}, "non-negative"),
+        ({"symbols": ("BTCUSDT", "BTCUSDT")}, "distinct"),
+        ({"gap_rate": 0.7}, "gap_rate"),
+        ({"garch_alpha": 0.5, "garch_beta": 0.6}, "alpha \\+ beta"),
+        ({"start_prices": (("BTCUSDT", -5.0),)}, "positive prices"),
+    ],
+)
+def test_bad_configs_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SyntheticConfig(**kwargs)
+
+
+def test_start_price_override_and_unknown_symbols() -> None:
+    config = SyntheticConfig(
+        symbols=("BTCUSDT", "PEPEUSDT"), start_prices=(("BTCUSDT", 1000.0),), gap_rate=0.0, invalid_rate=0.0
+    )
+    perp = SyntheticMarket(config).fetch("perp_bars", "2024-01-01").sort("symbol", "ts")
+    first = perp.group_by("symbol", maintain_order=True).first()
+    assert first.filter(pl.col("symbol") == "BTCUSDT")["open"][0] == pytest.approx(1000.0)
+    assert first.filter(pl.col("symbol") == "PEPEUSDT")["open"][0] > 0
 
 
 def test_fetch_is_independent_of_request_history() -> None:

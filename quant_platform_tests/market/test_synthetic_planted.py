@@ -127,3 +127,20 @@ def test_planted_effect_validation() -> None:
         PlantedEffect("funding_extreme", "BTCUSDT", 200, 10.0, 1.0)
     with pytest.raises(ValueError, match="outside the universe"):
         SyntheticConfig(planted_effects=(PlantedEffect("vol_shock", "DOGEUSDT", 12, 10.0, 1.0),))
+
+
+def test_planted_moves_keep_prices_and_open_interest_continuous(
+    worlds: tuple[SyntheticMarket, SyntheticMarket],
+) -> None:
+    planted, _ = worlds
+    perp = pl.concat([planted.fetch("perp_bars", d) for d in DAYS]).sort("symbol", "ts")
+    steps = perp.select(
+        (pl.col("open") / pl.col("close").shift(1).over("symbol") - 1).abs().alias("d")
+    ).drop_nulls()
+    assert steps["d"].max() < 1e-12  # every open is the previous close, midnight included
+    oi = pl.concat([planted.fetch("open_interest", d) for d in DAYS]).sort("symbol", "ts")
+    oi_steps = oi.with_columns(
+        pl.col("open_interest").log().diff().over("symbol").abs().alias("d")
+    ).drop_nulls("d")
+    midnight = oi_steps.filter(pl.col("ts").dt.hour().eq(0) & pl.col("ts").dt.minute().eq(0))["d"]
+    assert midnight.max() < 6 * oi_steps["d"].std()

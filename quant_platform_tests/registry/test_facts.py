@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+import uuid
 from pathlib import Path
 
 import pandera.polars as pa
@@ -11,9 +12,9 @@ import polars as pl
 import pytest
 
 from quant_platform.registry import DatasetSpec, Registry, RunSetSpec
+from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
 from quant_platform.registry.facts import FactLog
 from quant_platform.registry.fs import RootFS
-from quant_platform.registry.schemas import FACT_SCHEMAS, FACT_TYPES
 
 _FACT_NAME = re.compile(r"^facts/(\w+)/(\d{4}-\d{2}-\d{2})/(\d{20})-([0-9a-f]{12})\.parquet$")
 
@@ -126,3 +127,21 @@ def test_two_processes_writing_concurrently_lose_nothing(tmp_path: Path) -> None
     ids = sorted(d.dataset_id for d in registry.datasets())
     assert ids == sorted(f"w{w}_ds{i}" for w in range(2) for i in range(50))
     assert len(registry.facts.files("datasets")) == 100
+
+
+def test_registry_on_an_fsspec_url(tmp_path: Path) -> None:
+    """The same code on a non-local filesystem (fsspec memory://, standing in for s3://)."""
+    root = f"memory://qp-{uuid.uuid4().hex}/registry"
+    registry = Registry(root, str(tmp_path / "store"), cache_path=str(tmp_path / "cache.duckdb"))
+    registry.register_dataset(
+        DatasetSpec(
+            dataset_id="d", source="s", assets=["bars_5m"], symbols=["BTCUSDT"], first_day="2024-01-01"
+        )
+    )
+    registry.create_runset("on_memory", RunSetSpec(dataset_id="d", end="2024-01-02"))
+    assert registry.resolve("on_memory").missing.height == 2
+    assert Registry(root).runset("on_memory").latest_resolution_hash is not None
+    assert registry.rebuild()["rows"]["resolutions"] == 2
+    assert registry.query("SELECT runset_name FROM runset_bindings")["runset_name"].to_list() == ["on_memory"]
+    with pytest.raises(ValueError, match="cache_path"):
+        Registry(root).rebuild()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.registry import (
@@ -17,6 +19,7 @@ from quant_platform.registry import (
     RunSetSpec,
 )
 from quant_platform.storage import ParquetStore
+from quant_platform_tests.registry.helpers import TickingClock, write_version_record
 
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
 
@@ -170,3 +173,40 @@ def test_resolver_agrees_with_the_real_parquet_store(tmp_path: Path, clock) -> N
         assert resolution.partitions("bars_5m")[day] == store.current_hash("bars_5m", day)
     frames = [pl.read_parquet(store.uri(p)) for p in resolution.paths("bars_5m")]
     assert pl.concat(frames)["close"].to_list() == [3.0, 4.0, 5.0]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    writes=st.lists(
+        st.tuples(st.sampled_from(["bars_5m", "features_v1"]), st.sampled_from(DAYS), st.integers(0, 3)),
+        min_size=1,
+        max_size=12,
+    ),
+    cut=st.integers(0, 12),
+)
+def test_resolution_matches_a_naive_reference(tmp_path_factory, writes, cut) -> None:
+    """Property: for any write history and any as-of cut, each (asset, day) resolves to the last version
+    written at or before the cut (reference: a plain Python loop over the history)."""
+    base = tmp_path_factory.mktemp("prop")
+    clock = TickingClock()
+    registry = Registry(str(base / "registry"), str(base / "store"), clock=clock)
+    registry.register_dataset(
+        DatasetSpec(
+            dataset_id="p", source="s", assets=["bars_5m", "features_v1"], symbols=["X"], first_day=DAYS[0]
+        )
+    )
+    registry.create_runset("prop", RunSetSpec(dataset_id="p", start=DAYS[0], end=DAYS[-1]))
+    history = []
+    for asset, day, variant in writes:
+        ns = clock()
+        history.append((ns, asset, day, write_version_record(base / "store", asset, day, f"{variant}", ns)))
+    cut_ns = history[min(cut, len(history) - 1)][0] if cut < len(history) else clock()
+    reference: dict[tuple[str, str], str] = {}
+    for ns, asset, day, record in history:
+        if ns <= cut_ns:
+            reference[(asset, day)] = record["content_hash"]
+    as_of = datetime.fromtimestamp(cut_ns / 1e9, tz=UTC)
+    resolution = registry.resolve("prop", as_of=as_of)
+    got = {(a, d): h for a, d, h in resolution.artifacts.select("asset", "partition", "content_hash").rows()}
+    assert got == {(a, d): reference.get((a, d)) for a in ("bars_5m", "features_v1") for d in DAYS}
+    assert registry.resolution("prop", resolution.resolution_hash).artifacts.equals(resolution.artifacts)

@@ -79,3 +79,24 @@ def test_trial_ledger_rejects_hostile_stage_and_unknown_runset(
             frame.with_columns(pl.lit("nope").alias("runset_id"), pl.lit("s").alias("stage"))
         )
     assert registry.facts.files("trials") == []
+
+
+def test_cache_queries_cannot_touch_files_or_change_tables(tmp_path: Path) -> None:
+    """`qp registry query` runs user SQL: it may read the cache's tables and nothing else."""
+    registry = Registry(str(tmp_path / "registry"), str(tmp_path / "store"))
+    assert registry.query("SELECT count(*) AS n FROM datasets")["n"].to_list() == [0]
+    outside = tmp_path / "exfiltrated.csv"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read")
+    hostile = [
+        f"COPY (SELECT 1) TO '{outside}'",
+        f"SELECT * FROM read_text('{secret}')",
+        f"ATTACH '{tmp_path / 'other.duckdb'}' AS other",
+        "SET enable_external_access = true",
+        "DROP TABLE datasets",
+    ]
+    for sql in hostile:
+        with pytest.raises(ValueError, match="query failed"):
+            registry.query(sql)
+    assert not outside.exists()
+    assert registry.query("SELECT count(*) AS n FROM datasets")["n"].to_list() == [0]

@@ -37,7 +37,7 @@ def test_counts_distinct_trials_per_stage_across_writes(registry: Registry, runs
             "value": [1.2, 0.05, 0.9],
         }
     )
-    registry.record_trials(long)
+    assert registry.record_trials(long) == 2  # three metric rows, two trials
     no_metrics = pl.DataFrame(
         {"runset_id": [runset] * 2, "stage": ["cpcv"] * 2, "trial_id": [1, 2], "family": ["paths"] * 2}
     )
@@ -67,3 +67,29 @@ def test_bad_trial_frames_are_refused(registry: Registry, runset: str) -> None:
             )
         )
     assert registry.count_trials(runset) == 0
+
+
+def test_discovery_ledger_records_as_is(registry: Registry, runset: str) -> None:
+    """The discovery stage's ledger shape goes straight in; untested candidates are not trials."""
+    from quant_platform.discovery.trials import DISCOVERY_STAGE, trial_ledger
+
+    candidates = pl.DataFrame(
+        {
+            "tested": [True, True, False],
+            "candidate_id": ["c1", "c2", "c3"],
+            "family": ["momentum"] * 3,
+            "event_type": ["VOL_SPIKE", "FUNDING_FLIP", "VOL_SPIKE"],
+            "template": ["breakout"] * 3,
+            "horizon_bars": [12, 12, 24],
+            "n_observations": [40, 35, 3],
+            "mean_net_bps": [4.0, -1.0, None],
+            "t_statistic": [2.5, -0.4, None],
+            "p_value": [0.01, 0.69, None],
+            "q_value": [0.02, 0.69, None],
+            "passes_gates": [True, False, False],
+        }
+    )
+    assert registry.record_trials(trial_ledger(candidates, "trials_set")) == 2
+    assert registry.count_trials(runset, DISCOVERY_STAGE) == 2
+    families = registry.trials(runset)["family"].unique().sort().to_list()
+    assert families == ["momentum/FUNDING_FLIP/breakout/h12", "momentum/VOL_SPIKE/breakout/h12"]

@@ -126,3 +126,18 @@ def test_split_by_windows_refuses_to_drop_rows() -> None:
     frame = pl.DataFrame({"ts": [datetime(2024, 1, 1, 5, tzinfo=UTC), datetime(2024, 1, 3, tzinfo=UTC)]})
     with pytest.raises(ValueError, match="1 rows of the output fall outside"):
         split_by_windows(frame, "ts", {"2024-01-01": day1})
+
+
+def test_fsspec_memory_root_round_trip_and_versions() -> None:
+    """A non-local root that polars cannot open itself (memory://) works through fsspec."""
+    import uuid
+
+    store = ParquetStore(f"memory://qp-{uuid.uuid4().hex}", clock=_ticking_clock())
+    old = store.write("bars", "2024-01-01", _frame([1.0])).record
+    store.write("bars", "2024-01-02", _frame([2.0]))
+    assert store.scan("bars", ["2024-01-01", "2024-01-02"])[0].collect()["close"].to_list() == [1.0, 2.0]
+    store.write("bars", "2024-01-01", _frame([3.0]))
+    assert store.read_version("bars", "2024-01-01", old.content_hash)["close"].to_list() == [1.0]
+    assert store.scan_paths([old.path]).collect()["close"].to_list() == [1.0]
+    tagged, _ = store.scan("bars", ["2024-01-01"], partition_column="stored_partition")
+    assert tagged.collect()["stored_partition"].to_list() == ["2024-01-01"]

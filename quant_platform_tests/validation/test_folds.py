@@ -210,3 +210,18 @@ def test_cpcv_path_sharpes_match_split_loop_reference():
     np.testing.assert_allclose(
         raw, np.repeat((returns.mean(1) / returns.std(1, ddof=1))[:, None], cv.n_paths, 1)
     )
+
+
+def test_splitters_plug_into_sklearn():
+    sklearn_model_selection = pytest.importorskip("sklearn.model_selection")
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=120)
+    for cv in (
+        PurgedKFold(4, embargo=2),
+        AnchoredTemporalFolds(3, embargo=1),
+        CombinatorialPurgedKFold(5, 2),
+    ):
+        scores = sklearn_model_selection.cross_val_score(linear_model.LinearRegression(), X, y, cv=cv)
+        assert scores.shape == (cv.get_n_splits(),) and (scores > 0.9).all()

@@ -204,3 +204,30 @@ def test_stage_b_short_history_and_bad_inputs():
         stage_b_evaluate(make_streams(3, 30, 4), 2, trial_sharpes_ann=np.ones(3))
     with pytest.raises(ValueError, match="CandidateStreams"):
         stage_b_evaluate(short.drop("signal"), 5, trial_sharpes_ann=np.linspace(-1, 1, 5))
+
+
+def test_stage_a_ic_with_tied_signals_matches_scipy():
+    """Discrete signals (-1/0/+1) tie heavily; the rank correlation must use average ranks like spearmanr."""
+    streams = make_streams(1, 80, 12, skill={0: 0.3}, seed=11).with_columns(pl.col("signal").sign())
+    result = stage_a_screen(streams, StageAConfig.from_spec())
+    days = streams["ts"].dt.date().unique().sort().to_list()
+    chunk = np.array_split(np.arange(len(days)), 4)[1]
+    part = streams.filter(pl.col("ts").dt.date().is_in([days[i] for i in chunk]))
+    rho = stats.spearmanr(part["signal"].to_numpy(), part["forward_return"].to_numpy()).statistic
+    assert result.fold_metrics.filter(pl.col("fold") == 0)["ic"].item() == pytest.approx(rho, abs=1e-12)
+
+
+def test_stream_schema_rejects_duplicates_and_null_returns():
+    streams = make_streams(1, 30, 4, seed=12)
+    with pytest.raises(ValueError, match="CandidateStreams"):
+        stage_a_screen(pl.concat([streams, streams.head(1)]), StageAConfig.from_spec())
+    with pytest.raises(ValueError, match="CandidateStreams"):
+        stage_a_screen(
+            streams.with_columns(
+                pl.when(pl.int_range(pl.len()) == 3)
+                .then(None)
+                .otherwise(pl.col("ret_after_cost"))
+                .alias("ret_after_cost")
+            ),
+            StageAConfig.from_spec(),
+        )

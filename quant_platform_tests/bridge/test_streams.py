@@ -1,0 +1,255 @@
+"""Engine-replayed candidate streams and the Stage A/B wrappers over the bridge's survivors.
+
+Truths: a hand-built tape whose round-trip return is known in closed form; the engine's own steps for
+hand-built targets; cost stress can only take money away, step by step; the price transforms match
+their definitions (vol ×k scales log-return deviations exactly, gaps stay gaps); a planted post-event
+drift survives Stage A while the same rule on a symbol without an effect does not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from quant_platform.bridge import (
+    bridge_candidates,
+    default_engine_config,
+    evaluate_stage_a_survivors,
+    rule_streams,
+    screen_bridge_survivors,
+    stage_a_trials,
+    stress_bars,
+    stressed_rule_streams,
+)
+from quant_platform.core.timeutil import TS_DTYPE
+from quant_platform.discovery import load_discovery_spec
+from quant_platform.discovery.planted_world import PlantedDrift, WorldConfig, make_world
+from quant_platform.engine import EngineConfig, run_backtest
+from quant_platform.validation import StressScenario
+from quant_platform.validation.schemas import CandidateStreams, StageADecisions
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+NO_STRESS_LATENCY = (StressScenario("cost_x2", cost_multiplier=2.0),)
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_discovery_spec()
+
+
+def _candidate(symbol: str, cid: str, *, event_type: str = "VOL_SHOCK", tradable: bool = True, horizon=12):
+    return {
+        "candidate_id": cid,
+        "family": "VOLATILITY_TRANSITION",
+        "event_type": event_type,
+        "symbol": symbol,
+        "horizon_bars": horizon,
+        "template": "continuation",
+        "state_column": "all",
+        "state_value": "all",
+        "tradable": tradable,
+    }
+
+
+def _bridge(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema_overrides={"horizon_bars": pl.Int32})
+
+
+def _linear_tape(n_bars: int = 288) -> pl.DataFrame:
+    close = 100.0 * (1.0 + 0.001 * np.arange(1, n_bars + 1))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    return pl.DataFrame(
+        {
+            "symbol": "AAAUSDT",
+            "ts": [T0 + timedelta(minutes=5 * i) for i in range(n_bars)],
+            "open": open_,
+            "high": np.maximum(open_, close),
+            "low": np.minimum(open_, close),
+            "close": close,
+            "volume": 1e9,
+            "gap": False,
+        },
+        schema_overrides={"ts": TS_DTYPE},
+    )
+
+
+def _one_event(bar: int, direction: int = 1) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"symbol": ["AAAUSDT"], "ts": [T0 + timedelta(minutes=5 * bar)], "event_type": ["VOL_SHOCK"],
+         "direction": [direction]},
+        schema_overrides={"ts": TS_DTYPE, "direction": pl.Int8},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fee_bps", [0.0, 4.0])
+def test_hand_built_round_trip_return_in_closed_form(spec, fee_bps):
+    bars = _linear_tape()
+    config = EngineConfig(taker_fee_bps=fee_bps, slippage_base_bps=0.0, slippage_vol_coef=0.0,
+                          slippage_impact_bps=0.0)  # fmt: skip
+    stream = rule_streams(
+        _bridge([_candidate("AAAUSDT", "c1")]), bars, _one_event(10), base_config=config, spec=spec,
+        scenarios=NO_STRESS_LATENCY,
+    )  # fmt: skip
+    CandidateStreams.validate(stream)
+    opens = bars["open"].to_numpy()
+    # Signal at bar 10's close; entry fills at bar 11's open, the exit (signal bar 22) at bar 23's open.
+    entry, exit_ = opens[11], opens[23]
+    expected = exit_ / entry - 1.0 - fee_bps * 1e-4 * (1.0 + exit_ / entry)
+    assert stream["ret_after_cost"].sum() == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    held = np.flatnonzero(stream["signal"].to_numpy() != 0)
+    assert held.tolist() == list(range(11, 23))  # held from the entry fill until the exit fill
+    closes = bars["close"].to_numpy()
+    np.testing.assert_allclose(stream["forward_return"].to_numpy()[:-1], closes[1:] / closes[:-1] - 1.0)
+    assert stream["forward_return"][-1] is None
+
+
+def test_stream_is_the_engines_per_step_pnl_for_the_rule_targets(spec):
+    bars = _linear_tape()
+    config = (
+        EngineConfig()
+    )  # volatility and impact slippage on: whatever the engine charges, the stream shows
+    events = pl.concat([_one_event(10, 1), _one_event(60, -1), _one_event(65, 1)])  # 65 overlaps 60's window
+    stream = rule_streams(
+        _bridge([_candidate("AAAUSDT", "c1")]), bars, events, base_config=config, spec=spec,
+        scenarios=NO_STRESS_LATENCY,
+    )  # fmt: skip
+    targets = pl.DataFrame(
+        {"symbol": "AAAUSDT", "ts": [T0 + timedelta(minutes=5 * b) for b in (10, 22, 60, 72)],
+         "target_weight": [1.0, 0.0, -1.0, 0.0]},
+        schema_overrides={"ts": TS_DTYPE},
+    )  # fmt: skip
+    steps = run_backtest(bars, targets, config).steps
+    np.testing.assert_allclose(
+        stream["ret_after_cost"].to_numpy(), steps["pnl_net"].to_numpy() / 1e6, rtol=1e-14
+    )
+    np.testing.assert_array_equal(stream["signal"].to_numpy(), steps["target_weight"].to_numpy())
+
+
+def test_a_rule_without_trades_is_flat_on_every_step(spec):
+    bars = _linear_tape()
+    stream = rule_streams(
+        _bridge([_candidate("AAAUSDT", "c1")]), bars, _one_event(280), base_config=EngineConfig(), spec=spec
+    )  # an event too close to the tape's end cannot complete, so it is not traded
+    assert stream.height == bars.height
+    assert (stream["ret_after_cost"] == 0.0).all() and (stream["signal"] == 0.0).all()
+
+
+@pytest.fixture(scope="module")
+def planted(spec):
+    effects = (PlantedDrift("VOL_SHOCK", "SYM00USDT", 12, 30.0),)
+    config = WorldConfig(n_symbols=2, n_days=90, events_per_day=3.0, gap_rate=0.002, effects=effects, seed=4)
+    world = make_world(config, spec)
+    bridge = _bridge([_candidate("SYM00USDT", "planted"), _candidate("SYM01USDT", "noise")])
+    return world, bridge
+
+
+def test_cost_stress_never_beats_the_base_step_by_step(spec, planted):
+    world, bridge = planted
+    base = default_engine_config(spec)
+    streams = rule_streams(bridge, world.bars, world.events, world.states, base_config=base, spec=spec)
+    stressed = stressed_rule_streams(
+        bridge, world.bars, world.events, world.states, base_config=base, spec=spec
+    )
+    assert sorted(stressed) == ["correlation_spike", "cost_x2", "latency_plus_1_bar", "vol_shock"]
+    cost = stressed["cost_x2"]
+    assert cost.select("candidate_id", "ts").equals(streams.select("candidate_id", "ts"))
+    diff = cost["ret_after_cost"].to_numpy() - streams["ret_after_cost"].to_numpy()
+    assert (diff <= 1e-15).all()
+    traded = streams["signal"].to_numpy() != np.roll(streams["signal"].to_numpy(), 1)
+    assert (diff[traded] < 0).sum() > 100  # every fill pays the doubled cost
+    # Latency: the same trades, each entered one bar later.
+    latency = stressed["latency_plus_1_bar"]
+    for cid in ("planted", "noise"):
+        base_entries, late_entries = (
+            _entry_bars(s.filter(pl.col("candidate_id") == cid)) for s in (streams, latency)
+        )
+        assert base_entries.size > 100 and late_entries.size == base_entries.size
+        assert np.median(late_entries - base_entries) == 1
+
+
+def _entry_bars(stream: pl.DataFrame) -> np.ndarray:
+    held = stream["signal"].to_numpy() != 0
+    return np.flatnonzero(held & ~np.concatenate([[False], held[:-1]]))
+
+
+def _log_returns(bars: pl.DataFrame) -> np.ndarray:
+    wide = bars.pivot(on="symbol", index="ts", values="close", sort_columns=True).sort("ts").drop("ts")
+    return np.diff(np.log(wide.to_numpy()), axis=0)
+
+
+def test_price_stress_transforms_match_their_definitions(spec):
+    world = make_world(WorldConfig(n_symbols=2, n_days=3, gap_rate=0.0, seed=1), spec)
+    base = _log_returns(world.bars)
+    shocked = _log_returns(stress_bars(world.bars, StressScenario("vol", vol_shock=2.0)))
+    np.testing.assert_allclose(shocked - shocked.mean(0), 2.0 * (base - base.mean(0)), atol=1e-12)
+    spiked = _log_returns(stress_bars(world.bars, StressScenario("corr", correlation_spike=0.8)))
+    assert abs(np.corrcoef(base.T)[0, 1]) < 0.1 < 0.6 < np.corrcoef(spiked.T)[0, 1]
+    np.testing.assert_allclose(spiked.std(0), base.std(0), rtol=1e-9)  # vols kept
+    shaped = stress_bars(world.bars, StressScenario("vol", vol_shock=2.0))
+    ratio = shaped.select((pl.col("open") / pl.col("close")).alias("r"))["r"]
+    np.testing.assert_allclose(ratio.to_numpy(), (world.bars["open"] / world.bars["close"]).to_numpy())
+
+
+def test_price_stress_keeps_gaps_as_gaps(spec):
+    world = make_world(WorldConfig(n_symbols=2, n_days=3, gap_rate=0.02, seed=2), spec)
+    stressed = stress_bars(world.bars, StressScenario("vol", vol_shock=2.0))
+    gaps = world.bars.sort("symbol", "ts")["close"].is_null()
+    assert gaps.sum() > 0
+    assert stressed.sort("symbol", "ts")["close"].is_null().equals(gaps)
+
+
+def test_planted_effect_survives_stage_a_and_noise_does_not(spec, planted):
+    world, bridge = planted
+    base = default_engine_config(spec)
+    result = screen_bridge_survivors(bridge, world.bars, world.events, world.states, base_config=base)
+    decisions = {r["candidate_id"]: r for r in result.decisions.iter_rows(named=True)}
+    assert decisions["planted"]["passed"] and decisions["planted"]["mean_ic"] > 0.02
+    assert not decisions["noise"]["passed"] and decisions["noise"]["failure_reasons"]
+    trials = stage_a_trials(result, bridge, "runset")
+    assert trials.filter(pl.col("trial_id") == "planted").height == 3 * 3 + 1  # 3 folds x 3 metrics + passed
+    assert trials["family"].null_count() == 0
+    # Stage B: only the Stage A survivor is evaluated; the noise rule is a trial for V[SR].
+    stage_b = evaluate_stage_a_survivors(
+        bridge, result.decisions, world.bars, world.events, world.states, n_trials_total=2, base_config=base
+    )
+    assert stage_b.candidates["candidate_id"].to_list() == ["planted"]
+    assert stage_b.candidates["dsr_n_trials_total"][0] == 2
+    assert set(stage_b.stress["scenario"]) == {
+        "cost_x2",
+        "latency_plus_1_bar",
+        "correlation_spike",
+        "vol_shock",
+    }
+    assert stage_b.stress["evaluated"].all()
+    funnel = stage_b.funnel["n_remaining"].to_list()
+    assert funnel == sorted(funnel, reverse=True) and funnel[0] == 1
+
+
+def test_bridge_candidates_keeps_tradable_and_refuses_two_verdicts():
+    rows = [_candidate("A", "a"), _candidate("B", "b", tradable=False)]
+    bridge = _bridge([*rows, rows[0]])  # the long table repeats a candidate per scenario
+    assert bridge_candidates(bridge)["candidate_id"].to_list() == ["a"]
+    assert bridge_candidates(bridge, tradable_only=False)["candidate_id"].to_list() == ["a", "b"]
+    with pytest.raises(ValueError, match="two different tradability verdicts"):
+        bridge_candidates(_bridge([rows[0], {**rows[0], "tradable": False}]))
+    with pytest.raises(ValueError, match="lacks columns"):
+        bridge_candidates(bridge.drop("template"))
+
+
+def test_no_survivors_give_empty_schema_valid_results(spec):
+    bridge = _bridge([_candidate("AAAUSDT", "x", tradable=False)])
+    bars = _linear_tape()
+    result = screen_bridge_survivors(bridge, bars, _one_event(10), base_config=EngineConfig())
+    assert result.decisions.height == 0
+    StageADecisions.validate(result.decisions)
+    stage_b = evaluate_stage_a_survivors(
+        bridge, result.decisions, bars, _one_event(10), n_trials_total=1, base_config=EngineConfig()
+    )
+    assert stage_b.candidates.height == 0 and stage_b.funnel["n_remaining"].sum() == 0
+    stranger = pl.DataFrame({"candidate_id": ["zzz"], "passed": [True]})
+    with pytest.raises(ValueError, match="not tradable candidates"):
+        evaluate_stage_a_survivors(
+            bridge, stranger, bars, _one_event(10), n_trials_total=1, base_config=EngineConfig()
+        )
