@@ -169,18 +169,26 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         ).over(_SYMBOL_KEY),
     )
     # Materialise once: the cross-sectional mean must read exactly the correlations that are returned.
-    frame = frame.collect().lazy()
+    frame = frame.collect()
     average_corr = (
-        frame.group_by("ts", maintain_order=True)
+        frame.lazy()
+        .group_by("ts", maintain_order=True)
         .agg(
             _in_symbol_order("corr_mkt_48").alias("avg_corr_48"),
             _in_symbol_order("corr_mkt_288").alias("avg_corr_288"),
         )
         .with_columns(pl.col("avg_corr_48").list.mean(), pl.col("avg_corr_288").list.mean())
         .with_columns((pl.col("avg_corr_48") - pl.col("avg_corr_288")).alias("avg_corr_jump"))
-        .sort("ts")
+        .collect()
     )
-    frame = frame.join(average_corr, on="ts", how="left", maintain_order="left")  # same-ts match, as above
+    # Same-ts match (the as-of match, as above) as a per-timestamp lookup: adds three columns to the
+    # materialised frame without a join copying its other columns.
+    frame = frame.with_columns(
+        pl.col("ts")
+        .replace_strict(average_corr["ts"], average_corr[name], return_dtype=pl.Float64)
+        .alias(name)
+        for name in ("avg_corr_48", "avg_corr_288", "avg_corr_jump")
+    ).lazy()
     names = list(defs)
     max_warmup = max(f.warmup_bars for f in defs.values())
     warmup = pl.col("warmup") | (pl.col(_SYMBOL_POS) < max_warmup) | (pl.col(_MARKET_POS) < max_warmup)
