@@ -162,7 +162,7 @@ def test_replays_use_the_spec_cost_model_and_the_resource_only_where_set(lab):
     assert research_engine_config(
         BacktestEngine(entry_lag_bars=spec.entry_lag_bars), spec
     ) == default_engine_config(spec)
-    with pytest.raises(ValueError, match="entry_lag_bars=.* differs from the spec"):
+    with pytest.raises(ValueError, match=r"entry_lag_bars=.* differs from the spec"):
         research_engine_config(BacktestEngine(entry_lag_bars=spec.entry_lag_bars + 1), spec)
 
 

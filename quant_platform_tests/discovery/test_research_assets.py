@@ -20,10 +20,8 @@ from quant_platform.storage import ParquetStore
 
 
 class PointingRegistry(Registry):
-    """Resolves every RunSet to files under ``root`` (its assets: the ``<asset>.parquet`` files there, its
-    template filter: ``templates``) and appends trials to ``root/trials.parquet``."""
-
-    templates: list[str] = []
+    """Resolves every RunSet to files under ``root`` (its assets: the ``<asset>.parquet`` files there; no
+    template filter) and appends trials to ``root/trials.parquet``."""
 
     def resolve(self, runset: str):  # type: ignore[override]
         meta = {
@@ -36,7 +34,7 @@ class PointingRegistry(Registry):
         return SimpleNamespace(
             runset_id=meta["runset_id"],
             symbols=(),
-            templates=tuple(self.templates),
+            templates=(),
             strategies=(),
             artifacts=pl.DataFrame({"asset": assets}, schema={"asset": pl.String}),
             metadata=lambda: meta,
