@@ -20,7 +20,8 @@ from quant_platform.storage import ParquetStore
 
 
 class PointingRegistry(Registry):
-    """Resolves every RunSet to files under ``root`` and appends trials to ``root/trials.parquet``."""
+    """Resolves every RunSet to files under ``root`` (its assets: the ``<asset>.parquet`` files there; no
+    template filter) and appends trials to ``root/trials.parquet``."""
 
     def resolve(self, runset: str):  # type: ignore[override]
         meta = {
@@ -29,7 +30,15 @@ class PointingRegistry(Registry):
             "resolution_hash": "0" * 64,
             "mode": "exploratory",
         }
-        return SimpleNamespace(runset_id=meta["runset_id"], symbols=(), metadata=lambda: meta)
+        assets = sorted(p.stem for p in Path(self.root).glob("*.parquet") if p.stem != "trials")
+        return SimpleNamespace(
+            runset_id=meta["runset_id"],
+            symbols=(),
+            templates=(),
+            strategies=(),
+            artifacts=pl.DataFrame({"asset": assets}, schema={"asset": pl.String}),
+            metadata=lambda: meta,
+        )
 
     def resolution(self, runset: str, resolution_hash: str):  # type: ignore[override]
         assert resolution_hash == "0" * 64  # downstream reads exactly the upstream's resolution
