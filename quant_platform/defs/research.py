@@ -177,7 +177,12 @@ def bridge_evaluation(
         hypothesis_candidates, bars, events, states, spec, base_config=config, funding=funding
     )
     verdicts = tradability(frame)
-    per_candidate = frame.group_by("candidate_id").agg(pl.col("n_entries_incomplete").first())
+    per_candidate = frame.group_by("candidate_id", maintain_order=True).agg(
+        pl.col("n_entries_incomplete").first()
+    )
+    runs = registry.register_replays(
+        resolution, frame["candidate_id"].unique().to_list(), config, context.run_id
+    )
     yield parquet_output(
         context,
         frame,
@@ -190,6 +195,7 @@ def bridge_evaluation(
             "tradable": int(verdicts["tradable"].sum()),
             "entries_incomplete": int(per_candidate["n_entries_incomplete"].sum()),
             "engine_config_id": config.content_id(),
+            "registry_runs": dg.MetadataValue.json(runs),
             "ontology_hash": spec.ontology_hash,
         },
     )

@@ -220,3 +220,21 @@ def test_stage_a_refuses_a_bridge_table_from_another_spec(lab):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "ontology hash mismatch" in str(failure.step_failure_data.error)
+
+
+def test_bridge_registers_one_deterministic_run_per_replayed_candidate(lab):
+    """Each replay is a registry run: run_id = sha256(dataset ids + strategy hash + engine version + seed)."""
+    from quant_platform.core.hashing import canonical_hash
+    from quant_platform.engine import ENGINE_VERSION
+    from quant_platform.registry import run_id
+
+    bridge = lab["tables"][(FUNDED, "bridge_evaluation")]
+    meta = _metadata(lab["runs"][FUNDED], "bridge_evaluation")
+    assert sorted(meta["registry_runs"]) == sorted(bridge["candidate_id"].unique().to_list())
+    config_id = meta["engine_config_id"]
+    seed = default_engine_config(lab["spec"], min_observation_days=5).seed
+    for candidate, recorded in meta["registry_runs"].items():
+        strategy = canonical_hash({"candidate_id": candidate, "engine_config_id": config_id})
+        assert recorded == run_id(["with_funding"], strategy, ENGINE_VERSION, seed)
+    runs = lab["library"].runs()
+    assert set(meta["registry_runs"].values()) <= set(runs["run_id"].to_list())
