@@ -257,8 +257,7 @@ def rss_run(shape: dict, families: tuple[str, ...] | None, with_events: bool) ->
 
 
 def measure_rss(shape: dict, families: tuple[str, ...] | None) -> tuple[float, float]:
-    """Peak RSS (MiB) of features-only and of the whole chain, each in a fresh process. Run before this
-    process allocates anything big: Linux carries a parent's peak RSS into a forked child's reading."""
+    """Peak RSS (MiB) of features-only and of the whole chain, each in a fresh process."""
     _, features_rss = isolated(rss_run, shape, families, False)
     _, all_rss = isolated(rss_run, shape, families, True)
     return features_rss, all_rss

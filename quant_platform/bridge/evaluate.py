@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from quant_platform.bridge.rules import rule_entries, rule_targets
+from quant_platform.bridge.rules import complete_rule_entries, rule_targets
 from quant_platform.bridge.schemas import BridgeEvaluation
 from quant_platform.discovery.config import DiscoverySpec, load_discovery_spec
 from quant_platform.engine import EngineConfig, run_backtest
@@ -100,7 +100,24 @@ def _engine_bars(bars: pl.DataFrame) -> pl.DataFrame:
     return frame.select(ENGINE_BAR_COLUMNS)
 
 
-def _replay(bars: pl.DataFrame, targets: pl.DataFrame, config: EngineConfig, n_entries: int) -> dict:
+def funding_prints_by_symbol(funding: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
+    """``{symbol: (symbol, ts, funding_rate)}`` of the funding prints (empty without funding)."""
+    if funding is None:
+        return {}
+    missing = [c for c in ("symbol", "ts", "funding_rate") if c not in funding.columns]
+    if missing:
+        raise ValueError(f"funding is missing columns {missing}")
+    frame = funding.select("symbol", "ts", "funding_rate")
+    return {s: f for (s,), f in frame.partition_by("symbol", as_dict=True).items()}
+
+
+def _replay(
+    bars: pl.DataFrame,
+    targets: pl.DataFrame,
+    config: EngineConfig,
+    n_entries: int,
+    funding: pl.DataFrame | None = None,
+) -> dict:
     """Engine metrics of one scenario. ``n_trades`` counts rule trades (entries), not engine episodes: two
     back-to-back trades of the same sign are one uninterrupted position for the engine."""
     if targets.height == 0:
@@ -111,13 +128,14 @@ def _replay(bars: pl.DataFrame, targets: pl.DataFrame, config: EngineConfig, n_e
             "turnover": 0.0,
             "status": "no_trades",
         }
-    result = run_backtest(bars, targets, config)
+    result = run_backtest(bars, targets, config, funding)
     m = result.metrics
     expectancy = 1e4 * m["pnl_net"] / config.initial_capital / n_entries
     return {
         "n_trades": n_entries,
         "expectancy_bps": float(expectancy),
-        "sharpe_daily": float(m["sharpe_daily"]),
+        # the engine gives no Sharpe (None) when it has too few observation days: NaN, which fails the gate
+        "sharpe_daily": float("nan") if m["sharpe_daily"] is None else float(m["sharpe_daily"]),
         "turnover": float(m["turnover"]),
         "status": str(m["status"]),
     }
@@ -155,9 +173,14 @@ def evaluate_bridge(
     spec: DiscoverySpec | None = None,
     base_config: EngineConfig | None = None,
     only_passing: bool = True,
+    funding: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The ``bridge_evaluation`` table: one row per (gate-passing) candidate and scenario with the engine's
-    metrics; the candidate's ``tradable`` verdict and ``verdict_reasons`` repeat on its scenario rows."""
+    metrics; the candidate's ``tradable`` verdict and ``verdict_reasons`` repeat on its scenario rows, and
+    ``n_entries_incomplete`` counts its rule entries left out because their exit cannot fill inside the data.
+
+    ``funding``: the perp funding prints (symbol, ts, funding_rate; the ``raw_funding`` table) settled in
+    every replay; ``None`` replays without funding (the caller says so in its metadata)."""
     spec = spec or load_discovery_spec()
     base = base_config or default_engine_config(spec)
     plan = scenarios(spec)
@@ -165,26 +188,25 @@ def evaluate_bridge(
     engine_bars = _engine_bars(bars)
     by_symbol = {s: f for (s,), f in engine_bars.partition_by("symbol", as_dict=True).items()}
     max_extra_latency = max(sc.extra_latency_bars for sc in plan)
+    funding_by_symbol = funding_prints_by_symbol(funding)
     rows = []
     for cand in chosen.select(CANDIDATE_KEYS).iter_rows(named=True):  # a handful of survivors, not a hot path
         sym_bars = by_symbol.get(cand["symbol"])
         if sym_bars is None:
             raise ValueError(f"no bars for candidate symbol {cand['symbol']}")
-        # Only trades the data can complete in every scenario: the exit fill bar (exit instruction + lag +
-        # the largest extra latency) must lie inside the tape, so each rule trade is one complete trade.
-        last_fill_room = cand["horizon_bars"] + base.entry_lag_bars + base.latency_bars + max_extra_latency
-        last_ts = sym_bars["ts"].max()
-        entries = rule_entries(cand, events, states, spec).filter(
-            pl.col("ts") + pl.duration(minutes=spec.bar_minutes * last_fill_room) <= last_ts
+        # Only trades the data can complete in every scenario (one helper for the bridge and the streams).
+        entries, n_incomplete = complete_rule_entries(
+            cand, sym_bars, events, states, spec, base, max_extra_latency
         )
         targets = rule_targets(entries, cand["symbol"], cand["horizon_bars"], spec.bar_minutes)
+        sym_funding = funding_by_symbol.get(cand["symbol"]) if funding is not None else None
         wide, per_scenario = {}, []
         for sc in plan:
-            metrics = _replay(sym_bars, targets, scenario_config(base, sc), entries.height)
+            metrics = _replay(sym_bars, targets, scenario_config(base, sc), entries.height, sym_funding)
             wide.update({f"{sc.name}_{k}": v for k, v in metrics.items()})
             per_scenario.append(
                 {**cand, "scenario": sc.name, "cost_multiplier": sc.cost_multiplier,
-                 "extra_latency_bars": sc.extra_latency_bars, **metrics}
+                 "extra_latency_bars": sc.extra_latency_bars, "n_entries_incomplete": n_incomplete, **metrics}
             )  # fmt: skip
         tradable, reasons = _verdict(wide, spec, plan[0].name)
         rows.extend({**r, "tradable": tradable, "verdict_reasons": reasons} for r in per_scenario)
@@ -192,6 +214,7 @@ def evaluate_bridge(
         "scenario": pl.String,
         "cost_multiplier": pl.Float64,
         "extra_latency_bars": pl.Int32,
+        "n_entries_incomplete": pl.Int64,
         "n_trades": pl.Int64,
         "expectancy_bps": pl.Float64,
         "sharpe_daily": pl.Float64,

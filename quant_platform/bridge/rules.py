@@ -15,6 +15,7 @@ import polars as pl
 from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.discovery.config import UNCONDITIONAL, DiscoverySpec
 from quant_platform.discovery.overlap import non_overlapping_mask
+from quant_platform.engine import EngineConfig
 
 
 def rule_entries(
@@ -59,3 +60,25 @@ def rule_targets(entries: pl.DataFrame, symbol: str, horizon_bars: int, bar_minu
         pl.lit(0.0).alias("target_weight"),
     ).join(enter.select("ts"), on="ts", how="anti")
     return pl.concat([enter, leave]).sort("ts")
+
+
+def complete_rule_entries(
+    candidate: dict,
+    sym_bars: pl.DataFrame,
+    events: pl.DataFrame,
+    states: pl.DataFrame | None,
+    spec: DiscoverySpec,
+    config: EngineConfig,
+    max_extra_latency: int,
+) -> tuple[pl.DataFrame, int]:
+    """The rule's entries whose exit fill lies inside the tape in every scenario, and how many were left out.
+
+    The exit fill bar is the exit instruction (``horizon`` bars after entry) + entry lag + latency + the
+    largest extra latency of any scenario; an entry whose exit fill falls after the last bar of the symbol
+    would be an open position at the end of the data, not a complete trade, so it is left out of every
+    scenario alike (the same trades everywhere) and counted."""
+    room = int(candidate["horizon_bars"]) + config.entry_lag_bars + config.latency_bars + max_extra_latency
+    last_ts = sym_bars["ts"].max()
+    entries = rule_entries(candidate, events, states, spec)
+    complete = entries.filter(pl.col("ts") + pl.duration(minutes=spec.bar_minutes * room) <= last_ts)
+    return complete, entries.height - complete.height

@@ -20,6 +20,8 @@ class BridgeEvaluation(pa.DataFrameModel):
     scenario: str
     cost_multiplier: pl.Float64 = pa.Field(gt=0)
     extra_latency_bars: pl.Int32 = pa.Field(ge=0)
+    # rule entries left out because their exit cannot fill inside the data (the same in every scenario)
+    n_entries_incomplete: pl.Int64 = pa.Field(ge=0)
     n_trades: pl.Int64 = pa.Field(ge=0)
     expectancy_bps: pl.Float64 = pa.Field(nullable=True)
     sharpe_daily: pl.Float64 = pa.Field(nullable=True)

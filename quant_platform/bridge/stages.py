@@ -53,14 +53,18 @@ def screen_bridge_survivors(
     base_config: EngineConfig,
     spec: DiscoverySpec | None = None,
     config: StageAConfig | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> StageAResult:
-    """Stage A (anchored folds, IC and after-cost Sharpe) over the tradable candidates of ``bridge``."""
+    """Stage A (anchored folds, IC and after-cost Sharpe) over the tradable candidates of ``bridge``, the
+    rules replayed with ``funding`` prints settled (``None``: none)."""
     survivors = bridge_candidates(bridge)
     if survivors.height == 0:
         return StageAResult(
             fold_metrics=empty_frame(StageAFoldMetrics), decisions=empty_frame(StageADecisions)
         )
-    streams = rule_streams(survivors, bars, events, states, base_config=base_config, spec=spec)
+    streams = rule_streams(
+        survivors, bars, events, states, base_config=base_config, spec=spec, funding=funding
+    )
     return stage_a_screen(streams, config)
 
 
@@ -75,8 +79,10 @@ def evaluate_stage_a_survivors(
     base_config: EngineConfig,
     spec: DiscoverySpec | None = None,
     config: StageBConfig | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> StageBResult:
-    """Stage B (PSR, DSR, CPCV, bootstrap, stress, fold policy) over the Stage A survivors (module doc)."""
+    """Stage B (PSR, DSR, CPCV, bootstrap, stress, fold policy) over the Stage A survivors (module doc),
+    every replay settling ``funding`` prints (``None``: none)."""
     spec = spec or load_discovery_spec()
     config = config or StageBConfig.from_spec()
     passed = stage_a_decisions.filter(pl.col("passed"))["candidate_id"].to_list()
@@ -94,11 +100,18 @@ def evaluate_stage_a_survivors(
     everyone = bridge_candidates(bridge, tradable_only=False)
     scenarios = config.scenarios
     trial_streams = rule_streams(
-        everyone, bars, events, states, base_config=base_config, spec=spec, scenarios=scenarios
+        everyone,
+        bars,
+        events,
+        states,
+        base_config=base_config,
+        spec=spec,
+        scenarios=scenarios,
+        funding=funding,
     )
     chosen = everyone.filter(pl.col("candidate_id").is_in(passed))
     stressed = stressed_rule_streams(
-        chosen, bars, events, states, base_config=base_config, spec=spec, scenarios=scenarios
+        chosen, bars, events, states, base_config=base_config, spec=spec, scenarios=scenarios, funding=funding
     )
     return stage_b_evaluate(
         trial_streams.filter(pl.col("candidate_id").is_in(passed)),

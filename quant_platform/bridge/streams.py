@@ -22,7 +22,9 @@ close-price panel of the RunSet's symbols (``apply_scenario_to_prices``) before 
 high and low move with its close (the bar's shape relative to its close is kept), gap rows stay gaps: the
 panel is filled (forward, then backward for leading gaps) only inside the transform (a gap contributes no
 return to the common factor), and the filled values never reach the engine. Trades are the same in every scenario: entries whose exit fill
-cannot complete inside the tape under the largest extra latency are left out everywhere, as the bridge does.
+cannot complete inside the tape under the largest extra latency are left out everywhere, by the bridge's own
+helper (:func:`~quant_platform.bridge.rules.complete_rule_entries`; the bridge table counts them). Funding
+prints, when given, settle in every replay (the price stress does not change them).
 """
 
 from __future__ import annotations
@@ -32,8 +34,14 @@ from collections.abc import Iterable
 import numpy as np
 import polars as pl
 
-from quant_platform.bridge.evaluate import CANDIDATE_KEYS, Scenario, _engine_bars, scenario_config
-from quant_platform.bridge.rules import rule_entries, rule_targets
+from quant_platform.bridge.evaluate import (
+    CANDIDATE_KEYS,
+    Scenario,
+    _engine_bars,
+    funding_prints_by_symbol,
+    scenario_config,
+)
+from quant_platform.bridge.rules import complete_rule_entries, rule_targets
 from quant_platform.discovery.config import DiscoverySpec, load_discovery_spec
 from quant_platform.engine import EngineConfig, run_backtest
 from quant_platform.validation.schemas import CandidateStreams
@@ -64,22 +72,14 @@ def empty_streams() -> pl.DataFrame:
     return pl.DataFrame(schema={name: col.dtype.type for name, col in schema.columns.items()})
 
 
-def _complete_entries(
-    candidate: dict, sym_bars: pl.DataFrame, events: pl.DataFrame, states: pl.DataFrame | None,
-    spec: DiscoverySpec, config: EngineConfig, max_extra_latency: int,
-) -> pl.DataFrame:  # fmt: skip
-    """The rule's entries whose exit fill lies inside the tape in every scenario (the bridge's rule)."""
-    room = int(candidate["horizon_bars"]) + config.entry_lag_bars + config.latency_bars + max_extra_latency
-    last_ts = sym_bars["ts"].max()
-    return rule_entries(candidate, events, states, spec).filter(
-        pl.col("ts") + pl.duration(minutes=spec.bar_minutes * room) <= last_ts
-    )
-
-
 def _stream(
-    candidate_id: str, sym_bars: pl.DataFrame, targets: pl.DataFrame, config: EngineConfig
+    candidate_id: str,
+    sym_bars: pl.DataFrame,
+    targets: pl.DataFrame,
+    config: EngineConfig,
+    funding: pl.DataFrame | None,
 ) -> pl.DataFrame:
-    steps = run_backtest(sym_bars, targets, config).steps
+    steps = run_backtest(sym_bars, targets, config, funding).steps
     mark = pl.col("mark_price")
     return steps.select(
         pl.lit(candidate_id).alias("candidate_id"),
@@ -93,20 +93,25 @@ def _stream(
 def _replay_all(
     candidates: pl.DataFrame, bars: pl.DataFrame, events: pl.DataFrame, states: pl.DataFrame | None,
     spec: DiscoverySpec, entry_config: EngineConfig, configs: dict[str, EngineConfig], max_extra_latency: int,
+    funding: pl.DataFrame | None,
 ) -> dict[str, pl.DataFrame]:  # fmt: skip
     """``{name: streams}`` for every engine configuration in ``configs`` (the same entries in each)."""
     by_symbol = {s: f.sort("ts") for (s,), f in bars.partition_by("symbol", as_dict=True).items()}
+    funding_by_symbol = funding_prints_by_symbol(funding)
     out: dict[str, list[pl.DataFrame]] = {name: [] for name in configs}
     for cand in candidates.select(CANDIDATE_KEYS).iter_rows(named=True):  # a handful of survivors
         sym_bars = by_symbol.get(cand["symbol"])
         if sym_bars is None:
             raise ValueError(f"no bars for candidate symbol {cand['symbol']}")
-        entries = _complete_entries(cand, sym_bars, events, states, spec, entry_config, max_extra_latency)
+        entries, _ = complete_rule_entries(
+            cand, sym_bars, events, states, spec, entry_config, max_extra_latency
+        )
         targets = rule_targets(entries, cand["symbol"], int(cand["horizon_bars"]), spec.bar_minutes)
         if targets.height == 0:  # a rule without a trade is flat on every step
             targets = sym_bars.select("symbol", "ts", pl.lit(0.0).alias("target_weight")).head(1)
         for name, config in configs.items():
-            out[name].append(_stream(cand["candidate_id"], sym_bars, targets, config))
+            sym_funding = funding_by_symbol.get(cand["symbol"])
+            out[name].append(_stream(cand["candidate_id"], sym_bars, targets, config, sym_funding))
     return {
         name: CandidateStreams.validate(pl.concat(frames).select(STREAM_COLUMNS))
         if frames
@@ -124,16 +129,19 @@ def rule_streams(
     base_config: EngineConfig,
     spec: DiscoverySpec | None = None,
     scenarios: Iterable[StressScenario] | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The base-configuration :class:`CandidateStreams` of ``candidates`` (rows with the bridge's rule keys,
     e.g. from :func:`bridge_candidates`). ``scenarios`` (default: the standard set) only fixes which entries
-    count, so the base and stressed streams trade the same entries."""
+    count, so the base and stressed streams trade the same entries. ``funding``: the funding prints
+    (symbol, ts, funding_rate) settled in every replay (``None``: none)."""
     spec = spec or load_discovery_spec()
     plan = tuple(scenarios) if scenarios is not None else standard_scenarios()
     max_latency = max((s.extra_latency_bars for s in plan), default=0)
     return _replay_all(
-        candidates, _engine_bars(bars), events, states, spec, base_config, {"base": base_config}, max_latency
-    )["base"]
+        candidates, _engine_bars(bars), events, states, spec, base_config, {"base": base_config}, max_latency,
+        funding,
+    )["base"]  # fmt: skip
 
 
 def stress_bars(bars: pl.DataFrame, scenario: StressScenario) -> pl.DataFrame:
@@ -170,9 +178,11 @@ def stressed_rule_streams(
     base_config: EngineConfig,
     spec: DiscoverySpec | None = None,
     scenarios: Iterable[StressScenario] | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """``{scenario name: CandidateStreams}`` of ``candidates`` under every stress scenario (default: the
-    standard set of ``spec/validation.yaml``), each replayed through the engine (module docstring)."""
+    standard set of ``spec/validation.yaml``), each replayed through the engine (module docstring), settling
+    ``funding`` (symbol, ts, funding_rate; ``None``: none) in every replay."""
     spec = spec or load_discovery_spec()
     plan = tuple(scenarios) if scenarios is not None else standard_scenarios()
     max_latency = max((s.extra_latency_bars for s in plan), default=0)
@@ -184,6 +194,6 @@ def stressed_rule_streams(
     for scenario in plan:
         out[scenario.name] = _replay_all(
             candidates, stress_bars(bars, scenario), events, states, spec, base_config,
-            {scenario.name: engine_only[scenario.name]}, max_latency,
+            {scenario.name: engine_only[scenario.name]}, max_latency, funding,
         )[scenario.name]  # fmt: skip
     return out

@@ -64,7 +64,8 @@ def _register_runset(first: str, last: str, symbols: list[str], instance: dg.Dag
         DatasetSpec(
             dataset_id=DEMO_DATASET,
             source="synthetic",
-            assets=("bars_5m", "features_v1", "market_events"),
+            # raw_funding: the funding prints the bridge and stage replays settle
+            assets=("bars_5m", "features_v1", "market_events", "raw_funding"),
             symbols=tuple(symbols),
             first_day=date.fromisoformat(first),
             description="the embedded synthetic market (seed 7), grows daily",

@@ -58,6 +58,34 @@ class Registry(dg.ConfigurableResource):
     def runset_metadata(self, runset: str) -> dict[str, str]:
         return self.library().runset_metadata(runset)
 
+    def register_replays(
+        self, resolution: Resolution, strategy_ids: list[str], config: Any, dagster_run_id: str
+    ) -> dict[str, str]:
+        """Record one registry run per replayed strategy; ``{strategy_id: run_id}``.
+
+        ``run_id = sha256(dataset ids + strategy hash + engine version + seed)`` where the strategy hash covers
+        the rule (its candidate id) and the exact engine configuration, so the same replay under the same
+        costs always has the same id, and a re-materialization records another execution of it.
+        """
+        from quant_platform.core.hashing import canonical_hash
+        from quant_platform.engine import ENGINE_VERSION
+
+        library = self.library()
+        dataset_id = library.runset(resolution.runset_name).spec.dataset_id
+        config_id = config.content_id()
+        runs = {}
+        for strategy_id in sorted(strategy_ids):
+            runs[strategy_id] = library.register_run(
+                dataset_ids=[dataset_id],
+                strategy_hash=canonical_hash({"candidate_id": strategy_id, "engine_config_id": config_id}),
+                engine_version=ENGINE_VERSION,
+                seed=config.seed,
+                runset=resolution.runset_name,
+                dagster_run_id=dagster_run_id,
+                config={"candidate_id": strategy_id, "engine_config_id": config_id},
+            )
+        return runs
+
     def record_trials(self, frame: pl.DataFrame) -> int:
         return self.library().record_trials(frame)
 

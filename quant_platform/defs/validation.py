@@ -4,11 +4,15 @@ Thin assets: read exactly the RunSet resolution their upstream ``bridge_evaluati
 resolution hash, not by resolving again mid-chain), replay the survivors' rules through the engine resource
 and call one library function (:mod:`quant_platform.bridge.stages`), record the stage's trials in the
 registry's ledger, write the table through :func:`parquet_output` (content hash = data version) and yield
-its blocking checks. ``stage_b_survivors`` deflates its Sharpe ratios by everything the ledger holds for the
+its blocking checks. Like ``bridge_evaluation`` they check their input's ontology hash (a table from another
+spec is an error), replay with the spec-based engine configuration and the RunSet's funding prints (see
+:mod:`quant_platform.defs.research`), and attach the ontology hash, template filter and funding status as
+metadata. ``stage_b_survivors`` deflates its Sharpe ratios by everything the ledger holds for the
 RunSet (every stage before it) and shows the gate funnel as a table and a text bar chart.
 """
 
 import itertools
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -25,11 +29,22 @@ from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import runset_partitions
 from quant_platform.defs.registry import Registry, runset_output_metadata, upstream_resolution
-from quant_platform.defs.research import _inputs
+from quant_platform.defs.research import (
+    FUNDING_ASSET,
+    RUNSET_INPUT_DEPS,
+    read_runset_funding,
+    read_runset_inputs,
+    research_engine_config,
+    runset_templates,
+)
+from quant_platform.discovery import check_ontology, load_discovery_spec
+from quant_platform.engine import EngineConfig
 from quant_platform.validation.schemas import StageADecisions, StageBCandidates
 
 FUNNEL_CHECK = "funnel_monotone"
 _BAR_WIDTH = 30
+# every day of the RunSet's inputs (and its funding prints) feeds each stage's replays
+STAGE_DEPS = [*RUNSET_INPUT_DEPS, dg.AssetDep(FUNDING_ASSET, partition_mapping=dg.AllPartitionMapping())]
 
 
 def _fold_summary(fold_metrics: pl.DataFrame) -> str:
@@ -86,9 +101,30 @@ def funnel_bar_chart(funnel: pl.DataFrame) -> str:
     return "```\n" + "\n".join(lines) + "\n```"
 
 
+def _replay_context(
+    registry: Registry, resolution: Any, backtest_engine: BacktestEngine
+) -> tuple[
+    tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], pl.DataFrame | None, EngineConfig, dict[str, Any]
+]:
+    """Inputs, funding prints, engine config and the metadata every stage attaches (ontology, templates,
+    funding, engine config id)."""
+    spec = load_discovery_spec()
+    _, template_metadata = runset_templates(resolution, spec)
+    funding, funding_metadata = read_runset_funding(registry, resolution)
+    config = research_engine_config(backtest_engine, spec)
+    metadata = {
+        **template_metadata,
+        **funding_metadata,
+        "engine_config_id": config.content_id(),
+        "ontology_hash": spec.ontology_hash,
+    }
+    return read_runset_inputs(registry, resolution), funding, config, metadata
+
+
 @dg.asset(
     partitions_def=runset_partitions,
     group_name="research",
+    deps=STAGE_DEPS,
     check_specs=[schema_check_spec("stage_a_screen", StageADecisions)],
     description="Stage A: the bridge survivors' rules replayed through the engine, screened on anchored "
     "temporal folds with embargo (per-fold Spearman IC and after-cost daily Sharpe); survivors with reasons.",
@@ -99,10 +135,13 @@ def stage_a_screen(
     registry: Registry,
     backtest_engine: BacktestEngine,
 ):
+    check_ontology(bridge_evaluation)  # a bridge table from another spec is an error, not a warning
     resolution = upstream_resolution(context, registry, "bridge_evaluation")
-    bars, events, states = _inputs(registry, resolution)
+    (bars, events, states), funding, config, replay_metadata = _replay_context(
+        registry, resolution, backtest_engine
+    )
     result = screen_bridge_survivors(
-        bridge_evaluation, bars, events, states, base_config=backtest_engine.engine_config()
+        bridge_evaluation, bars, events, states, base_config=config, funding=funding
     )
     recorded = registry.record_trials(stage_a_trials(result, bridge_evaluation, resolution.runset_id))
     frame = result.decisions
@@ -115,7 +154,7 @@ def stage_a_screen(
             "passed": int(frame["passed"].sum()),
             "trials_recorded": recorded,
             "folds": dg.MetadataValue.md(_fold_summary(result.fold_metrics)),
-            "engine_config_id": backtest_engine.engine_config().content_id(),
+            **replay_metadata,
         },
     )
     yield schema_check_result("stage_a_screen", StageADecisions, frame)
@@ -124,6 +163,7 @@ def stage_a_screen(
 @dg.asset(
     partitions_def=runset_partitions,
     group_name="research",
+    deps=STAGE_DEPS,
     check_specs=[
         schema_check_spec("stage_b_survivors", StageBCandidates),
         dg.AssetCheckSpec(
@@ -144,8 +184,11 @@ def stage_b_survivors(
     registry: Registry,
     backtest_engine: BacktestEngine,
 ):
+    check_ontology(bridge_evaluation)  # the replayed rules must come from the active spec
     resolution = upstream_resolution(context, registry, "stage_a_screen")
-    bars, events, states = _inputs(registry, resolution)
+    (bars, events, states), funding, config, replay_metadata = _replay_context(
+        registry, resolution, backtest_engine
+    )
     # Everything tested for the RunSet before this stage: Stage B's own earlier records of the same candidates
     # are not new selection trials (and leaving them out keeps a re-materialization byte-identical).
     n_trials_total = registry.count_trials(context.partition_key) - registry.count_trials(
@@ -158,7 +201,8 @@ def stage_b_survivors(
         events,
         states,
         n_trials_total=n_trials_total,
-        base_config=backtest_engine.engine_config(),
+        base_config=config,
+        funding=funding,
     )
     recorded = registry.record_trials(stage_b_trials(result, bridge_evaluation, resolution.runset_id))
     frame, funnel = result.candidates, result.funnel
@@ -173,7 +217,7 @@ def stage_b_survivors(
             "trials_recorded": recorded,
             "gate_funnel": funnel_table(funnel),
             "gate_funnel_chart": dg.MetadataValue.md(funnel_bar_chart(funnel)),
-            "engine_config_id": backtest_engine.engine_config().content_id(),
+            **replay_metadata,
         },
     )
     yield schema_check_result("stage_b_survivors", StageBCandidates, frame)

@@ -7,7 +7,8 @@ the ``spec/`` tree it was read from, so every output can be traced to (and check
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fnmatch
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ class DiscoverySpec:
     gates: PhaseTwoGates
     bridge: BridgeGates
     ontology_hash: str
+    # A RunSet's template filter (glob patterns, empty = all): plan() keeps only matching templates.
+    template_filter: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.entry_lag_bars < 1:
@@ -130,9 +133,41 @@ class DiscoverySpec:
                 return t
         raise KeyError(name)
 
+    def planned_templates(self) -> tuple[str, ...]:
+        """The rule templates the hypothesis plan uses, sorted."""
+        return tuple(sorted({t for _, _, t, _ in self.plan_rows}))
+
+    def matching_templates(self, patterns: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """The planned templates matching any of the glob ``patterns`` (fnmatch; empty = all of them).
+
+        A pattern that matches no planned template is an error (a typo would otherwise silently test nothing
+        of what was asked for)."""
+        planned = self.planned_templates()
+        if not patterns:
+            return planned
+        unmatched = [p for p in patterns if not fnmatch.filter(planned, p)]
+        if unmatched:
+            raise ValueError(
+                f"template filter {unmatched} matches no rule template of the spec {list(planned)}"
+            )
+        return tuple(t for t in planned if any(fnmatch.fnmatchcase(t, p) for p in patterns))
+
+    def restricted_to_templates(self, patterns: tuple[str, ...] | list[str]) -> DiscoverySpec:
+        """This spec with the hypothesis plan cut to the templates matching ``patterns`` (empty = all):
+        only those hypotheses are tested, so only they count as trials. The ontology hash is the spec's own
+        (the spec did not change; the RunSet chose a subset of it)."""
+        self.matching_templates(patterns)  # refuse a pattern that matches nothing, now
+        return replace(self, template_filter=tuple(sorted(set(patterns))))
+
+    def event_families(self) -> pl.DataFrame:
+        """``event_type, family`` of every event the spec plans hypotheses for (whatever the template filter)."""
+        rows = sorted({(e, f) for e, f, _, _ in self.plan_rows})
+        return pl.DataFrame(rows, schema={"event_type": pl.String, "family": pl.String}, orient="row")
+
     def plan(self) -> pl.DataFrame:
         """The hypothesis plan: one row per (event_type, family, template, horizon) with the sign rule."""
         by_name = {t.name: t for t in self.templates}
+        selected = set(self.matching_templates(self.template_filter))
         rows = [
             {
                 "event_type": e,
@@ -145,6 +180,7 @@ class DiscoverySpec:
                 else by_name[t].fixed_sign,
             }
             for e, f, t, h in self.plan_rows
+            if t in selected
         ]
         schema = {
             "event_type": pl.String,

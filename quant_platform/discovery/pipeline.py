@@ -44,10 +44,15 @@ def run_discovery(
     states: pl.DataFrame | None = None,
     spec: DiscoverySpec | None = None,
     runset_id: str | None = None,
+    templates: tuple[str, ...] = (),
 ) -> DiscoveryResult:
     """Phase-2 discovery on ``bars`` (symbol, ts, open, gap), ``events`` (event_id, symbol, ts, event_type,
-    direction[, family]) and optional ``states`` (symbol, ts, one column per conditioning column)."""
-    spec = spec or load_discovery_spec()
+    direction[, family]) and optional ``states`` (symbol, ts, one column per conditioning column).
+
+    ``templates``: glob patterns (a RunSet's template filter; empty = every template of the spec). Only
+    hypotheses of matching rule templates are tested and recorded as trials; a pattern matching no template
+    of the spec raises ``ValueError``."""
+    spec = (spec or load_discovery_spec()).restricted_to_templates(tuple(templates))
     sample_set = build_samples(bars, events, states, spec)
     scored = score_candidates(aggregate_candidates(sample_set.samples), spec)
     candidates = scored.with_columns(

@@ -8,6 +8,7 @@ round-trip cost.
 
 Exclusions are counted, never silent (the ``exclusions`` frame, one row per key and reason):
 - ``event_type_not_in_multiplicity_spec``: the event type is in no family of spec/multiplicity;
+- ``no_selected_template``: the RunSet's template filter leaves no rule template for the event type;
 - ``window_beyond_data``: the entry or exit bar is not in ``bars``;
 - ``gap_in_window``: a bar from entry to exit (inclusive) is a gap row, has no open, or is missing;
 - ``overlapping_window``: within h bars after the previous counted event of the same (symbol, event, h);
@@ -91,7 +92,7 @@ def _prepare_events(
     misaligned = events.filter(pl.col("ts").dt.epoch("ms") % spec.bar_ms != 0).height
     if misaligned:
         raise ValueError(f"events: {misaligned} rows have ts not aligned to the {spec.bar_minutes}m bar grid")
-    families = plan.select("event_type", "family").unique()
+    families = spec.event_families()
     if "family" in events.columns:
         clash = (
             events.select("event_type", pl.col("family").alias("given_family"))
@@ -113,7 +114,15 @@ def _prepare_events(
         .agg(n_observations=pl.len().cast(pl.UInt32))
         .with_columns(reason=pl.lit("event_type_not_in_multiplicity_spec"))
     )
-    return frame.join(families, on="event_type", how="inner"), unknown
+    known = frame.join(families, on="event_type", how="inner")
+    planned = plan.select("event_type").unique()
+    filtered_out = (
+        known.join(planned, on="event_type", how="anti")
+        .group_by("symbol", "event_type", maintain_order=True)
+        .agg(n_observations=pl.len().cast(pl.UInt32))
+        .with_columns(reason=pl.lit("no_selected_template"))
+    )
+    return known.join(planned, on="event_type", how="semi"), pl.concat([unknown, filtered_out])
 
 
 def build_samples(

@@ -3,7 +3,8 @@ plus market-wide dispersion, volatility and correlation regime. Parameters come 
 ``spec/features/context.yaml``; states with ``table: context_features`` come from ``spec/states``.
 
 Point-in-time: the market series at bar t aggregates bar t of every symbol (all known at its close);
-every statistic is a trailing window; market columns reach symbol rows through a backward as-of join.
+every statistic is a trailing window; market columns reach symbol rows through a backward as-of join,
+which, because the market frame has a row for every input timestamp, is the equality join on ts.
 """
 
 from __future__ import annotations
@@ -125,9 +126,9 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     market = _market_frame(lazy, defs, spec)
     cover = spec.min_coverage
     frame = (
-        lazy.sort("ts")
-        .join_asof(market, on="ts", strategy="backward")
-        .sort("symbol", "ts")
+        # The market frame has one row per bar timestamp of the input, so the backward as-of match of every
+        # row is the row with the same ts: an equality join gives exactly it, without re-sorting by ts.
+        lazy.join(market, on="ts", how="left", maintain_order="left")
         .with_columns(
             (pl.col("symbol") != pl.col("symbol").shift(1))
             .fill_null(True)
@@ -168,18 +169,26 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         ).over(_SYMBOL_KEY),
     )
     # Materialise once: the cross-sectional mean must read exactly the correlations that are returned.
-    frame = frame.collect().lazy()
+    frame = frame.collect()
     average_corr = (
-        frame.group_by("ts", maintain_order=True)
+        frame.lazy()
+        .group_by("ts", maintain_order=True)
         .agg(
             _in_symbol_order("corr_mkt_48").alias("avg_corr_48"),
             _in_symbol_order("corr_mkt_288").alias("avg_corr_288"),
         )
         .with_columns(pl.col("avg_corr_48").list.mean(), pl.col("avg_corr_288").list.mean())
         .with_columns((pl.col("avg_corr_48") - pl.col("avg_corr_288")).alias("avg_corr_jump"))
-        .sort("ts")
+        .collect()
     )
-    frame = frame.sort("ts").join_asof(average_corr, on="ts", strategy="backward").sort("symbol", "ts")
+    # Same-ts match (the as-of match, as above) as a per-timestamp lookup: adds three columns to the
+    # materialised frame without a join copying its other columns.
+    frame = frame.with_columns(
+        pl.col("ts")
+        .replace_strict(average_corr["ts"], average_corr[name], return_dtype=pl.Float64)
+        .alias(name)
+        for name in ("avg_corr_48", "avg_corr_288", "avg_corr_jump")
+    ).lazy()
     names = list(defs)
     max_warmup = max(f.warmup_bars for f in defs.values())
     warmup = pl.col("warmup") | (pl.col(_SYMBOL_POS) < max_warmup) | (pl.col(_MARKET_POS) < max_warmup)

@@ -41,8 +41,13 @@ def run_lookahead(
     if asset not in PIPELINES:
         raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
     day = parse_day(partition)
-    first = (day - timedelta(days=lookback_days())).isoformat()
-    bars = bars_for_days(_source(source, symbols), first, day.isoformat())
+    market = _source(source, symbols)
+    first = day - timedelta(days=lookback_days())
+    # A window reaching before the source's first day starts at it: those rows are warm-up, as in the asset.
+    origin = getattr(getattr(market, "config", None), "origin_date", None)
+    if origin is not None:
+        first = max(first, parse_day(origin))
+    bars = bars_for_days(market, first.isoformat(), day.isoformat())
     start, end = day_bounds(day)
     in_day = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
     return lookahead_report(bars, sample_cut_points(in_day, cuts, seed=seed), asset=asset)

@@ -20,7 +20,8 @@ from quant_platform.storage import ParquetStore
 
 
 class PointingRegistry(Registry):
-    """Resolves every RunSet to files under ``root`` and appends trials to ``root/trials.parquet``."""
+    """Resolves every RunSet to files under ``root`` (its assets: the ``<asset>.parquet`` files there; no
+    template filter) and appends trials to ``root/trials.parquet``."""
 
     def resolve(self, runset: str):  # type: ignore[override]
         meta = {
@@ -29,7 +30,15 @@ class PointingRegistry(Registry):
             "resolution_hash": "0" * 64,
             "mode": "exploratory",
         }
-        return SimpleNamespace(runset_id=meta["runset_id"], symbols=(), metadata=lambda: meta)
+        assets = sorted(p.stem for p in Path(self.root).glob("*.parquet") if p.stem != "trials")
+        return SimpleNamespace(
+            runset_id=meta["runset_id"],
+            symbols=(),
+            templates=(),
+            strategies=(),
+            artifacts=pl.DataFrame({"asset": assets}, schema={"asset": pl.String}),
+            metadata=lambda: meta,
+        )
 
     def resolution(self, runset: str, resolution_hash: str):  # type: ignore[override]
         assert resolution_hash == "0" * 64  # downstream reads exactly the upstream's resolution
@@ -37,6 +46,9 @@ class PointingRegistry(Registry):
 
     def scan(self, resolution, asset: str) -> pl.LazyFrame:  # type: ignore[override]
         return pl.scan_parquet(Path(self.root) / f"{asset}.parquet")
+
+    def register_replays(self, resolution, strategy_ids, config, dagster_run_id):  # type: ignore[override]
+        return dict.fromkeys(sorted(strategy_ids), "not-registered-in-this-stand-in")
 
     def record_trials(self, frame: pl.DataFrame) -> int:
         frame.write_parquet(Path(self.root) / "trials.parquet")

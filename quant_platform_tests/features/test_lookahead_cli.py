@@ -46,3 +46,11 @@ def test_cli_exit_status_is_one_when_a_column_changes(monkeypatch, capsys) -> No
     monkeypatch.setattr(lookahead_cli, "run_lookahead", lambda *a, **k: offending)
     assert lookahead_cli.main(["lookahead", "--asset", "features_v1", "--partition", "2024-01-06"]) == 1
     assert "x" in capsys.readouterr().out
+
+
+def test_partition_near_the_source_origin_uses_the_available_window():
+    """Day 2 of the synthetic market: the look-back is clamped to the origin (warm-up), not an error."""
+    from quant_platform.features.lookahead_cli import run_lookahead
+
+    report = run_lookahead("features_v1", "2024-01-02", cuts=2, symbols=("BTCUSDT", "ETHUSDT"))
+    assert report.height == 0

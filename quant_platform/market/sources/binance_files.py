@@ -44,22 +44,9 @@ import polars as pl
 
 from quant_platform.core.timeutil import day_bounds, parse_day
 from quant_platform.market.sources import csvtext
+from quant_platform.market.sources.binance_layout import KLINE_COLUMNS, KLINE_FLOAT_COLUMNS
 from quant_platform.market.sources.tables import check_table, conform, empty_table
 
-KLINE_COLUMNS = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-)
 FUNDING_COLUMNS = ("calc_time", "funding_interval_hours", "last_funding_rate")
 METRICS_COLUMNS = (
     "create_time",
@@ -115,16 +102,7 @@ def parse_klines(path: Path, symbol: str) -> pl.DataFrame:
     """A klines dump file → :class:`RawBars` rows (all of them, in file order)."""
     source = str(path)
     frame = _split_with_header(path, KLINE_COLUMNS)
-    floats = (
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        "quote_volume",
-        "taker_buy_volume",
-        "taker_buy_quote_volume",
-    )
+    floats = KLINE_FLOAT_COLUMNS
     frame = csvtext.parse_numbers(
         frame, {c: pl.Float64() for c in floats} | {"count": pl.Int64()}, source=source
     )

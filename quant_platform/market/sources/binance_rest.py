@@ -41,6 +41,7 @@ import requests
 
 from quant_platform.core.timeutil import MS_PER_DAY, parse_day
 from quant_platform.market.sources import csvtext
+from quant_platform.market.sources.binance_layout import KLINE_COLUMNS, KLINE_FLOAT_COLUMNS
 from quant_platform.market.sources.resilient_http import (
     CircuitBreaker,
     ResilientHttpClient,
@@ -50,20 +51,6 @@ from quant_platform.market.sources.resilient_http import (
 from quant_platform.market.sources.tables import check_table, conform, empty_table
 
 DEFAULT_BASE_URLS: dict[str, str] = {"futures": "https://fapi.binance.com", "spot": "https://api.binance.com"}
-KLINE_FIELDS = (
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close_time",
-    "quote_volume",
-    "count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "ignore",
-)
 LIQUIDATIONS_UNSUPPORTED = (
     "unsupported: Binance has no public historical liquidation endpoint "
     "(forceOrders needs an API key, allForceOrders was retired); use binance_files liquidationSnapshot"
@@ -194,26 +181,17 @@ class BinanceRestSource:
 
     def _frame(self, table: str, symbol: str, rows: list[Any], source: str) -> pl.DataFrame:
         if table in ("perp_bars", "spot_bars"):
-            bad = [i for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != len(KLINE_FIELDS)]
+            bad = [i for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != len(KLINE_COLUMNS)]
             if bad:
                 raise ValueError(
-                    f"{source}: rows {[i + 1 for i in bad[:5]]} are not {len(KLINE_FIELDS)}-field klines"
+                    f"{source}: rows {[i + 1 for i in bad[:5]]} are not {len(KLINE_COLUMNS)}-field klines"
                 )
             frame = pl.DataFrame(
                 [[None if v is None else str(v) for v in r] for r in rows],
-                schema=dict.fromkeys(KLINE_FIELDS, pl.String),
+                schema=dict.fromkeys(KLINE_COLUMNS, pl.String),
                 orient="row",
             )
-            floats = (
-                "open",
-                "high",
-                "low",
-                "close",
-                "volume",
-                "quote_volume",
-                "taker_buy_volume",
-                "taker_buy_quote_volume",
-            )
+            floats = KLINE_FLOAT_COLUMNS
             frame = frame.with_row_index(csvtext.LINE_NO, offset=1)
             frame = csvtext.parse_numbers(
                 frame, {c: pl.Float64() for c in floats} | {"count": pl.Int64()}, source=source
