@@ -5,12 +5,16 @@
 returns what discovery and the bridge consume plus the ground truth ``SyntheticMarket.planted_events``.
 
 :func:`label_discoveries` marks each candidate ``is_true_effect``. A planted effect is a drift of known sign
-relative to its trigger (``continuation``: in the trigger's sign; ``reversal``: against it), with the
-trigger's own sign random. Several detected event types fire on the same trigger (a vol_shock is also an
-idiosyncratic return shock, a volume surge, ...) and each legitimately carries the drift; what cannot carry
-it is (a) any other symbol, (b) a template trading against the planted sign relative to the event
-direction, (c) a fixed-sign template (drift_long / drift_short), whose expected return under a drift of
-random sign is zero. Those are false discoveries; everything else on the planted symbol is counted true.
+after each planted trigger (``SyntheticMarket.planted_events``: symbol, event bar, horizon, drift sign). The
+detector never sees "the planted trigger"; several detected event types fire on or shortly after it (a
+vol_shock is also an idiosyncratic return shock, a volume surge, a liquidation cascade, a forced-flow
+exhaustion a few bars later, ...) and each legitimately carries the drift, with its own notion of direction.
+So the truth is decided empirically per (event_type, symbol), not by name: a candidate is true when (a) its
+events fall inside planted drift windows of its symbol in at least ``min_coincident_share`` of occurrences,
+and (b) on those coincident events its template's trade sign (template multiplier x event direction) agrees
+with the planted drift sign more often than not. Fixed-sign templates (drift_long / drift_short) are false:
+the trigger's sign is random, so a fixed-sign trade has zero expected planted return. Every candidate on a
+symbol without planted effects is false.
 """
 
 from __future__ import annotations
