@@ -493,6 +493,14 @@ def chain_rows(table: list[dict], seeds: int, n_days: int) -> list[dict]:
     return out
 
 
+def chain_section(quick: bool = False) -> list[dict]:
+    """Section 4 alone (``python -c "from bench.bench_discovery import chain_section; chain_section()"``)."""
+    seeds, out = (3 if quick else 20), []
+    for n_days, sizes in CHAIN_WORLDS[:1] if quick else CHAIN_WORLDS:
+        out.extend(chain_rows(chain_table(seeds, n_days, sizes), seeds, n_days))
+    return out
+
+
 def run(quick: bool = False) -> list[dict]:
     out = []
     # 1. shrinkage + BH on ~1M rows (quick: ~100k)
@@ -601,7 +609,5 @@ def run(quick: bool = False) -> list[dict]:
                 )
             )
     # 4. planted-signal proof through the real chain
-    seeds = 3 if quick else 20
-    for n_days, sizes in CHAIN_WORLDS[:1] if quick else CHAIN_WORLDS:
-        out.extend(chain_rows(chain_table(seeds, n_days, sizes), seeds, n_days))
+    out.extend(chain_section(quick))
     return out
