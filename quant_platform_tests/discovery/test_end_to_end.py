@@ -7,34 +7,22 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from quant_platform.core.timeutil import day_range
 from quant_platform.discovery import load_discovery_spec, run_discovery
-from quant_platform.events import detect_events
-from quant_platform.features.compute import compute_features
-from quant_platform.features.context import compute_context
-from quant_platform.market.cleaning import clean_day
-from quant_platform.market.sources.synthetic import PlantedEffect, SyntheticConfig, SyntheticMarket
+from quant_platform.discovery.synthetic_world import synthetic_chain
+from quant_platform.market.sources.synthetic import PlantedEffect, SyntheticConfig
 
 PLANTED_SYMBOL = "ETHUSDT"
-RAW = ("perp_bars", "spot_bars", "funding", "open_interest", "liquidations")
 
 
 @pytest.fixture(scope="module")
 def world():
     effect = PlantedEffect("vol_shock", PLANTED_SYMBOL, horizon_bars=12, size_bps=80.0, rate_per_day=6.0)
-    source = SyntheticMarket(
-        SyntheticConfig(seed=3, symbols=("BTCUSDT", PLANTED_SYMBOL, "SOLUSDT"), planted_effects=(effect,))
+    config = SyntheticConfig(
+        seed=3, symbols=("BTCUSDT", PLANTED_SYMBOL, "SOLUSDT"), planted_effects=(effect,)
     )
-    bars = []
-    for day in day_range("2024-01-01", "2024-01-14"):
-        raw = {table: source.fetch(table, day) for table in RAW}
-        bars.append(clean_day(day, *(raw[t] for t in RAW)).bars)
-    bars = pl.concat(bars)
-    features = compute_features(bars)
-    events, _ = detect_events(features, compute_context(features))
     spec = load_discovery_spec()
-    states = features.select("symbol", "ts", *spec.conditioning_columns)
-    return run_discovery(bars, events, states, spec, runset_id="e2e")
+    chain = synthetic_chain(config, "2024-01-01", "2024-01-14", spec)
+    return run_discovery(chain.bars, chain.events, chain.states, spec, runset_id="e2e")
 
 
 def test_discovers_the_planted_drift_and_nothing_else(world):
