@@ -19,9 +19,10 @@ Two levels of time make every day cheap and independent to generate:
    events, and the basis / OI innovations; state(k+1) follows from state(k) and those draws. ``h`` is a daily
    GARCH(1,1) on the market shock (``h' = (1 - a - b) + a h z² + b h``, mean 1), the regime a two-state Markov
    chain whose volatile state multiplies variance and jump intensity.
-2. **Intraday path** for day k (generators seeded by ``(seed, k, stream)``): per-minute volatility is
-   ``seasonality(minute) × exp(log-vol AR(1))`` (stochastic volatility: clustering within the day), scaled so
-   the day's variance is exactly ``v_k``. Gaussian minute shocks are *bridged* to the day's drawn total
+2. **Intraday path** for day k (generators seeded by ``(seed, k, stream)``): per-minute variance is
+   ``seasonality(minute) × exp(2 × log-vol)`` with the log-vol an AR(1) (stochastic volatility: clustering
+   within the day; idiosyncratic log-vols share ``logvol_market_share`` of the market's), scaled so the
+   day's variance is exactly ``v_k``. Gaussian minute shocks are *bridged* to the day's drawn total
    (``e_t - w_t (sum(e) - total)``, ``w_t`` the minute's variance share); because the total is itself drawn
    N(0, v_k) independently, the bridged path has exactly the law of an unconditioned walk given the vol path:
    the bridge adds no predictable drift. Jumps and planted moves (sizes fixed at day level) are then added,
@@ -611,7 +612,7 @@ class SyntheticMarket:
         logvol = self._logvol(rng, n + 1)
         vol_share = cfg.logvol_market_share  # idiosyncratic vol co-moves with market vol
         logvol[1:] = math.sqrt(vol_share) * logvol[0] + math.sqrt(1.0 - vol_share) * logvol[1:]
-        weight = self._season[None, :] * np.exp(2.0 * logvol)  # variance = (seasonal sd × e^logvol)²
+        weight = self._season[None, :] * np.exp(2.0 * logvol)  # variance = seasonal profile × (e^logvol)²
         weight /= weight.sum(axis=1, keepdims=True)
         shocks = rng.standard_normal((n + 1, MINUTES)) * np.sqrt(weight)
         totals = np.concatenate([[plan.z_market], plan.z_idio])
