@@ -54,6 +54,7 @@ import polars as pl
 
 from quant_platform.core.timeutil import MS_PER_DAY, MS_PER_MINUTE, TS_DTYPE, day_bounds
 from quant_platform.market import quarantine as q
+from quant_platform.market.grid import DayGrid, aggregate_bars, as_of_close, last_close, liquidation_sums
 
 BAR_COLUMNS = {
     "symbol": pl.String,
@@ -173,13 +174,6 @@ def _bad(c: str) -> pl.Expr:
     return ~pl.col(c).is_finite().fill_null(False)
 
 
-def _reason_expr(checks: list[tuple[pl.Expr, str]]) -> pl.Expr:
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
-    for cond, reason in checks[1:]:
-        expr = expr.when(cond).then(pl.lit(reason))
-    return expr.otherwise(pl.lit(None, dtype=pl.String)).alias("reason")
-
-
 @lru_cache(maxsize=16)
 def _universe_series(universe: tuple[str, ...]) -> pl.Series:
     return pl.Series("universe", universe, dtype=pl.String)  # built once, not once per table and day
@@ -210,37 +204,64 @@ class _Split:
     flagging: pl.LazyFrame
     checks: list[tuple[pl.Expr, str]]
 
-    def finish(self, flagged: pl.DataFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-        keep = ~pl.col("_bad") & ~pl.col("_dup")
-        rows = flagged.lazy()
-        clean = rows.filter(keep).drop("_bad", "_dup")
-        reason = (
-            pl.when(pl.col("_dup"))
-            .then(pl.lit(duplicate_reason(self.table)))
-            .otherwise(_reason_expr(self.checks))
+    def queries(self) -> list[pl.LazyFrame]:
+        """The valid rows, and the flagged rows with every check as a boolean column (one plan, so the
+        flagging pass is shared when both are collected together)."""
+        flagged = pl.col("_bad") | pl.col("_dup")
+        checks = [cond.fill_null(False).alias(f"_check{i}") for i, (cond, _) in enumerate(self.checks)]
+        return [
+            self.flagging.filter(~flagged).drop("_bad", "_dup"),
+            self.flagging.filter(flagged).drop("_bad").with_columns(checks),
+        ]
+
+    def quarantine(self, flagged: pl.DataFrame) -> pl.DataFrame:
+        """QuarantinedRows of the flagged rows: the reason is the first failing check, else a duplicate."""
+        if flagged.height == 0:
+            return q.empty_quarantine()
+        check_columns = [f"_check{i}" for i in range(len(self.checks))]
+        failing = flagged.select(check_columns).to_numpy()
+        names = np.array([name for _, name in self.checks] + [duplicate_reason(self.table)], dtype=object)
+        first_failing = np.where(failing.any(axis=1), failing.argmax(axis=1), len(self.checks))
+        rejected = flagged.drop("_dup", *check_columns).with_columns(
+            pl.Series("reason", names[first_failing], dtype=pl.String)
         )
-        rejected = rows.filter(~keep).with_columns(reason.alias("reason")).drop("_bad", "_dup")
-        return clean, q.quarantine_rows(rejected, self.table)
+        return q.quarantine_rows(rejected, self.table)
 
     def run(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        clean, rejected = pl.collect_all(
-            list(self.finish(self.flagging.collect(engine=ENGINE))), engine=ENGINE
-        )
-        return clean, rejected
+        clean, flagged = pl.collect_all(self.queries(), engine=ENGINE)
+        return clean, self.quarantine(flagged)
 
 
-def _split(frame: pl.LazyFrame, checks: list[tuple[pl.Expr, str]], dup_keys: list[str], table: str) -> _Split:
+@dataclass(frozen=True)
+class _Checks:
+    """A table's ordered checks and the two flag expressions built from them (built once, then reused)."""
+
+    table: str
+    checks: tuple[tuple[pl.Expr, str], ...]
+    bad: pl.Expr
+    dup: pl.Expr
+
+
+def _checks(table: str, checks: tuple[tuple[pl.Expr, str], ...]) -> _Checks:
+    bad = pl.any_horizontal([cond.fill_null(False) for cond, _ in checks]).alias("_bad")
+    if table != "liquidations":
+        # Failed rows get a null stamp, so "first" is the first among rows that passed (which never have a
+        # null ts); per-symbol distinctness of one integer column is much cheaper than hashing a struct.
+        first = pl.when(~pl.col("_bad")).then(pl.col("ts")).is_first_distinct().over("symbol")
+    else:
+        # Exact copies only; keys are made distinct per _bad value, so "first" is the first that passed.
+        first = pl.struct([*LIQ_COLUMNS, "_bad"]).is_first_distinct()
+    return _Checks(table, checks, bad, (~pl.col("_bad") & ~first).alias("_dup"))
+
+
+def _split(frame: pl.LazyFrame, checks: _Checks, table: str | None = None) -> _Split:
     """Plan the ordered row checks, then first-wins de-duplication among rows that passed them.
 
     One pass flags every row (``_bad``: some check fails; ``_dup``: passed, but an earlier passed row has
     the same key); only the few flagged rows then go through the ordered reason chain.
     """
-    bad = pl.any_horizontal([cond.fill_null(False) for cond, _ in checks])
-    flagging = frame.with_columns(bad.alias("_bad")).with_columns(
-        # Keys are made distinct per _bad value, so "first" is the first among rows that passed.
-        (~pl.col("_bad") & ~pl.struct([*dup_keys, "_bad"]).is_first_distinct()).alias("_dup")
-    )
-    return _Split(table, flagging, checks)
+    flagging = frame.with_columns(checks.bad).with_columns(checks.dup)
+    return _Split(table or checks.table, flagging, list(checks.checks))
 
 
 def duplicate_reason(table: str) -> str:
@@ -254,24 +275,24 @@ def infer_source_interval(raw: pl.DataFrame, default: int) -> int:
     Gaps and a few misaligned rows do not move the most common step; with a single bar per symbol there is
     no step and ``default`` is returned. Sparse inputs can be ambiguous: then pass the interval explicitly.
     """
-    # The first rows suffice (sorted, they hold runs of consecutive bars of a few symbols): one cheap query.
+    # The first rows suffice (sorted, they hold runs of consecutive bars of a few symbols).
     sample = (
-        raw.lazy().select("symbol", pl.col("ts").dt.epoch("ms")).drop_nulls().head(5000).sort("symbol", "ts")
-    )
-    same = pl.col("symbol") == pl.col("symbol").shift()
-    steps = sample.select(pl.col("ts").diff().alias("step"), same.alias("same")).filter(
-        pl.col("same") & (pl.col("step") > 0)
-    )
-    modes = (
-        steps.group_by("step", maintain_order=True)
-        .len()
-        .sort(["len", "step"], descending=[True, False])
-        .head(1)
+        raw.lazy()
+        .select("symbol", pl.col("ts").dt.epoch("ms"))
+        .drop_nulls()
+        .head(5000)
         .collect(engine=ENGINE)
     )
-    if modes.height == 0:
+    symbol = sample["symbol"].rank("dense").to_numpy()
+    ts = sample["ts"].to_numpy()
+    order = np.lexsort((ts, symbol))
+    symbol, ts = symbol[order], ts[order]
+    step = np.diff(ts)
+    step = step[(symbol[1:] == symbol[:-1]) & (step > 0)]
+    if step.size == 0:
         return default
-    step = int(modes["step"][0])
+    values, counts = np.unique(step, return_counts=True)
+    step = int(values[counts.argmax()])  # values ascend: argmax picks the smallest of tied modes
     if step % MS_PER_MINUTE:
         raise ValueError(
             f"bar interval of {step} ms is not a whole number of minutes: pass source_interval_minutes"
@@ -300,9 +321,14 @@ def _bars_split(
     now: datetime | None,
     universe: tuple[str, ...] | None,
 ) -> _Split:
-    frame = _conform(raw, BAR_COLUMNS)
+    checks = _bar_checks(day, source_interval_minutes * MS_PER_MINUTE, now, universe)
+    return _split(_conform(raw, BAR_COLUMNS), checks, source_table)
+
+
+# The check expressions depend only on (day, interval, now, universe): built once per day, not per table.
+@lru_cache(maxsize=64)
+def _bar_checks(day: str, step_ms: int, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
     start, _ = day_bounds(day)
-    step_ms = source_interval_minutes * MS_PER_MINUTE
     o, h, lo, c = (pl.col(x) for x in ("open", "high", "low", "close"))
     volumes = ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trades")
     checks = _stamp_checks(day, now, universe, step_ms)
@@ -320,7 +346,7 @@ def _bars_split(
         ),
         (pl.any_horizontal([(pl.col(x) < 0).fill_null(False) for x in volumes]), q.NEGATIVE_VOLUME),
     ]
-    return _split(frame, checks, ["symbol", "ts"], source_table)
+    return _checks("bars", tuple(checks))
 
 
 def validate_funding(
@@ -337,13 +363,19 @@ def validate_funding(
 def _funding_split(
     raw: pl.DataFrame | None, day: str, now: datetime | None, universe: tuple[str, ...] | None
 ) -> _Split:
-    frame = _conform(raw, FUNDING_COLUMNS)
-    checks = [
-        *_stamp_checks(day, now, universe, 0),
-        (_bad("funding_rate") | pl.col("mark_price").is_infinite().fill_null(False), q.MISSING_VALUE),
-        ((pl.col("mark_price") <= 0).fill_null(False), q.NONPOSITIVE_PRICE),
-    ]
-    return _split(frame, checks, ["symbol", "ts"], "funding")
+    return _split(_conform(raw, FUNDING_COLUMNS), _funding_checks(day, now, universe))
+
+
+@lru_cache(maxsize=64)
+def _funding_checks(day: str, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
+    return _checks(
+        "funding",
+        (
+            *_stamp_checks(day, now, universe, 0),
+            (_bad("funding_rate") | pl.col("mark_price").is_infinite().fill_null(False), q.MISSING_VALUE),
+            ((pl.col("mark_price") <= 0).fill_null(False), q.NONPOSITIVE_PRICE),
+        ),
+    )
 
 
 def validate_open_interest(
@@ -360,19 +392,25 @@ def validate_open_interest(
 def _open_interest_split(
     raw: pl.DataFrame | None, day: str, now: datetime | None, universe: tuple[str, ...] | None
 ) -> _Split:
-    frame = _conform(raw, OI_COLUMNS)
-    checks = [
-        *_stamp_checks(day, now, universe, 0),
+    return _split(_conform(raw, OI_COLUMNS), _open_interest_checks(day, now, universe))
+
+
+@lru_cache(maxsize=64)
+def _open_interest_checks(day: str, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
+    return _checks(
+        "open_interest",
         (
-            _bad("open_interest") | pl.col("open_interest_value").is_infinite().fill_null(False),
-            q.MISSING_VALUE,
+            *_stamp_checks(day, now, universe, 0),
+            (
+                _bad("open_interest") | pl.col("open_interest_value").is_infinite().fill_null(False),
+                q.MISSING_VALUE,
+            ),
+            (
+                (pl.col("open_interest") < 0) | (pl.col("open_interest_value") < 0).fill_null(False),
+                q.NEGATIVE_VALUE,
+            ),
         ),
-        (
-            (pl.col("open_interest") < 0) | (pl.col("open_interest_value") < 0).fill_null(False),
-            q.NEGATIVE_VALUE,
-        ),
-    ]
-    return _split(frame, checks, ["symbol", "ts"], "open_interest")
+    )
 
 
 def validate_liquidations(
@@ -389,28 +427,24 @@ def validate_liquidations(
 def _liquidations_split(
     raw: pl.DataFrame | None, day: str, now: datetime | None, universe: tuple[str, ...] | None
 ) -> _Split:
-    frame = _conform(raw, LIQ_COLUMNS)
+    return _split(_conform(raw, LIQ_COLUMNS), _liquidation_checks(day, now, universe))
+
+
+@lru_cache(maxsize=64)
+def _liquidation_checks(day: str, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
     values = ("price", "qty", "notional")
-    checks = [
-        *_stamp_checks(day, now, universe, 0),
+    return _checks(
+        "liquidations",
         (
-            pl.any_horizontal([_bad(x) for x in values])
-            | ~pl.col("side").is_in(["BUY", "SELL"]).fill_null(False),
-            q.MISSING_VALUE,
+            *_stamp_checks(day, now, universe, 0),
+            (
+                pl.any_horizontal([_bad(x) for x in values])
+                | ~pl.col("side").is_in(["BUY", "SELL"]).fill_null(False),
+                q.MISSING_VALUE,
+            ),
+            (pl.any_horizontal([pl.col(x) <= 0 for x in values]), q.NONPOSITIVE_VALUE),
         ),
-        (pl.any_horizontal([pl.col(x) <= 0 for x in values]), q.NONPOSITIVE_VALUE),
-    ]
-    return _split(frame, checks, list(LIQ_COLUMNS), "liquidations")
-
-
-def _slot(interval_ms: int) -> pl.Expr:
-    epoch = pl.col("ts").dt.epoch("ms")
-    return (epoch - epoch % interval_ms).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC").alias("ts")
-
-
-def _sum_or_null(c: str) -> pl.Expr:
-    col = pl.col(c).fill_nan(None) if c != "trades" else pl.col(c)
-    return pl.when(col.is_null().any()).then(None).otherwise(col.sum()).alias(c)
+    )
 
 
 def _last_before(
@@ -473,81 +507,38 @@ def clean_day(
         _open_interest_split(open_interest, day, now, grid_symbols),
         _liquidations_split(liquidations, day, now, grid_symbols),
     ]
-    flagged = pl.collect_all([split.flagging for split in splits], engine=ENGINE)  # one pass per raw table
-    finished = [split.finish(frame) for split, frame in zip(splits, flagged, strict=True)]
-    (perp, q_perp), (spot, q_spot), (fund, q_fund), (oi, q_oi), (liq, q_liq) = finished
-    valid_counts = {
-        split.table: int((~frame["_bad"] & ~frame["_dup"]).sum())
-        for split, frame in zip(splits, flagged, strict=True)
-    }
+    # One plan for all tables: each table's flagging pass feeds both its valid and its flagged rows.
+    collected = pl.collect_all([query for split in splits for query in split.queries()], engine=ENGINE)
+    clean = collected[0::2]
+    rejected = [split.quarantine(flagged) for split, flagged in zip(splits, collected[1::2], strict=True)]
+    perp, spot, fund, oi, liq = clean
 
-    # Valid rows have unique (symbol, ts): first/last by time need no global sort.
-    first, last = pl.col("ts").arg_min(), pl.col("ts").arg_max()
-    agg = (
-        perp.with_columns(_slot(interval_ms).alias("slot"))
-        .group_by("symbol", "slot", maintain_order=True)
-        .agg(
-            pl.col("open").get(first),
-            pl.col("high").max(),
-            pl.col("low").min(),
-            pl.col("close").get(last),
-            *[_sum_or_null(c) for c in ("volume", "quote_volume", "trades", "taker_buy_volume")],
-            pl.len().cast(pl.Int32).alias("n_source_bars"),
-        )
-        .rename({"slot": "ts"})
-    )
-    spot_agg = (
-        spot.with_columns(_slot(interval_ms).alias("slot"))
-        .group_by("symbol", "slot", maintain_order=True)
-        .agg(pl.col("close").get(last).alias("spot_close"), pl.len().alias("spot_bars"))
-        .rename({"slot": "ts"})
-    )
-    liq_agg = (
-        liq.with_columns(_slot(interval_ms))
-        .group_by("symbol", "ts", maintain_order=True)
-        .agg(
-            pl.col("notional").filter(pl.col("side") == "SELL").sum().alias("liq_long_notional"),
-            pl.col("notional").filter(pl.col("side") == "BUY").sum().alias("liq_short_notional"),
-            pl.len().alias("liq_rows"),
-        )
-    )
-    start_ms = int(start.timestamp() * 1000)
-    slots = pl.Series("ts", np.arange(start_ms, start_ms + MS_PER_DAY, interval_ms, dtype=np.int64)).cast(
-        TS_DTYPE
-    )
-    grid = pl.LazyFrame({"symbol": pl.Series(grid_symbols, dtype=pl.String)}).join(
-        pl.LazyFrame({"ts": slots}), how="cross"
-    )
-    bars = (
-        grid.join(agg, on=["symbol", "ts"], how="left")
-        .join(spot_agg, on=["symbol", "ts"], how="left")
-        .join(liq_agg, on=["symbol", "ts"], how="left")
-        .with_columns(
-            pl.col("n_source_bars").fill_null(0),
-            pl.col("n_source_bars").is_null().alias("gap"),
-            (1e4 * (pl.col("close") / pl.col("spot_close") - 1.0)).alias("basis_bps"),
-            pl.col("liq_long_notional", "liq_short_notional").fill_null(0.0),
-            (pl.col("ts").dt.epoch("ms") + interval_ms)
-            .cast(pl.Datetime("ms"))
-            .dt.replace_time_zone("UTC")
-            .alias("close_ts"),
-        )
-        .sort("symbol", "ts")
-    )
+    grid = DayGrid(grid_symbols, int(start.timestamp() * 1000), interval_ms)
+    source_ms = source * MS_PER_MINUTE
+    columns = grid.frame().to_dict()
+    columns |= aggregate_bars(perp, grid, source_ms)
+    spot_close, spot_counts = last_close(spot, grid, source_ms)
+    liq_long, liq_short, liq_counts = liquidation_sums(liq, grid)
     funding_prints = pl.concat(
         [
             _last_before(prior_funding, FUNDING_COLUMNS, "funding_rate", start),
-            fund.select("symbol", "ts", "funding_rate"),
+            fund.lazy().select("symbol", "ts", "funding_rate"),
         ]
     )
     oi_prints = pl.concat(
         [
             _last_before(prior_open_interest, OI_COLUMNS, "open_interest", start),
-            oi.select("symbol", "ts", "open_interest"),
+            oi.lazy().select("symbol", "ts", "open_interest"),
         ]
     )
-    bars = _asof(bars, funding_prints, "funding_rate")
-    bars = _asof(bars, oi_prints, "open_interest")
+    funding_prints, oi_prints = pl.collect_all([funding_prints, oi_prints], engine=ENGINE)
+    columns |= {
+        "spot_close": spot_close,
+        "funding_rate": as_of_close(funding_prints, "funding_rate", grid),
+        "open_interest": as_of_close(oi_prints, "open_interest", grid),
+        "liq_long_notional": liq_long,
+        "liq_short_notional": liq_short,
+    }
     # Gap rows have null volume: the rolling median skips them (min_samples counts non-null values).
     median = pl.col("volume").rolling_median(cfg.volume_ok_window, min_samples=1).over("symbol")
     judged = (
@@ -557,18 +548,26 @@ def clean_day(
         .then(True)
         .otherwise(pl.col("volume") > cfg.volume_ok_fraction * median)
     )
-    bars = bars.sort("symbol", "ts").with_columns(judged.alias("volume_ok"))
-    out = bars.collect(engine=ENGINE)
-    quarantined = pl.concat([q_perp, q_spot, q_fund, q_oi, q_liq]).collect(engine=ENGINE)
-    clean_bars = out.select([pl.col(c).cast(t) for c, t in BARS_5M_COLUMNS.items()])
+    clean_bars = (
+        pl.DataFrame(columns)
+        .lazy()
+        .with_columns(
+            (pl.col("n_source_bars") == 0).alias("gap"),
+            (1e4 * (pl.col("close") / pl.col("spot_close") - 1.0)).alias("basis_bps"),
+        )
+        .with_columns(judged.alias("volume_ok"))
+        .select([pl.col(c).cast(t) for c, t in BARS_5M_COLUMNS.items()])
+        .collect(engine=ENGINE)
+    )
+    quarantined = pl.concat(rejected)
     # Bars and liquidations are counted from the output they went into; funding/OI prints are as-of joined
     # (not aggregated), so every valid print is a clean row of its table.
     clean_counts = {
-        "perp_bars": int(out["n_source_bars"].sum()),
-        "spot_bars": int(out["spot_bars"].sum() or 0),
-        "liquidations": int(out["liq_rows"].sum() or 0),
-        "funding": valid_counts["funding"],
-        "open_interest": valid_counts["open_interest"],
+        "perp_bars": int(clean_bars["n_source_bars"].sum()),
+        "spot_bars": int(spot_counts.sum()),
+        "liquidations": int(liq_counts.sum()),
+        "funding": fund.height,
+        "open_interest": oi.height,
     }
     raw_counts = {
         "perp_bars": perp_raw.height,
@@ -582,16 +581,3 @@ def clean_day(
         t: {"raw": raw_counts[t], "clean": clean_counts[t], "quarantined": q_counts[t]} for t in TABLES
     }
     return CleanResult(bars=clean_bars, quarantined=quarantined, accounting=accounting)
-
-
-def _asof(bars: pl.LazyFrame, prints: pl.LazyFrame, value: str) -> pl.LazyFrame:
-    right = prints.rename({"ts": f"{value}_ts"}).sort(f"{value}_ts")
-    joined = bars.sort("close_ts").join_asof(
-        right,
-        left_on="close_ts",
-        right_on=f"{value}_ts",
-        by="symbol",
-        strategy="backward",
-        check_sortedness=False,
-    )
-    return joined.drop(f"{value}_ts")
