@@ -31,6 +31,7 @@ from quant_platform.validation.schemas import (
     StageADecisions,
     StageAFoldMetrics,
     StageBCandidates,
+    StageBCpcvPaths,
     StageBStress,
 )
 
@@ -95,7 +96,10 @@ def evaluate_stage_a_survivors(
     if not passed:
         candidates = empty_frame(StageBCandidates)
         return StageBResult(
-            candidates=candidates, stress=empty_frame(StageBStress), funnel=gate_funnel(candidates)
+            candidates=candidates,
+            stress=empty_frame(StageBStress),
+            funnel=gate_funnel(candidates),
+            cpcv_paths=empty_frame(StageBCpcvPaths),
         )
     everyone = bridge_candidates(bridge, tradable_only=False)
     scenarios = config.scenarios
@@ -150,15 +154,21 @@ def stage_a_trials(result: StageAResult, bridge: pl.DataFrame, runset_id: str) -
 
 
 def stage_b_trials(result: StageBResult, bridge: pl.DataFrame, runset_id: str) -> pl.DataFrame:
-    """Trial-ledger rows (long) of Stage B: one trial per evaluated candidate, its statistics and every
-    gate's pass/fail (``<gate>_passed``) and the overall ``passed``."""
+    """Trial-ledger rows (long) of Stage B: one trial per evaluated candidate, its statistics, every CPCV
+    path's Sharpe (``cpcv_path<k>_sharpe_ann``, NaN when undefined), every gate's pass/fail
+    (``<gate>_passed``) and the overall ``passed``."""
     gates = [c for c in result.candidates.columns if c.endswith("_passed")] + ["passed"]
     long = result.candidates.select(
         "candidate_id",
         *[pl.col(c).cast(pl.Float64) for c in STAGE_B_TRIAL_METRICS],
         *[pl.col(c).cast(pl.Float64) for c in gates],
     ).unpivot(index="candidate_id", variable_name="metric", value_name="value")
-    return _ledger(long, bridge, runset_id, STAGE_B)
+    paths = result.cpcv_paths.select(
+        "candidate_id",
+        pl.format("cpcv_path{}_sharpe_ann", "path").alias("metric"),
+        pl.col("sharpe_ann").fill_null(float("nan")).alias("value"),
+    )
+    return _ledger(pl.concat([long, paths]), bridge, runset_id, STAGE_B)
 
 
 def _ledger(long: pl.DataFrame, bridge: pl.DataFrame, runset_id: str, stage: str) -> pl.DataFrame:

@@ -131,6 +131,19 @@ class StageBCandidates(pa.DataFrameModel):
         strict = True
 
 
+class StageBCpcvPaths(pa.DataFrameModel):
+    """One row per candidate × CPCV backtest path: the path's annualized Sharpe (null when the path has no
+    defined Sharpe). Every path evaluated goes to the trial ledger."""
+
+    candidate_id: str
+    path: pl.Int64 = pa.Field(ge=0)
+    sharpe_ann: pl.Float64 = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        unique = ["candidate_id", "path"]  # noqa: RUF012
+
+
 class StageBStress(pa.DataFrameModel):
     """One row per candidate × stress scenario: the engine-stressed stream's annualized daily Sharpe."""
 

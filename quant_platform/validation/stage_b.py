@@ -39,7 +39,13 @@ from quant_platform.validation.bootstrap import stationary_bootstrap
 from quant_platform.validation.cpcv import CombinatorialPurgedKFold, cpcv_path_sharpes
 from quant_platform.validation.daily import coverage_groups, daily_returns, validate_streams
 from quant_platform.validation.grouped import sorted_runs
-from quant_platform.validation.schemas import GATE_NAMES, GateFunnel, StageBCandidates, StageBStress
+from quant_platform.validation.schemas import (
+    GATE_NAMES,
+    GateFunnel,
+    StageBCandidates,
+    StageBCpcvPaths,
+    StageBStress,
+)
 from quant_platform.validation.sharpe import (
     MAX_PER_PERIOD_SHARPE,
     deflated_sharpe_ratio,
@@ -127,6 +133,7 @@ class StageBResult:
     candidates: pl.DataFrame  # StageBCandidates
     stress: pl.DataFrame  # StageBStress
     funnel: pl.DataFrame  # GateFunnel
+    cpcv_paths: pl.DataFrame  # StageBCpcvPaths
 
     @property
     def survivors(self) -> pl.DataFrame:
@@ -231,14 +238,14 @@ def _expected_max(n_trials_total: int, n_used: float, method: str, sharpe_pp: np
     return TrialDeflation(n_trials_total, n_used, method, variance, emax)
 
 
-def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> pl.DataFrame:
+def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """CPCV path-Sharpe summary, fold-policy numbers and bootstrap summary per candidate (vectorized per
-    group of candidates sharing a day calendar)."""
+    group of candidates sharing a day calendar), and every candidate's path Sharpes (StageBCpcvPaths)."""
     sqrt_ann = np.sqrt(config.annualization_days)
     cv = CombinatorialPurgedKFold(
         config.cpcv_n_groups, config.cpcv_n_test_groups, purge=True, embargo=config.cpcv_embargo_days
     )
-    frames = []
+    frames, path_frames = [], []
     for ids, _days, matrix in coverage_groups(daily):
         n_c, n_d = matrix.shape
         out: dict[str, Any] = {"candidate_id": ids, "cpcv_n_paths": [cv.n_paths] * n_c}
@@ -248,6 +255,15 @@ def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> pl.DataFra
             min_train = min(tr.size for tr, _ in splits)
             if min_train > 0:
                 paths = cpcv_path_sharpes(matrix, cv) * sqrt_ann
+                path_frames.append(
+                    pl.DataFrame(
+                        {
+                            "candidate_id": np.repeat(np.asarray(ids, dtype=object), paths.shape[1]).tolist(),
+                            "path": np.tile(np.arange(paths.shape[1], dtype=np.int64), n_c),
+                            "sharpe_ann": paths.ravel(),
+                        }
+                    ).with_columns(pl.col("sharpe_ann").fill_nan(None))
+                )
                 q = np.nanquantile(paths, [0.10, 0.25, 0.50], axis=1)
                 out |= {
                     "cpcv_sharpe_min": np.nanmin(paths, axis=1),
@@ -272,7 +288,11 @@ def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> pl.DataFra
             min_test, min_train = 0, 0
         out |= {"fold_min_test_days": [int(min_test)] * n_c, "fold_min_train_days": [int(min_train)] * n_c}
         frames.append(pl.DataFrame(out))
-    return pl.concat(frames, how="diagonal_relaxed")
+    paths = pl.concat(path_frames) if path_frames else pl.DataFrame(schema=PATH_COLUMNS)
+    return pl.concat(frames, how="diagonal_relaxed"), paths
+
+
+PATH_COLUMNS = {"candidate_id": pl.String, "path": pl.Int64, "sharpe_ann": pl.Float64}
 
 
 def _stress_table(
@@ -390,7 +410,7 @@ def stage_b_evaluate(
         pl.lit(deflation.problem, pl.Utf8).alias("dsr_problem"),
         pl.Series("usable", usable),
     )
-    resampled = _cpcv_and_bootstrap(daily, config)
+    resampled, cpcv_paths = _cpcv_and_bootstrap(daily, config)
     stress = _stress_table(ids, stressed_streams, config)
     stress_summary = stress.group_by("candidate_id", maintain_order=True).agg(
         pl.col("sharpe_ann").filter(pl.col("evaluated")).min().alias("stress_min_sharpe"),
@@ -497,6 +517,7 @@ def stage_b_evaluate(
         candidates=StageBCandidates.validate(candidates),
         stress=StageBStress.validate(stress),
         funnel=GateFunnel.validate(gate_funnel(candidates)),
+        cpcv_paths=StageBCpcvPaths.validate(cpcv_paths.sort("candidate_id", "path")),
     )
 
 

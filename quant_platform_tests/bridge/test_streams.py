@@ -20,6 +20,7 @@ from quant_platform.bridge import (
     rule_streams,
     screen_bridge_survivors,
     stage_a_trials,
+    stage_b_trials,
     stress_bars,
     stressed_rule_streams,
 )
@@ -225,6 +226,11 @@ def test_planted_effect_survives_stage_a_and_noise_does_not(spec, planted):
     assert stage_b.stress["evaluated"].all()
     funnel = stage_b.funnel["n_remaining"].to_list()
     assert funnel == sorted(funnel, reverse=True) and funnel[0] == 1
+    # The ledger holds the survivor's statistics, gates and every CPCV path it was evaluated on.
+    ledger = stage_b_trials(stage_b, bridge, "runset")
+    path_metrics = ledger.filter(pl.col("metric").str.starts_with("cpcv_path"))
+    assert path_metrics.height == stage_b.cpcv_paths.height > 0
+    assert set(ledger["trial_id"]) == {"planted"}
 
 
 def test_bridge_candidates_keeps_tradable_and_refuses_two_verdicts():

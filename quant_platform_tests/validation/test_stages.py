@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from quant_platform.core.timeutil import TS_DTYPE
+from quant_platform.validation.cpcv import CombinatorialPurgedKFold
 from quant_platform.validation.schemas import GATE_NAMES
 from quant_platform.validation.sharpe import (
     deflated_sharpe_ratio,
@@ -111,6 +112,16 @@ def test_stage_b_planted_strong_survives_every_gate():
     assert funnel["gate"].to_list() == ["input", *GATE_NAMES]
     assert (np.diff(funnel["n_remaining"].to_numpy()) <= 0).all()
     assert funnel["n_remaining"][-1] == result.survivors.height == 1
+    # Every CPCV path is kept (phi(N, k) per candidate), and the summaries are order statistics of them.
+    n_paths = CombinatorialPurgedKFold(config.cpcv_n_groups, config.cpcv_n_test_groups).n_paths
+    assert result.cpcv_paths.height == result.candidates.height * n_paths
+    for row in result.candidates.iter_rows(named=True):
+        paths = result.cpcv_paths.filter(pl.col("candidate_id") == row["candidate_id"])
+        sharpes = paths.sort("path")["sharpe_ann"].to_numpy()
+        assert paths["path"].to_list() == list(range(n_paths))
+        assert row["cpcv_sharpe_min"] == pytest.approx(np.nanmin(sharpes), rel=1e-12)
+        assert row["cpcv_sharpe_p10"] == pytest.approx(np.nanquantile(sharpes, 0.10), rel=1e-12)
+        assert row["cpcv_share_negative"] == pytest.approx((sharpes < 0).mean(), rel=1e-12)
 
 
 def test_noise_selected_as_best_of_many_fails_dsr_but_passes_psr():
