@@ -1,10 +1,15 @@
 """Detect every registry event from features_v1 and context_features only (never from raw bars).
 
 Rule semantics (spec/events): an event's condition is the OR of its branches, a branch the AND of its
-conditions, evaluated with SQL null logic; a condition on a null input is unknown and never fires. No event
-fires on a row that features_v1 marks ``warmup`` (gap rows included), whatever its inputs. ``lag``/``ref_lag`` read the symbol's bar that many
-rows earlier. ``trigger: level`` fires on every bar where the condition holds; ``onset`` fires where it
-holds and was known false on the previous bar.
+conditions. ``lag``/``ref_lag`` read the symbol's bar that many rows earlier. ``trigger: level`` fires on
+every bar where the condition holds; ``onset`` fires where it holds and was known false on the previous bar.
+
+Evaluability is decided per event from its OWN inputs, not from the features_v1 ``warmup`` flag (which
+stays up after a gap until the longest window has refilled): an event is evaluable on a bar when every
+value its rule reads (each required input at the bar, and every lagged value a condition, direction or
+severity compares) is non-null. A feature is null until its own warm-up is complete and on gap rows
+(spec/features conventions), so non-null means "past that input's warm-up". Where an event is not
+evaluable its flag is null (unknown), never False: missing data never looks like "no event".
 """
 
 from __future__ import annotations
@@ -69,15 +74,44 @@ def _signal_expr(ref: SignalRef) -> pl.Expr:
     return -x if ref.negate else x
 
 
+def values_read(event: EventDef) -> tuple[tuple[str, int], ...]:
+    """Every (input, lag) the rule reads, in a stable order: required inputs at the bar, then each lagged
+    value a condition compares (a ``sign_change``/``changed`` also reads its bar before), direction and
+    severity. The event is evaluable only where all of them are known; the trigger JSON records them all."""
+    pairs = [(name, 0) for name in event.required_inputs]
+    for branch in event.branches:
+        for c in branch.conditions:
+            pairs.append((c.feature, c.lag))
+            if c.op in ("sign_change", "changed"):
+                pairs.append((c.feature, c.lag + 1))
+            if c.ref:
+                pairs.append((c.ref, c.ref_lag))
+    pairs += [(s.feature, s.lag) for s in (event.direction, event.severity) if s.feature]
+    return tuple(dict.fromkeys(pairs))
+
+
+def trigger_key(name: str, lag: int) -> str:
+    """Key of a compared value in the trigger JSON: the input's name, suffixed ``_lag{k}`` when lagged."""
+    return f"{name}_lag{lag}" if lag else name
+
+
+def evaluable_expr(event: EventDef) -> pl.Expr:
+    """True where every value the rule reads is known (a lag that would cross into another symbol is not)."""
+    return pl.all_horizontal(_lagged(name, lag).is_not_null() for name, lag in values_read(event))
+
+
 def event_columns(event: EventDef) -> tuple[pl.Expr, pl.Expr]:
-    """(fired, direction) expressions for one active event."""
+    """(flag, direction) expressions for one active event. The flag is null where the event is not
+    evaluable (see module doc), True where it fires, False where it is known not to fire."""
     branch_exprs = [pl.all_horizontal(condition_expr(c) for c in b.conditions) for b in event.branches]
     condition = pl.any_horizontal(branch_exprs) if len(branch_exprs) > 1 else branch_exprs[0]
-    required_known = pl.all_horizontal(pl.col(name).is_not_null() for name in event.required_inputs)
-    now = (condition & required_known & ~pl.col("warmup")).fill_null(False)
+    known = evaluable_expr(event)
+    now = pl.when(known).then(condition)
     if event.trigger == "onset":
-        was_false = pl.when(_same_symbol(1)).then(condition.shift(1)).not_().fill_null(False)
-        now = now & was_false
+        # Holds now and was known false on the symbol's previous bar; a previous bar that was not
+        # evaluable leaves the onset unknown (null), a condition known false now is False whatever came before.
+        previous = pl.when(_same_symbol(1) & known.shift(1)).then(condition.shift(1))
+        now = pl.when(known.not_()).then(None).when(condition.not_()).then(False).otherwise(previous.not_())
     direction = _signal_expr(event.direction)
     if any(b.direction is not None for b in event.branches):
         chained = pl.when(branch_exprs[0].fill_null(False)).then(
@@ -186,7 +220,7 @@ def detect_events(
         )
         parts.append(
             wide.lazy()
-            .filter(pl.col(event.name))
+            .filter(pl.col(event.name).fill_null(False))
             .select(
                 "symbol",
                 "ts",

@@ -1,5 +1,6 @@
 """Event detection on hand-made series: planted effects fire at the right bar with the right direction,
-nothing fires in warm-up, onset semantics, ids, flags and the prevalence/skip report."""
+nothing fires before its own inputs are ready (but events no longer wait for the longest window),
+onset semantics, ids, flags and the prevalence/skip report."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.events import detect_events, event_report, load_event_registry
+from quant_platform.events.detect import evaluable_expr
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features import compute_context, compute_features
 from quant_platform_tests.features.bars_fixture import make_bars
@@ -18,7 +20,8 @@ from quant_platform_tests.features.helpers import bars_from_close
 
 N = 1100
 SHOCK_AT = 1000
-WARMUP_SHOCK_AT = 100
+EARLY_SHOCK_AT = 100  # inside features_v1's warm-up (vol_percentile: 913 bars), past ret_1_z's (50 bars)
+WARMUP_SHOCK_AT = 30  # inside ret_1_z's own warm-up: VOL_SHOCK cannot be evaluated there
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,8 @@ def shocked() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     rng = np.random.default_rng(17)
     returns = rng.normal(0.0, 0.001, N)
     returns[SHOCK_AT] = 0.03  # ~30 sigma up
-    returns[WARMUP_SHOCK_AT] = -0.03  # the same shock inside the warm-up must not fire
+    returns[EARLY_SHOCK_AT] = -0.03  # the same shock down, before the long windows are full
+    returns[WARMUP_SHOCK_AT] = -0.03  # and inside the warm-up of ret_1_z itself: must not fire
     features = compute_features(bars_from_close(100 * np.exp(np.cumsum(returns))))
     events, flags = detect_events(features)
     return features, events, flags
@@ -35,22 +39,62 @@ def shocked() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 def test_planted_vol_shock_fires_at_the_right_bar_with_direction(shocked) -> None:
     features, events, flags = shocked
     shock = events.filter(pl.col("event_type") == "VOL_SHOCK")
-    assert shock["ts"].to_list() == [features["ts"][SHOCK_AT]]
-    assert shock["direction"][0] == 1
-    assert shock["severity"][0] == pytest.approx(abs(features["ret_1_z"][SHOCK_AT]))
-    assert shock["severity"][0] > 5
-    assert json.loads(shock["trigger"][0]) == {
+    assert shock["ts"].to_list() == [features["ts"][EARLY_SHOCK_AT], features["ts"][SHOCK_AT]]
+    assert shock["direction"].to_list() == [-1, 1]
+    assert shock["severity"][1] == pytest.approx(abs(features["ret_1_z"][SHOCK_AT]))
+    assert shock["severity"].min() > 5
+    assert json.loads(shock["trigger"][1]) == {
         "ret_1": features["ret_1"][SHOCK_AT],
         "ret_1_z": features["ret_1_z"][SHOCK_AT],
     }
-    assert flags["VOL_SHOCK"][SHOCK_AT] and flags["VOL_SHOCK"].sum() == 1
+    assert flags["VOL_SHOCK"][SHOCK_AT] and flags["VOL_SHOCK"].sum() == 2
 
 
-def test_no_event_fires_in_warmup(shocked) -> None:
-    features, events, _ = shocked
-    assert features["warmup"][WARMUP_SHOCK_AT]
-    warm_ts = features.filter(pl.col("warmup"))["ts"]
-    assert events.filter(pl.col("ts").is_in(warm_ts.implode())).height == 0
+def test_events_wait_for_their_own_inputs_not_the_longest_window(shocked) -> None:
+    """The shock at bar 100 sits in features_v1's warm-up (vol_percentile needs 913 bars) but ret_1_z is
+    ready: VOL_SHOCK fires. The shock at bar 30 sits in ret_1_z's own warm-up: the flag is unknown (null)."""
+    features, _, flags = shocked
+    assert features["warmup"][EARLY_SHOCK_AT] and flags["VOL_SHOCK"][EARLY_SHOCK_AT] is True
+    assert features["ret_1_z"][WARMUP_SHOCK_AT] is None and flags["VOL_SHOCK"][WARMUP_SHOCK_AT] is None
+    # Property: wherever an event is known (True or False), every value its rule reads is non-null; a level
+    # event is known exactly there (an onset also needs its previous bar when the condition holds).
+    registry = load_event_registry()
+    for event in registry.events:
+        if event.status != "active" or not set(event.required_inputs) <= set(features.columns):
+            continue
+        read = features.select(evaluable_expr(event)).to_series().to_numpy()
+        known = flags[event.name].is_not_null().to_numpy()
+        assert not (known & ~read).any(), event.name
+        if event.trigger == "level":
+            assert (known == read).all(), event.name
+
+
+def test_a_gap_blanks_only_the_events_whose_inputs_it_empties() -> None:
+    """One missing bar: VOL_SHOCK (ret_1_z, 50-bar warm-up) fires on a shock 60 bars after it although
+    features_v1 keeps ``warmup`` for ~742 bars; calendar events keep their exact daily count on every day
+    without a gap row, warm-up days included; VOL_COMPRESSION is unknown while vol_percentile is null after the gap."""
+    n, gap_at = 288 * 7, 288 * 4 + 100
+    rng = np.random.default_rng(5)
+    returns = rng.normal(0.0, 0.001, n)
+    returns[gap_at + 60] = 0.03
+    gap = np.zeros(n, dtype=bool)
+    gap[gap_at] = True
+    features = compute_features(bars_from_close(100 * np.exp(np.cumsum(returns)), gap=gap))
+    _, flags = detect_events(features)
+    assert features["warmup"][gap_at + 60] and features["warmup"][gap_at + 700]
+    assert flags["VOL_SHOCK"][gap_at + 60] is True
+    assert flags["VOL_SHOCK"][gap_at + 1 : gap_at + 51].null_count() == 50  # ret_1_z refills its 50 bars
+    assert flags["VOL_SHOCK"][gap_at + 51 :].null_count() == 0
+    assert features["vol_percentile"][gap_at + 1] is None and flags["VOL_COMPRESSION"][gap_at + 1] is None
+    calendar = ["SESSION_OPEN_EVENT", "SESSION_CLOSE_EVENT", "FUNDING_TIMESTAMP_EVENT", "DAILY_CLOSE_EVENT"]
+    per_day = flags.group_by(pl.col("ts").dt.date().alias("day")).agg(pl.col(calendar).fill_null(False).sum())
+    gap_day = features["ts"][gap_at].date()
+    clean = per_day.filter(pl.col("day") != gap_day).sort("day")
+    assert clean.height == 6
+    assert clean["SESSION_OPEN_EVENT"].to_list() == [3] * 6
+    assert clean["SESSION_CLOSE_EVENT"].to_list() == [3] * 6
+    assert clean["FUNDING_TIMESTAMP_EVENT"].to_list() == [3] * 6
+    assert clean["DAILY_CLOSE_EVENT"].to_list() == [1] * 6
 
 
 def test_events_and_flags_agree_and_validate(shocked) -> None:
@@ -86,7 +130,7 @@ def test_onset_fires_once_per_crossing() -> None:
     rsi = features["rsi_14"].to_numpy(allow_copy=True)
     above = np.nan_to_num(rsi, nan=0.0) > 70
     crossings = np.flatnonzero(above[1:] & ~above[:-1]) + 1
-    crossings = [int(i) for i in crossings if not features["warmup"][int(i)] and not np.isnan(rsi[i - 1])]
+    crossings = [int(i) for i in crossings if not np.isnan(rsi[i - 1])]
     fired = np.flatnonzero(flags["RSI_OVERBOUGHT_ONSET"].fill_null(False).to_numpy())
     assert list(fired) == crossings and len(fired) >= 2
 
