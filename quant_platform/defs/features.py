@@ -5,6 +5,8 @@ each day is computed on its own window so a day's bytes never depend on how a ba
 Checks: blocking pandera schema checks, the warm-up marking check, and one WARN prevalence check per event.
 """
 
+from datetime import date
+
 import dagster as dg
 import polars as pl
 
@@ -14,6 +16,7 @@ from quant_platform.defs.partitions import daily_partitions, lookback
 from quant_platform.defs.resources import MarketDataResource
 from quant_platform.events import event_report, load_event_registry
 from quant_platform.events.detect import detect_events_for_day, events_lookback_bars
+from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features.checks import warmup_violations
 from quant_platform.features.compute import compute_features_for_day, lookback_days
@@ -140,8 +143,12 @@ def market_events(context: dg.AssetExecutionContext, features: pl.LazyFrame, con
         events[day], flags[day] = detect_events_for_day(features, context_window, day)
     all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
     columns = set(features.collect_schema().names()) | set(context_window.collect_schema().names())
-    report = event_report(all_flags, input_columns=columns)
-    not_detected = report.filter(pl.col("status") != "active").select("event_type", "status", "reason")
+    days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])
+    empty = inputs_without_data(features.filter(days)) | inputs_without_data(context_window.filter(days))
+    report = event_report(all_flags, input_columns=columns, empty_inputs=empty)
+    not_detected = report.filter(
+        (pl.col("status") != "active") | (pl.col("unavailable_symbol_days") > 0)
+    ).select("event_type", "status", "reason", "unavailable_symbol_days")
     yield parquet_output(
         context,
         events,
@@ -168,7 +175,8 @@ def market_events(context: dg.AssetExecutionContext, features: pl.LazyFrame, con
         yield dg.AssetCheckResult(
             asset_key="market_events",
             check_name=_prevalence_check_name(item["event_type"]),
-            passed=item["within_bounds"] is not False,
+            # Skipped or unavailable (not evaluated) is not a pass: it warns with its reason.
+            passed=item["within_bounds"] is True,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={k: v for k, v in item.items() if v is not None and k != "event_type"},
         )

@@ -45,6 +45,9 @@ def test_features_layer_materialises_with_checks(tmp_path: Path) -> None:
     prevalence = [c for c in checks if c.check_name.startswith("prevalence_")]
     assert len(prevalence) == len(load_event_registry().events)
     assert all(c.severity == dg.AssetCheckSeverity.WARN for c in prevalence)
+    # A skipped event was not evaluated: its prevalence check warns, it never counts as a pass.
+    skipped = [c for c in prevalence if c.check_name == "prevalence_cross_venue_desync"]
+    assert len(skipped) == 1 and not skipped[0].passed
 
     store = ParquetStore(str(tmp_path / "store"))
     bars = pl.concat([store.scan("bars_5m", [d])[0].collect() for d in store.partitions("bars_5m")])

@@ -12,7 +12,8 @@ import pytest
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.events import detect_events, event_report, load_event_registry
-from quant_platform.events.detect import evaluable_expr
+from quant_platform.events.detect import evaluable_expr, values_read
+from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features import compute_context, compute_features
 from quant_platform_tests.features.bars_fixture import make_bars
@@ -182,3 +183,35 @@ def test_events_need_only_features_and_context() -> None:
     events, _ = detect_events(features, context)
     assert events.height > 0
     assert set(events["family"]) <= set(load_event_registry().families)
+
+
+def test_missing_funding_and_oi_are_unknown_and_reported_unavailable() -> None:
+    """An OHLCV-only source (no funding, OI, liquidations, basis): every event that reads them has a null
+    flag on every bar (never False), and the report says unavailable and names the empty inputs, with no
+    prevalence verdict; price-only events are unaffected."""
+    empty = ["funding_rate", "open_interest", "liq_long_notional", "liq_short_notional", "basis_bps"]
+    bars = make_bars(n_symbols=2, n_bars=1300, seed=1, gap_prob=0.0)
+    bars = bars.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in empty)
+    features = compute_features(bars)
+    context = compute_context(features)
+    _, flags = detect_events(features, context)
+    missing = inputs_without_data(features) | inputs_without_data(context)
+    assert {"funding_rate", "oi_z", "oi_change_z", "basis_z", "liq_z"} <= missing
+    report = event_report(
+        flags, input_columns=set(features.columns) | set(context.columns), empty_inputs=missing
+    )
+    registry = load_event_registry()
+    starved = [e.name for e in registry.events if {n for n, _ in values_read(e)} & missing]
+    assert {"FUNDING_FLIP", "OI_FLUSH", "SPOT_PERP_BASIS_SHOCK", "LIQUIDATION_CASCADE"} <= set(starved)
+    for name in starved:
+        assert flags[name].null_count() == flags.height, name
+        row = report.filter(pl.col("event_type") == name).row(0, named=True)
+        assert row["status"] in ("unavailable", "skipped") and row["within_bounds"] is None, name
+        if row["status"] == "unavailable":
+            assert "inputs without data" in row["reason"], name
+            assert (
+                row["unavailable_symbol_days"]
+                == flags.select(pl.struct("symbol", pl.col("ts").dt.date())).n_unique()
+            )
+    vol_shock = report.filter(pl.col("event_type") == "VOL_SHOCK").row(0, named=True)
+    assert vol_shock["status"] == "active" and flags["VOL_SHOCK"].null_count() < flags.height
