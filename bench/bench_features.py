@@ -122,6 +122,8 @@ def _pandas_feature(df: pd.DataFrame, f: FeatureDef, keys: list[str], cover: flo
         return x / df[f.inputs[1]].replace(0, np.nan)
     if b == "ratio_bps":
         return 1e4 * x / df[f.inputs[1]].replace(0, np.nan)
+    if b == "ratio_to_lagged":
+        return x / shift(df[f.inputs[1]], p["lag"]).replace(0, np.nan)
     if b == "standardized_return":
         h = p["horizon"]
         return x / (shift(df[f.inputs[1]], h) * math.sqrt(h)).replace(0, np.nan)

@@ -147,6 +147,12 @@ def ratio_bps(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return 1e4 * _safe_div(_col(f, 0), _col(f, 1))
 
 
+@builder("ratio_to_lagged", locality="exact")
+def ratio_to_lagged(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    """x_t / y_{t-lag}: e.g. a short window against the long window just before it (disjoint windows)."""
+    return _safe_div(_col(f, 0), _col(f, 1).shift(f.params["lag"]))
+
+
 @builder("standardized_return", locality="exact")
 def standardized_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     horizon = f.params["horizon"]

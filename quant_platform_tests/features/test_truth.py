@@ -222,3 +222,22 @@ def test_zscores_use_previous_window_only(name: str) -> None:
         previous = series[t - window : t]
         expected[t] = (series[t] - previous.mean()) / previous.std(ddof=1)
     np.testing.assert_allclose(_column(frame, name), expected, rtol=1e-8)
+
+
+def test_disjoint_vol_ratio_matches_numpy_and_is_unbounded() -> None:
+    """vol_ratio_12_prior48 = sample std of the last 12 returns / sample std of the 48 returns before them.
+    Unlike vol_ratio_12_48 (nested windows, at most sqrt(47/11) ~ 2.07) it can exceed any level: a calm
+    4 hours followed by a wild hour gives ~10."""
+    rng = np.random.default_rng(21)
+    returns = np.concatenate([rng.normal(0, 0.001, 150), rng.normal(0, 0.01, 12)])
+    close = 100 * np.exp(np.cumsum(returns))
+    frame = compute_features(bars_from_close(close), families=("returns", "volatility"))
+    short, long_, lag = 12, 48, _params("vol_ratio_12_prior48")["lag"]
+    ret = np.log(close[1:] / close[:-1])  # ret_1 of bar t is ret[t - 1]
+    expected = np.full(close.size, np.nan)
+    for t in range(long_ + lag, close.size):
+        recent = ret[t - short : t]
+        before = ret[t - lag - long_ : t - lag]
+        expected[t] = recent.std(ddof=1) / before.std(ddof=1)
+    np.testing.assert_allclose(_column(frame, "vol_ratio_12_prior48"), expected, rtol=1e-9)
+    assert expected[-1] > 5 > math.sqrt(47 / 11) >= np.nanmax(_column(frame, "vol_ratio_12_48"))
