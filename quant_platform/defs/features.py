@@ -130,8 +130,13 @@ def _prevalence_check_name(event: str) -> str:
             dg.AssetCheckSpec(
                 _prevalence_check_name(e.name),
                 asset="market_events",
-                description=f"{e.name} fires between {e.min_per_symbol_day} and {e.max_per_symbol_day} times "
-                "per symbol-day (WARN when outside).",
+                description=(
+                    f"{e.name} fires {e.min_per_symbol_day:g} to {e.max_per_symbol_day:g} times on every complete "
+                    "symbol-day (WARN when outside)."
+                    if e.prevalence_compare == "each_symbol_day"
+                    else f"{e.name} fires at a rate of {e.min_per_symbol_day:g} to {e.max_per_symbol_day:g} per "
+                    "symbol-day (Poisson test per symbol; WARN when outside, or when not evaluated)."
+                ),
             )
             for e in REGISTRY.events
         ],

@@ -55,12 +55,17 @@ class EventDef:
     severity: SignalRef
     min_per_symbol_day: float
     max_per_symbol_day: float
+    # "rate": each symbol's events per evaluable symbol-day must be statistically compatible (Poisson) with
+    # [min, max]; "each_symbol_day": every complete symbol-day's count must lie in [min, max] (calendar events).
+    prevalence_compare: Literal["rate", "each_symbol_day"] = "rate"
 
 
 @dataclass(frozen=True)
 class EventRegistry:
     families: tuple[str, ...]
     events: tuple[EventDef, ...]
+    # Prevalence check: a symbol's count warns when this improbable under every rate inside the bounds.
+    prevalence_tail_probability: float = 0.001
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -110,6 +115,13 @@ def _event(doc: dict[str, Any]) -> EventDef:
     if doc["status"] == "skipped" and not doc.get("skip_reason"):
         raise ValueError(f"event {name}: a skipped event needs its skip_reason")
     bounds = doc["prevalence_bounds"]
+    compare = bounds.get("compare", "rate")
+    if compare not in ("rate", "each_symbol_day"):
+        raise ValueError(
+            f"event {name}: prevalence_bounds.compare must be rate or each_symbol_day, got {compare!r}"
+        )
+    if not 0 <= float(bounds["min_per_symbol_day"]) <= float(bounds["max_per_symbol_day"]):
+        raise ValueError(f"event {name}: prevalence bounds need 0 <= min <= max")
     return EventDef(
         name=name,
         family=doc["family"],
@@ -123,6 +135,7 @@ def _event(doc: dict[str, Any]) -> EventDef:
         severity=_signal(doc["severity"], absolute=True),
         min_per_symbol_day=float(bounds["min_per_symbol_day"]),
         max_per_symbol_day=float(bounds["max_per_symbol_day"]),
+        prevalence_compare=compare,
     )
 
 
@@ -153,7 +166,10 @@ def parse_event_registry(registry_doc: dict[str, Any], event_docs: dict[str, Any
     orphans = set(event_docs) - set(names) - {"canonical_event_registry"}
     if orphans:
         raise ValueError(f"event files not in the registry: {sorted(orphans)}")
-    return EventRegistry(families, tuple(events))
+    tail = float(registry_doc["prevalence_check"]["tail_probability"])
+    if not 0 < tail < 0.5:
+        raise ValueError(f"prevalence_check.tail_probability must be in (0, 0.5), got {tail}")
+    return EventRegistry(families, tuple(events), tail)
 
 
 def load_event_registry(root: Path | None = None) -> EventRegistry:

@@ -5,6 +5,8 @@ onset semantics, ids, flags and the prevalence/skip report."""
 from __future__ import annotations
 
 import json
+import math
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -215,3 +217,48 @@ def test_missing_funding_and_oi_are_unknown_and_reported_unavailable() -> None:
             )
     vol_shock = report.filter(pl.col("event_type") == "VOL_SHOCK").row(0, named=True)
     assert vol_shock["status"] == "active" and flags["VOL_SHOCK"].null_count() < flags.height
+
+
+def _quiet_flags(days: int) -> pl.DataFrame:
+    """One symbol, ``days`` complete days of 5m bars where every event is evaluable and nothing fires."""
+    ts = pl.datetime_range(
+        datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=days, minutes=-5),
+        "5m", time_unit="ms", time_zone="UTC", eager=True,
+    )  # fmt: skip
+    names = load_event_registry().names
+    return pl.DataFrame({"symbol": "AAAUSDT", "ts": ts}).with_columns(pl.lit(False).alias(n) for n in names)
+
+
+def test_rate_bounds_are_a_poisson_test_not_a_single_day_verdict() -> None:
+    """VOL_SHOCK has a positive minimum rate: one quiet day is plausible under it (no warning), a quiet
+    stretch long enough that P(0 events) = exp(-min * days) falls under the registry's tail is not."""
+    registry = load_event_registry()
+    vol_shock = next(e for e in registry.events if e.name == "VOL_SHOCK")
+    assert vol_shock.prevalence_compare == "rate" and vol_shock.min_per_symbol_day > 0
+    long_enough = (
+        math.ceil(-math.log(registry.prevalence_tail_probability) / vol_shock.min_per_symbol_day) + 1
+    )
+    assert math.exp(-vol_shock.min_per_symbol_day) > registry.prevalence_tail_probability
+    for days, expected in ((1, True), (long_enough, False)):
+        row = event_report(_quiet_flags(days)).filter(pl.col("event_type") == "VOL_SHOCK").row(0, named=True)
+        assert row["within_bounds"] is expected, days
+        assert row["symbol_days"] == days and row["per_symbol_day_mean"] == 0.0
+
+
+def test_calendar_bounds_are_exact_per_complete_symbol_day() -> None:
+    """Calendar events compare every complete symbol-day with [min, max] exactly: 3 session opens pass, a
+    day with one missing fails, and a day with an unevaluable bar is not judged (no complete day)."""
+    flags = _quiet_flags(2).with_columns(
+        pl.col("ts").dt.strftime("%H:%M").is_in(["00:00", "07:00", "13:30"]).alias("SESSION_OPEN_EVENT")
+    )
+
+    def verdict(frame: pl.DataFrame) -> bool | None:
+        return event_report(frame).filter(pl.col("event_type") == "SESSION_OPEN_EVENT")["within_bounds"][0]
+
+    assert verdict(flags) is True
+    second_day_open = pl.col("ts") == datetime(2024, 1, 2, 7, tzinfo=UTC)
+    assert verdict(flags.with_columns(pl.when(second_day_open).then(False).otherwise(pl.col("SESSION_OPEN_EVENT")).alias("SESSION_OPEN_EVENT"))) is False  # fmt: skip
+    blanked = flags.with_columns(
+        pl.when(pl.col("ts").dt.minute() == 5).then(None).otherwise(pl.col("SESSION_OPEN_EVENT")).alias("SESSION_OPEN_EVENT")
+    )  # fmt: skip
+    assert verdict(blanked) is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from quant_platform.events import detect_events, load_event_registry
+from quant_platform.events import detect_events, event_report, load_event_registry
 from quant_platform.events.registry import Condition, EventDef
 from quant_platform.features import compute_context, compute_features
 from quant_platform.features.market_window import bars_for_days
@@ -88,3 +88,23 @@ def test_rare_events_fire_on_an_injected_case(synthetic_run, name: str) -> None:
     assert hits.filter(pl.col("symbol") == symbol, pl.col("ts") == bar_ts).height == 1
     untouched = synthetic_run["events"].filter(pl.col("event_type") == name)
     assert hits.height == untouched.height + 1
+
+
+def test_measured_bounds_hold_on_the_run_they_were_measured_on(synthetic_run) -> None:
+    """Consistency of spec and report: the bounds were measured on days 6..20 of this run (see the registry's
+    prevalence_check); the whole run, warm-up days included, must fall inside them, calendar events exactly
+    on every complete symbol-day."""
+    report = event_report(synthetic_run["flags"])
+    active = report.filter(pl.col("status") == "active")
+    assert active.height == 55
+    outside = active.filter(~pl.col("within_bounds")).select(
+        "event_type", "per_symbol_day_min", "per_symbol_day_max"
+    )
+    assert outside.is_empty(), outside
+    calendar = active.filter(pl.col("compared").str.starts_with("each of"))
+    assert set(calendar["event_type"]) >= {
+        "SESSION_OPEN_EVENT",
+        "SESSION_CLOSE_EVENT",
+        "FUNDING_TIMESTAMP_EVENT",
+    }
+    assert (calendar.filter(pl.col("event_type") == "SESSION_OPEN_EVENT")["per_symbol_day_min"] == 3.0).all()
