@@ -66,11 +66,21 @@ def condition_expr(c: Condition) -> pl.Expr:
     raise ValueError(f"unknown condition op {c.op!r}")
 
 
-def _signal_expr(ref: SignalRef) -> pl.Expr:
+def _lag_column(name: str, lag: int) -> str:
+    return f"__lag{lag}__{name}"
+
+
+def _signal_expr(ref: SignalRef, lags_materialised: bool = False) -> pl.Expr:
+    """Direction (sign) or severity (|x - center|); ``lags_materialised`` reads a lagged input from the
+    column :func:`detect_events` adds before filtering the fired rows (a shift after the filter would read
+    another event's bar)."""
     if ref.feature is None:
         return pl.lit(ref.value, dtype=pl.Float64)
-    x = _lagged(ref.feature, ref.lag).cast(pl.Float64)
-    x = x.abs() if ref.absolute else x.sign()
+    if lags_materialised and ref.lag:
+        x = pl.col(_lag_column(ref.feature, ref.lag)).cast(pl.Float64)
+    else:
+        x = _lagged(ref.feature, ref.lag).cast(pl.Float64)
+    x = (x - ref.center).abs() if ref.absolute else x.sign()
     return -x if ref.negate else x
 
 
@@ -191,8 +201,9 @@ def detect_events(
     """(market_events, event_flags).
 
     market_events: ``event_id`` (sha256 of the canonical JSON ``[event_type, symbol, ts]``), ``symbol, ts,
-    event_type, family, direction`` (Int8 +1/-1/0), ``severity`` (Float64), ``trigger`` (JSON of the required
-    inputs at the bar), ``ontology_hash``. event_flags: ``symbol, ts``, one Boolean column per registry event
+    event_type, family, direction`` (Int8 +1/-1/0), ``severity`` (Float64, higher = more extreme),
+    ``trigger`` (JSON of every value the rule compared: the required inputs at the bar and each lagged value
+    as ``<input>_lag<k>``), ``ontology_hash``. event_flags: ``symbol, ts``, one Boolean column per registry event
     (null for an event that is skipped or whose inputs are absent: unknown, never silently false), and
     ``ontology_hash``. Context columns are joined backward as-of on ``(symbol, ts)``.
     """
@@ -208,16 +219,21 @@ def detect_events(
             active.append(event)
         else:
             fired_cols.append(pl.lit(None, dtype=pl.Boolean).alias(event.name))
-    # Adding columns to an eager frame shares the existing ones: only flags and directions are new memory.
-    wide = frame.with_columns(*fired_cols, *direction_cols)
+    # Lagged values a rule compares, materialised once so the fired rows can report them in the trigger.
+    lagged = {(n, k) for e in active for n, k in values_read(e) if k}
+    lag_cols = [_lagged(n, k).alias(_lag_column(n, k)) for n, k in sorted(lagged)]
+    # Adding columns to an eager frame shares the existing ones: only flags, directions, lags are new memory.
+    wide = frame.with_columns(*fired_cols, *direction_cols, *lag_cols)
     flags = wide.select(
         "symbol", "ts", *registry.names, pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash")
     )
     parts = []
     for event in active:
-        trigger = (
-            pl.struct(*event.required_inputs).struct.json_encode() if event.required_inputs else pl.lit("{}")
-        )
+        # Every value the rule compared: inputs at the bar, and lagged ones as <input>_lag<k>.
+        compared = [
+            pl.col(_lag_column(n, k) if k else n).alias(trigger_key(n, k)) for n, k in values_read(event)
+        ]
+        trigger = pl.struct(*compared).struct.json_encode() if compared else pl.lit("{}")
         parts.append(
             wide.lazy()
             .filter(pl.col(event.name).fill_null(False))
@@ -227,7 +243,7 @@ def detect_events(
                 pl.lit(event.name).alias("event_type"),
                 pl.lit(event.family).alias("family"),
                 pl.col(f"__dir__{event.name}").alias("direction"),
-                _signal_expr(event.severity).alias("severity"),
+                _signal_expr(event.severity, lags_materialised=True).alias("severity"),
                 trigger.alias("trigger"),
             )
         )

@@ -32,13 +32,16 @@ class Branch:
 
 @dataclass(frozen=True)
 class SignalRef:
-    """``sign_of`` a feature (optionally lagged and negated) or a fixed ``value`` (direction or severity)."""
+    """``sign_of`` a feature (optionally lagged and negated) or a fixed ``value`` (direction or severity).
+    A severity ``abs_of`` a feature is ``|x - center|``: the distance from the feature's neutral level (RSI 50,
+    a percentile's median 0.5), so that a more extreme reading always scores higher."""
 
     feature: str | None
     value: float | None
     lag: int = 0
     negate: bool = False
     absolute: bool = False
+    center: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,10 @@ def _signal(raw: dict[str, Any], absolute: bool) -> SignalRef:
     value = raw.get("value")
     if (feature is None) == (value is None):
         raise ValueError(f"direction/severity needs exactly one of sign_of/abs_of or value: {raw}")
+    if "center" in raw and not absolute:
+        raise ValueError(f"only a severity (abs_of) takes a center: {raw}")
     return SignalRef(feature, None if value is None else float(value), int(raw.get("lag", 0)),
-                     bool(raw.get("negate", False)), absolute)  # fmt: skip
+                     bool(raw.get("negate", False)), absolute, float(raw.get("center", 0.0)))  # fmt: skip
 
 
 def _event(doc: dict[str, Any]) -> EventDef:

@@ -14,7 +14,8 @@ import pytest
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.events import detect_events, event_report, load_event_registry
-from quant_platform.events.detect import evaluable_expr, values_read
+from quant_platform.events.detect import _signal_expr, evaluable_expr, values_read
+from quant_platform.events.registry import Condition
 from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features import compute_context, compute_features
@@ -262,3 +263,37 @@ def test_calendar_bounds_are_exact_per_complete_symbol_day() -> None:
         pl.when(pl.col("ts").dt.minute() == 5).then(None).otherwise(pl.col("SESSION_OPEN_EVENT")).alias("SESSION_OPEN_EVENT")
     )  # fmt: skip
     assert verdict(blanked) is None
+
+
+def _severity_checks() -> list[tuple[str, Condition]]:
+    """(event, condition) pairs where the severity reads the same input (same lag) as a threshold condition."""
+    pairs = []
+    for event in load_event_registry().events:
+        sev = event.severity
+        for branch in event.branches:
+            for c in branch.conditions:
+                if c.feature == sev.feature and c.lag == sev.lag and c.ref is None and c.op in MONOTONE_OPS:
+                    pairs.append((event.name, c))
+    return pairs
+
+
+MONOTONE_OPS = ("gt", "ge", "lt", "le", "abs_gt")
+
+
+def test_severity_grows_with_how_far_the_reading_is_beyond_the_threshold() -> None:
+    """Property over every event: among readings that satisfy the rule's threshold, a more extreme one never
+    scores lower (RSI_OVERSOLD_ONSET used |rsi|, VOL_COMPRESSION |percentile|: backwards before)."""
+    registry = {e.name: e for e in load_event_registry().events}
+    pairs = _severity_checks()
+    assert {"RSI_OVERSOLD_ONSET", "VOL_COMPRESSION", "RSI_OVERBOUGHT_ONSET"} <= {n for n, _ in pairs}
+    for name, c in pairs:
+        scale = max(abs(float(c.value)), 0.01)
+        beyond = np.array([1e-6, 0.01, 0.1, 0.5, 0.9]) * scale  # stays inside [0, 1] / [0, 100] ranges
+        values = {"gt": c.value + beyond, "ge": c.value + beyond, "abs_gt": c.value + beyond,
+                  "lt": c.value - beyond, "le": c.value - beyond}[c.op]  # fmt: skip
+        sev = registry[name].severity
+        frame = pl.DataFrame(
+            {"symbol": ["A"] * (sev.lag + 1) * len(values), sev.feature: np.repeat(values, sev.lag + 1)}
+        )
+        scores = frame.select(_signal_expr(sev)).to_series().to_numpy()[sev.lag :: sev.lag + 1]
+        assert (np.diff(scores) > 0).all(), (name, c, scores)

@@ -4,10 +4,13 @@ construction on that market, which get an injected case built from their own spe
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
 from quant_platform.events import detect_events, event_report, load_event_registry
+from quant_platform.events.detect import trigger_key, values_read
 from quant_platform.events.registry import Condition, EventDef
 from quant_platform.features import compute_context, compute_features
 from quant_platform.features.market_window import bars_for_days
@@ -108,3 +111,37 @@ def test_measured_bounds_hold_on_the_run_they_were_measured_on(synthetic_run) ->
         "FUNDING_TIMESTAMP_EVENT",
     }
     assert (calendar.filter(pl.col("event_type") == "SESSION_OPEN_EVENT")["per_symbol_day_min"] == 3.0).all()
+
+
+def test_trigger_records_every_value_the_rule_compared(synthetic_run) -> None:
+    """For the first fired bars of every event type, the trigger JSON holds exactly the values the rule reads
+    (lagged ones as <input>_lag<k>), each equal to the feature/context value that many bars earlier."""
+    joined = synthetic_run["features"].hstack(
+        synthetic_run["context"].drop("symbol", "ts", "warmup", "ontology_hash")
+    )
+    position = {(s, t): i for i, (s, t) in enumerate(joined.select("symbol", "ts").iter_rows())}
+    events = synthetic_run["events"].group_by("event_type").head(3)
+    registry = {e.name: e for e in load_event_registry().events}
+    lagged_seen = set()
+    for row in events.iter_rows(named=True):
+        i = position[(row["symbol"], row["ts"])]
+        trigger = json.loads(row["trigger"])
+        read = values_read(registry[row["event_type"]])
+        assert set(trigger) == {trigger_key(n, k) for n, k in read}, row["event_type"]
+        for name, lag in read:
+            assert joined["symbol"][i - lag] == row["symbol"]
+            expected = joined[name][i - lag]
+            if isinstance(expected, str):  # state columns
+                assert trigger[trigger_key(name, lag)] == expected
+            else:
+                assert trigger[trigger_key(name, lag)] == pytest.approx(expected, rel=1e-12)
+            lagged_seen |= {(row["event_type"], name, lag)} if lag else set()
+    # The lagged comparisons the audit found missing are now recorded.
+    for expected in (
+        ("SPREAD_REGIME_WIDENING_EVENT", "spread_z", 3),
+        ("SPREAD_REGIME_WIDENING_EVENT", "spread_z", 6),
+        ("FALSE_BREAKOUT", "range_high_48", 2),
+        ("FORCED_FLOW_EXHAUSTION", "liq_z", 3),
+        ("BASIS_NORMALIZATION_EVENT", "basis_z", 12),
+    ):
+        assert expected in lagged_seen, expected
