@@ -48,6 +48,7 @@ from quant_platform.validation.schemas import (
 )
 from quant_platform.validation.sharpe import (
     MAX_PER_PERIOD_SHARPE,
+    SharpeUnits,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     min_track_record_length,
@@ -230,7 +231,7 @@ def _expected_max(n_trials_total: int, n_used: float, method: str, sharpe_pp: np
         return TrialDeflation(
             n_trials_total, n_used, method, variance, float("nan"), DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE
         )
-    emax = float(expected_max_sharpe(variance, n_used))
+    emax = float(expected_max_sharpe(variance, n_used, units=SharpeUnits.PER_PERIOD))
     if not abs(emax) <= MAX_PER_PERIOD_SHARPE:
         return TrialDeflation(
             n_trials_total, n_used, method, variance, float("nan"), DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE
@@ -385,10 +386,20 @@ def stage_b_evaluate(
     skew_u, kurt_u = np.where(usable, skew, 0.0), np.where(usable, kurt, 3.0)
     n_u = np.where(usable, n_days, 2.0)
     bench_pp = config.psr_benchmark_sharpe / sqrt_ann
-    psr = probabilistic_sharpe_ratio(sr_u, bench_pp, n_u, skew_u, kurt_u)
-    min_trl = min_track_record_length(np.where(usable, sr, 0.0), bench_pp, skew_u, kurt_u, 0.95)
+    psr = probabilistic_sharpe_ratio(sr_u, bench_pp, n_u, skew_u, kurt_u, units=SharpeUnits.PER_PERIOD)
+    min_trl = min_track_record_length(
+        np.where(usable, sr, 0.0), bench_pp, skew_u, kurt_u, 0.95, units=SharpeUnits.PER_PERIOD
+    )
     if deflation.problem is None:
-        dsr = deflated_sharpe_ratio(sr_u, n_u, skew_u, kurt_u, deflation.n_trials_used, deflation.sr_variance)
+        dsr = deflated_sharpe_ratio(
+            sr_u,
+            n_u,
+            skew_u,
+            kurt_u,
+            deflation.n_trials_used,
+            deflation.sr_variance,
+            units=SharpeUnits.PER_PERIOD,
+        )
     else:
         dsr = np.full(sr.shape, np.nan)
     emax_ann = deflation.expected_max_sharpe * sqrt_ann

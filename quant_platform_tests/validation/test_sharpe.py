@@ -110,7 +110,7 @@ def test_normal_psr_matches_lo_asymptotics_and_simulation():
     """For iid normal returns PSR(0) = Φ(SR·sqrt(T-1)/sqrt(1 + SR²/2)); and the share of simulated samples
     whose estimated SR exceeds the truth's benchmark is the PSR's complement at the true SR."""
     sr, n = 0.1, 500
-    assert probabilistic_sharpe_ratio(sr, 0.0, n) == pytest.approx(
+    assert probabilistic_sharpe_ratio(sr, 0.0, n, units=PP) == pytest.approx(
         float(_phi(sr * math.sqrt(n - 1) / math.sqrt(1 + sr * sr / 2))), abs=1e-12
     )
     rng = np.random.default_rng(3)
@@ -124,38 +124,59 @@ def test_expected_max_matches_monte_carlo():
     rng = np.random.default_rng(11)
     v, n = 0.04, 200
     maxima = rng.normal(0, math.sqrt(v), size=(5000, n)).max(axis=1)
-    assert expected_max_sharpe(v, n) == pytest.approx(maxima.mean(), rel=0.02)
-    assert expected_max_sharpe(v, 1) == 0.0
-    assert expected_max_sharpe(v, 1000) > expected_max_sharpe(v, 100)
+    assert expected_max_sharpe(v, n, units=PP) == pytest.approx(maxima.mean(), rel=0.02)
+    assert expected_max_sharpe(v, 1, units=PP) == 0.0
+    assert expected_max_sharpe(v, 1000, units=PP) > expected_max_sharpe(v, 100, units=PP)
 
 
 def test_dsr_from_trials_uses_trial_variance():
     rng = np.random.default_rng(5)
     trials = rng.normal(0, 0.03, size=50)
-    got = deflated_sharpe_ratio_from_trials(0.08, 750, -0.5, 5.0, trials)
+    got = deflated_sharpe_ratio_from_trials(0.08, 750, -0.5, 5.0, trials, units=PP)
     sr0 = ref_emax(trials.var(ddof=1), 50)
     assert got == pytest.approx(ref_psr(0.08, sr0, 750, -0.5, 5.0), abs=1e-12)
-    more = deflated_sharpe_ratio_from_trials(0.08, 750, -0.5, 5.0, trials, n_trials=5000)
+    more = deflated_sharpe_ratio_from_trials(0.08, 750, -0.5, 5.0, trials, n_trials=5000, units=PP)
     assert more < got  # more trials deflate harder
 
 
-def test_refuses_mixed_units():
+def test_units_are_required_and_mixing_is_refused():
+    """Truth: the units contract in quant_platform/validation/sharpe.py — no function guesses the units."""
+    # Unspecified units: every public function refuses to run (no default to fall back on).
+    for call in (
+        lambda: probabilistic_sharpe_ratio(0.1, 0.0, 1250),
+        lambda: min_track_record_length(0.1, 0.0),
+        lambda: expected_max_sharpe(0.002, 100),
+        lambda: deflated_sharpe_ratio(0.1, 1250, -3.0, 10.0, 100, 0.002),
+        lambda: deflated_sharpe_ratio_from_trials(0.1, 1250, 0.0, 3.0, np.array([0.01, 0.03])),
+    ):
+        with pytest.raises(TypeError, match="units"):
+            call()
+    # A bare string is not a unit declaration.
+    with pytest.raises(ValueError, match="SharpeUnits"):
+        probabilistic_sharpe_ratio(0.1, 0.0, 1250, units="per_period")
+    # The case the old default let through: an annualized SR of 0.3-1.0 is within the per-period plausibility
+    # bound, so only the explicit declaration tells them apart, and the two readings differ materially.
+    as_per_period = probabilistic_sharpe_ratio(0.5, 0.0, 1250, units=PP)
+    as_annualized = probabilistic_sharpe_ratio(0.5, 0.0, 1250, units=ANN, periods_per_year=250)
+    assert as_per_period > 0.999 and as_annualized < 0.9
+    # Numbers that cannot be per-period are refused when declared per-period.
     with pytest.raises(ValueError, match="looks annualized"):
-        probabilistic_sharpe_ratio(2.5, 0.0, 1250)
+        probabilistic_sharpe_ratio(2.5, 0.0, 1250, units=PP)
     with pytest.raises(ValueError, match="looks annualized"):
-        deflated_sharpe_ratio(2.5, 1250, -3.0, 10.0, 100, 0.5)
+        deflated_sharpe_ratio(2.5, 1250, -3.0, 10.0, 100, 0.5, units=PP)
     with pytest.raises(ValueError, match="looks annualized"):
-        expected_max_sharpe(2.0, 100)
+        expected_max_sharpe(2.0, 100, units=PP)
+    # Mixed declarations: periods_per_year with per-period units, or annualized without periods_per_year.
     with pytest.raises(ValueError, match="periods_per_year"):
-        probabilistic_sharpe_ratio(0.1, 0.0, 1250, periods_per_year=365)
+        probabilistic_sharpe_ratio(0.1, 0.0, 1250, units=PP, periods_per_year=365)
     with pytest.raises(ValueError, match="periods_per_year"):
         probabilistic_sharpe_ratio(2.5, 0.0, 1250, units=ANN)
     with pytest.raises(ValueError, match="n_obs"):
-        probabilistic_sharpe_ratio(0.1, 0.0, 1)
+        probabilistic_sharpe_ratio(0.1, 0.0, 1, units=PP)
 
 
 def test_min_trl_infinite_when_below_benchmark_and_vectorized():
-    assert min_track_record_length(0.05, 0.1) == math.inf
+    assert min_track_record_length(0.05, 0.1, units=PP) == math.inf
     srs = np.array([0.05, 0.1, 0.2])
-    psr = probabilistic_sharpe_ratio(srs, 0.0, 400)
+    psr = probabilistic_sharpe_ratio(srs, 0.0, 400, units=PP)
     assert psr.shape == (3,) and np.all(np.diff(psr) > 0)

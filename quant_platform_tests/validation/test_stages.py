@@ -15,6 +15,7 @@ from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.validation.cpcv import CombinatorialPurgedKFold
 from quant_platform.validation.schemas import GATE_NAMES
 from quant_platform.validation.sharpe import (
+    SharpeUnits,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
@@ -104,7 +105,7 @@ def test_stage_b_planted_strong_survives_every_gate():
     sr = daily.mean() / daily.std(ddof=1)
     skew, kurt = stats.skew(daily), stats.kurtosis(daily, fisher=False)
     assert strong["psr"] == pytest.approx(
-        probabilistic_sharpe_ratio(sr, 0.0, daily.size, skew, kurt), rel=1e-9
+        probabilistic_sharpe_ratio(sr, 0.0, daily.size, skew, kurt, units=SharpeUnits.PER_PERIOD), rel=1e-9
     )
     assert strong["sharpe_ann"] == pytest.approx(sr * math.sqrt(365), rel=1e-9)
     # Funnel: cumulative counts never grow and end at the strict survivor count.
@@ -149,6 +150,7 @@ def test_noise_selected_as_best_of_many_fails_dsr_but_passes_psr():
         row["kurtosis"],
         200,
         float(np.var(sharpes["sr"].to_numpy(), ddof=1)),
+        units=SharpeUnits.PER_PERIOD,
     )
     assert row["dsr"] == pytest.approx(expected, rel=1e-9)
 
@@ -319,13 +321,17 @@ def test_dsr_fails_with_a_reason_when_expected_max_sharpe_is_out_of_range():
     assert result.candidates["dsr_n_trials_used"][0] == pytest.approx(50.0)
     sharpes = np.array([strong.mean() / strong.std(ddof=1), -strong.mean() / strong.std(ddof=1)])
     variance = float(np.var(sharpes, ddof=1))
-    assert variance <= 1.0 < expected_max_sharpe(variance, 50.0)
+    assert variance <= 1.0 < expected_max_sharpe(variance, 50.0, units=SharpeUnits.PER_PERIOD)
     sr = float(result.candidates["sharpe_ann"][0]) / math.sqrt(365)
     with pytest.raises(ValueError, match="per-period Sharpe"):
-        deflated_sharpe_ratio(sr, 365, 0.0, 3.0, 50.0, variance)
+        deflated_sharpe_ratio(sr, 365, 0.0, 3.0, 50.0, variance, units=SharpeUnits.PER_PERIOD)
     # A V[SR] above 1 per day (annualized ±20) and an infinite trial Sharpe are out of range as well.
     for trial_sharpes in (np.array([-20.0, 20.0]), np.array([0.5, np.inf, 1.0])):
         wide = stage_b_evaluate(streams, 50, trial_sharpes_ann=trial_sharpes, stressed_streams=stressed)
         _assert_dsr_gate_fails_with(wide, "dsr_expected_max_sharpe_out_of_range")
     with pytest.raises(ValueError, match="per-period variance"):
-        expected_max_sharpe(float(np.var(np.array([-20.0, 20.0]) / math.sqrt(365), ddof=1)), 50.0)
+        expected_max_sharpe(
+            float(np.var(np.array([-20.0, 20.0]) / math.sqrt(365), ddof=1)),
+            50.0,
+            units=SharpeUnits.PER_PERIOD,
+        )
