@@ -75,6 +75,62 @@ def test_stage_a_short_candidate_is_insufficient_not_passed():
     assert "insufficient_observation" in reasons
 
 
+def _regime_streams(flip_days: tuple[int, int]) -> pl.DataFrame:
+    """Three skilled candidates (skill 0.3): ``cand0000`` stable; ``cand0001`` reverses after the first half
+    (days >= 120 of 240: returns and forward returns negated, so the signal then predicts the wrong way);
+    ``cand0002`` is reversed only on days ``flip_days`` (the first anchored chunk), good afterwards."""
+    streams = make_streams(3, 240, 24, skill={0: 0.3, 1: 0.3, 2: 0.3}, seed=4)
+    day = (pl.col("ts") - pl.col("ts").min()).dt.total_days()
+    flipped = ((pl.col("candidate_id") == "cand0001") & (day >= 120)) | (
+        (pl.col("candidate_id") == "cand0002") & day.is_between(*flip_days)
+    )
+    return streams.with_columns(
+        pl.when(flipped).then(-pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in ("ret_after_cost", "forward_return")
+    )
+
+
+def test_stage_a_is_a_walk_forward_decision_with_planted_regimes():
+    """Planted truth: a stable effect passes; an effect that reverses after the first half fails (selected on
+    every training window, but negative on two of three test folds); an effect that is reversed in the first
+    chunk fails too — the old screen, which never looked at the training windows, passed it on its three good
+    test folds. The training decision is recomputed here from the definition."""
+    config = StageAConfig.from_spec()
+    streams = _regime_streams((0, 59))
+    result = stage_a_screen(streams, config)
+    decisions = {r["candidate_id"]: r for r in result.decisions.iter_rows(named=True)}
+    assert decisions["cand0000"]["passed"] and decisions["cand0000"]["n_passed_folds"] == 3
+    assert not decisions["cand0001"]["passed"]
+    assert "walk_forward_passes_below_min" in decisions["cand0001"]["failure_reasons"]
+    assert decisions["cand0001"]["n_selected_folds"] == 3 and decisions["cand0001"]["n_passed_folds"] == 1
+    assert not decisions["cand0002"]["passed"]
+    assert decisions["cand0002"]["n_positive_sharpe_folds"] == 3  # good out of sample on every test fold ...
+    assert decisions["cand0002"]["n_passed_folds"] < config.min_passed_folds  # ... but not chosen in training
+    fold0 = result.fold_metrics.filter(pl.col("candidate_id") == "cand0002", pl.col("fold") == 0).row(
+        0, named=True
+    )
+    assert not fold0["selected_in_train"] and fold0["fold_failure_reason"] == "train_expectancy_below_min"
+
+    # Independent recomputation of the training decision: every day before the test fold minus the embargo
+    # (the first chunk included), trades = steps where sign(signal) turns non-zero or flips.
+    days = streams["ts"].dt.date().unique().sort().to_list()
+    chunks = np.array_split(np.arange(len(days)), config.n_folds + 1)[1:]
+    threshold = 2.0  # spec/gates.yaml bridge_v1.min_after_cost_expectancy_bps, checked against the loader:
+    assert config.min_train_expectancy_bps == threshold
+    for candidate in ("cand0001", "cand0002"):
+        mine = streams.filter(pl.col("candidate_id") == candidate).sort("ts")
+        direction = np.sign(mine["signal"].to_numpy())
+        entry = (direction != 0) & (direction != np.concatenate(([0.0], direction[:-1])))
+        day_index = np.searchsorted(np.array(days), mine["ts"].dt.date().to_numpy())
+        for fold, chunk in enumerate(chunks):
+            in_train = day_index < chunk[0] - config.embargo_days
+            expectancy = 1e4 * mine["ret_after_cost"].to_numpy()[in_train].sum() / entry[in_train].sum()
+            row = result.fold_metrics.filter(pl.col("candidate_id") == candidate, pl.col("fold") == fold)
+            assert row["n_train_trades"].item() == entry[in_train].sum()
+            assert row["train_expectancy_bps"].item() == pytest.approx(expectancy, rel=1e-9)
+            assert row["selected_in_train"].item() == (expectancy >= threshold)
+
+
 def _stressed(
     streams: pl.DataFrame, config: StageBConfig, extra_cost: float = 0.0
 ) -> dict[str, pl.DataFrame]:
