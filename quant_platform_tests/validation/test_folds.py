@@ -277,3 +277,45 @@ def test_embargo_counts_from_the_last_test_label_end_not_the_last_test_position(
     folds = AnchoredTemporalFolds(2, embargo).split(label_start=start, label_end=end)
     train_a, test_a = next(folds)
     assert test_a[0] == 20 and train_a.max() == 7
+
+
+def test_cpcv_economic_decision_matches_split_loop_and_is_out_of_sample():
+    """Economic take-or-flat decision per split (Stage B's CPCV) against a loop over the splits written from
+    the definition: taken iff the training samples' return per trade reaches the threshold. Planted truth: a
+    stream that is good only in the first half is not taken in splits trained mostly on the second half, so
+    its paths differ (the old sign fit traded it on every path); an always-good stream is taken everywhere."""
+    from quant_platform.validation.cpcv import cpcv_path_sharpes
+
+    rng = np.random.default_rng(21)
+    n, threshold = 240, 0.0002
+    drift = np.zeros((4, n))
+    drift[0] = 0.002  # good everywhere
+    drift[1, : n // 2] = 0.004  # good in the first half only, losing afterwards
+    drift[1, n // 2 :] = -0.003
+    drift[3] = -0.005  # never worth taking
+    returns = drift + rng.normal(0.0, 0.01, size=(4, n))
+    entries = rng.integers(0, 3, size=(4, n)).astype(float)
+    entries[2, :] = 0.0  # stream 2 never trades: never taken, every path undefined
+    cv = CombinatorialPurgedKFold(6, 2, embargo=2)
+    got = cpcv_path_sharpes(returns, cv, trade_entries=entries, min_train_expectancy=threshold)
+
+    splits = list(cv.split(np.empty(n)))
+    per_split = []
+    for train, test in splits:
+        trades = entries[:, train].sum(axis=1)
+        taken = np.array(
+            [t > 0 and returns[i, train].sum() / t >= threshold for i, t in enumerate(trades)], dtype=float
+        )
+        per_split.append(taken[:, None] * returns[:, test])
+    paths = assemble_path_returns(cv, n, per_split)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = paths.std(axis=2, ddof=1)
+        expected = np.where(std > 0, paths.mean(axis=2) / std, np.nan).T
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+    full = returns.mean(1) / returns.std(1, ddof=1)
+    np.testing.assert_allclose(got[0], full[0], rtol=1e-10)  # taken in every split: every path is the stream
+    assert np.ptp(got[1]) > 0.01 and (got[1] < full[1]).any()  # decisions differ between splits
+    assert np.isnan(got[2]).all() and np.isnan(got[3]).all()  # never taken
+    with pytest.raises(ValueError, match="both"):
+        cpcv_path_sharpes(returns, cv, trade_entries=entries)

@@ -174,11 +174,16 @@ def test_stage_b_planted_strong_survives_every_gate():
     assert result.cpcv_paths.height == result.candidates.height * n_paths
     for row in result.candidates.iter_rows(named=True):
         paths = result.cpcv_paths.filter(pl.col("candidate_id") == row["candidate_id"])
-        sharpes = paths.sort("path")["sharpe_ann"].to_numpy()
+        sharpes = paths.sort("path")["sharpe_ann"].fill_null(float("nan")).to_numpy()
         assert paths["path"].to_list() == list(range(n_paths))
-        assert row["cpcv_sharpe_min"] == pytest.approx(np.nanmin(sharpes), rel=1e-12)
-        assert row["cpcv_sharpe_p10"] == pytest.approx(np.nanquantile(sharpes, 0.10), rel=1e-12)
-        assert row["cpcv_share_negative"] == pytest.approx((sharpes < 0).mean(), rel=1e-12)
+        # A path on which the procedure never traded (null) earned nothing: 0 in the order statistics,
+        # failed in the share.
+        earned = np.nan_to_num(sharpes, nan=0.0)
+        assert row["cpcv_sharpe_min"] == pytest.approx(earned.min(), rel=1e-12)
+        assert row["cpcv_sharpe_p10"] == pytest.approx(np.quantile(earned, 0.10), rel=1e-12)
+        assert row["cpcv_share_negative"] == pytest.approx(
+            ((sharpes < 0) | np.isnan(sharpes)).mean(), rel=1e-12
+        )
 
 
 def test_noise_selected_as_best_of_many_fails_dsr_but_passes_psr():
