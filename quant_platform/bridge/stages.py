@@ -136,16 +136,29 @@ def _families(bridge: pl.DataFrame) -> pl.DataFrame:
 
 def stage_a_trials(result: StageAResult, bridge: pl.DataFrame, runset_id: str) -> pl.DataFrame:
     """Trial-ledger rows (long: ``metric``/``value``) of Stage A: one trial per screened candidate, with
-    every fold's IC, Sharpe and test days (``fold<k>_<metric>``) and the overall ``passed``."""
-    folds = result.fold_metrics.unpivot(
-        index=["candidate_id", "fold"],
-        on=["ic", "sharpe_ann", "n_test_days"],
-        variable_name="m",
-        value_name="value",
-    ).select(
-        "candidate_id",
-        pl.format("fold{}_{}", "fold", "m").alias("metric"),
-        pl.col("value").cast(pl.Float64),
+    every fold's IC, Sharpe, test days, training decision and fold verdict (``fold<k>_<metric>``) and the
+    overall ``passed``."""
+    fold_columns = [
+        "ic",
+        "sharpe_ann",
+        "n_test_days",
+        "train_expectancy_bps",
+        "selected_in_train",
+        "fold_passed",
+    ]
+    folds = (
+        result.fold_metrics.with_columns(pl.col(fold_columns).cast(pl.Float64))
+        .unpivot(
+            index=["candidate_id", "fold"],
+            on=fold_columns,
+            variable_name="m",
+            value_name="value",
+        )
+        .select(
+            "candidate_id",
+            pl.format("fold{}_{}", "fold", "m").alias("metric"),
+            pl.col("value").cast(pl.Float64),
+        )
     )
     passed = result.decisions.select(
         "candidate_id", pl.lit("passed").alias("metric"), pl.col("passed").cast(pl.Float64).alias("value")

@@ -7,9 +7,15 @@ predictions assemble into ``φ(N, k) = k/N · C(N, k) = C(N-1, k-1)`` complete b
 for every group, the ``p``-th split (in split order) that tests that group.
 
 Besides the splitter, this module assembles per-path out-of-sample series from per-split results, and has a
-vectorized path-Sharpe routine for many return streams at once (``cpcv_path_sharpes``): per split, a stream's
-direction is fitted on the (purged, embargoed) training samples as the sign of their mean return and applied
-to the test samples, so a fixed rule's stream gets a genuinely out-of-sample path distribution.
+vectorized path-Sharpe routine for many return streams at once (``cpcv_path_sharpes``): per split, a decision
+is fitted on the (purged, embargoed) training samples only and applied to the test samples, so the path
+Sharpes are the out-of-sample performance of the decision procedure, not of the stream with hindsight.
+Two decisions are available:
+- economic (``trade_entries`` and ``min_train_expectancy`` given; what Stage B uses): take the stream (+1) when
+  its after-cost return per trade over the training samples reaches ``min_train_expectancy``, else stay flat
+  (0). The stream is never flipped: its returns are after costs, and the negated after-cost stream is not the
+  reverse rule (that would pay its costs again), so a negative training expectancy means "not taken".
+- sign (default): the direction of the training mean, for raw (cost-free) return streams.
 """
 
 from __future__ import annotations
@@ -167,12 +173,18 @@ def cpcv_path_sharpes(
     label_start: Any = None,
     label_end: Any = None,
     fit_sign: bool = True,
+    trade_entries: np.ndarray | None = None,
+    min_train_expectancy: float | None = None,
 ) -> np.ndarray:
     """Per-period Sharpe of every backtest path for every stream: ``(n_streams, n_paths)``.
 
-    ``returns`` is ``(n_streams, n_samples)`` (or 1-D for one stream), samples on a shared timeline. With
-    ``fit_sign`` each split trades each stream in the direction of its training-sample mean (no position if
-    that mean is exactly 0); without it the path returns are the raw returns (all paths then coincide).
+    ``returns`` is ``(n_streams, n_samples)`` (or 1-D for one stream), samples on a shared timeline. Per split
+    the position applied to the test samples is fitted on the training samples (module docstring): with
+    ``trade_entries`` (trades opened per sample, same shape as ``returns``) and ``min_train_expectancy``
+    (after-cost return per trade, in return units) the economic take-or-flat decision; otherwise with
+    ``fit_sign`` the direction of the training mean (no position if it is exactly 0); without either the
+    path returns are the raw returns (all paths then coincide). A path on which the procedure never trades
+    has no defined Sharpe (NaN).
     Vectorized: one pass of segment sums between the group/training-range cut points and one pass of
     per-group sums of squares, O(n_streams · n_samples); then O(n_streams · ranges) per split.
     """
@@ -180,17 +192,29 @@ def cpcv_path_sharpes(
     n_streams, n = r.shape
     if not np.isfinite(r).all():
         raise ValueError("returns contain NaN/inf; fill flat periods with 0 explicitly before CPCV")
+    economic = trade_entries is not None or min_train_expectancy is not None
+    if economic:
+        if trade_entries is None or min_train_expectancy is None:
+            raise ValueError("the economic decision needs both trade_entries and min_train_expectancy")
+        entries = np.atleast_2d(np.asarray(trade_entries, dtype=np.float64))
+        if entries.shape != r.shape or not np.isfinite(entries).all() or (entries < 0).any():
+            raise ValueError(f"trade_entries must be finite counts >= 0 shaped like returns {r.shape}")
     bounds = cv.group_bounds(n)
-    ranges = cv.train_ranges(n, label_start, label_end) if fit_sign else []
+    ranges = cv.train_ranges(n, label_start, label_end) if (fit_sign or economic) else []
     # Every sum needed starts and ends on a group bound or a training-range edge: one pass of segment sums
     # between those cut points (np.add.reduceat) replaces a full-length cumulative sum.
     cuts = np.unique(np.concatenate([bounds.ravel(), *(rg.ravel() for rg in ranges), [0, n]]))
-    segment_sums = np.add.reduceat(r, cuts[:-1], axis=1)  # (n_streams, n_cuts - 1)
-    prefix = np.zeros((n_streams, cuts.size))
-    np.cumsum(segment_sums, axis=1, out=prefix[:, 1:])
 
-    def range_sum(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        return prefix[:, np.searchsorted(cuts, hi)] - prefix[:, np.searchsorted(cuts, lo)]
+    def prefix_of(values: np.ndarray) -> np.ndarray:
+        prefix = np.zeros((n_streams, cuts.size))
+        np.cumsum(np.add.reduceat(values, cuts[:-1], axis=1), axis=1, out=prefix[:, 1:])
+        return prefix
+
+    prefix = prefix_of(r)
+    entry_prefix = prefix_of(entries) if economic else None
+
+    def range_sum(lo: np.ndarray, hi: np.ndarray, table: np.ndarray = prefix) -> np.ndarray:
+        return table[:, np.searchsorted(cuts, hi)] - table[:, np.searchsorted(cuts, lo)]
 
     group_sum = range_sum(bounds[:, 0], bounds[:, 1])  # (n_streams, N)
     group_sq = np.stack([np.einsum("ij,ij->i", r[:, lo:hi], r[:, lo:hi]) for lo, hi in bounds], axis=1)
@@ -201,7 +225,13 @@ def cpcv_path_sharpes(
     for s, split_ranges in enumerate(ranges):
         if split_ranges.shape[0] == 0:
             raise ValueError(f"split {s} has an empty training set (too much purging/embargo)")
-        signs[:, s] = np.sign(range_sum(split_ranges[:, 0], split_ranges[:, 1]).sum(axis=1))
+        train_sum = range_sum(split_ranges[:, 0], split_ranges[:, 1]).sum(axis=1)
+        if economic:
+            trades = range_sum(split_ranges[:, 0], split_ranges[:, 1], entry_prefix).sum(axis=1)
+            taken = (trades > 0) & (train_sum >= min_train_expectancy * trades)
+            signs[:, s] = taken.astype(np.float64)
+        else:
+            signs[:, s] = np.sign(train_sum)
     matrix = cv.path_split_matrix()  # (n_paths, N)
     path_signs = signs[:, matrix]  # (n_streams, n_paths, N)
     total = (path_signs * group_sum[:, None, :]).sum(axis=2)

@@ -14,11 +14,19 @@ one of its labels iff its ``label_end >= min(label_start of block)``, and one af
 ``label_start <= max(label_end of block)`` (so checking the block hull is exact, not an approximation).
 
 Embargo: ``embargo`` is either an ``int`` (a count of samples) or a ``float`` in ``[0, 1)`` (a fraction of
-the number of samples, rounded *up*, so any positive fraction embargoes at least one sample). For K-fold
-style splitters (:class:`PurgedKFold`, and CPCV in ``cpcv.py``) training samples in the ``embargo`` positions
-right *after* each test block are removed (serial dependence leaks test information into later training
-labels). Forward-only splitters (:class:`AnchoredTemporalFolds`, :class:`WalkForward`) never train after the
-test block, so there the embargo is a gap of ``embargo`` positions left out right *before* the test block.
+the number of samples, rounded *up*, so any positive fraction embargoes at least one sample). It follows
+López de Prado (*Advances in Financial Machine Learning*, sect. 7.4.2, ``PurgedKFold``): the embargo starts
+where the test block's *labels* end, not at its last position. For K-fold style splitters
+(:class:`PurgedKFold`, and CPCV in ``cpcv.py``) training resumes after a test block only at the first sample
+whose label starts after the block's latest label end (``max(label_end)`` over the block), plus ``embargo``
+samples: positions ``last+1 .. resume+embargo-1`` are removed, with ``resume = searchsorted(label_start,
+max label end, side="right")``. So with labels longer than the embargo it still removes ``embargo`` samples
+beyond those purging drops (serial dependence leaks test information into the labels that follow).
+With purging switched off (CPCV's ``purge=False``) a positive embargo still covers ``last+1 .. resume-1``.
+Forward-only splitters (:class:`AnchoredTemporalFolds`, :class:`WalkForward`) never train after the test
+block; there the same rule is mirrored: the gap of ``embargo`` samples is counted back from the purge
+boundary (the last sample whose label ends before the block's first label starts), so training stops
+``embargo`` samples before the last label that could be kept, again beyond purging.
 """
 
 from __future__ import annotations
@@ -92,7 +100,8 @@ def purge_and_embargo(
     embargo_after: int = 0,
     gap_before: int = 0,
 ) -> np.ndarray:
-    """Return ``train_mask`` minus purged samples and embargoed positions around every test block."""
+    """Return ``train_mask`` minus purged samples and embargoed positions around every test block (the
+    embargo counted from the test block's label end, see the module docstring)."""
     mask = train_mask.copy()
     n = mask.size
     for first, last in contiguous_blocks(test_positions):
@@ -104,9 +113,16 @@ def purge_and_embargo(
             mask[:first] &= label_end[:first] < block_start
             mask[last + 1 :] &= label_start[last + 1 :] > block_end
         if embargo_after:
-            mask[last + 1 : min(n, last + 1 + embargo_after)] = False
+            # First sample whose label starts after every test label has ended; training resumes
+            # embargo_after samples later (López de Prado's embargo, counted from the label end).
+            resume = int(np.searchsorted(label_start, label_end[first : last + 1].max(), side="right"))
+            mask[last + 1 : min(n, resume + embargo_after)] = False
         if gap_before:
-            mask[max(0, first - gap_before) : first] = False
+            # Mirror image for forward-only folds: count the gap back from the last sample whose label ends
+            # before the block's first label starts (everything after it up to the block overlaps the block).
+            clear = np.flatnonzero(label_end[:first] < label_start[first])
+            boundary = int(clear[-1]) + 1 if clear.size else 0
+            mask[max(0, boundary - gap_before) : first] = False
     return mask
 
 
@@ -141,7 +157,7 @@ def _check_positive_int(name: str, value: int, minimum: int = 1) -> int:
 class AnchoredTemporalFolds(_Splitter):
     """Expanding-window folds: the samples are cut into ``n_folds + 1`` contiguous chunks; fold ``k``
     (1-based) tests on chunk ``k`` and trains on everything before it, minus purged samples and minus an
-    embargo gap of ``embargo`` samples right before the test chunk."""
+    embargo gap of ``embargo`` samples counted back from the purge boundary before the test chunk."""
 
     def __init__(self, n_folds: int = 3, embargo: Embargo = 0) -> None:
         self.n_folds = _check_positive_int("n_folds", n_folds)
@@ -168,7 +184,8 @@ class AnchoredTemporalFolds(_Splitter):
 
 class WalkForward(_Splitter):
     """Rolling window: train on ``train_size`` samples, test on the next ``test_size``, move by ``step``
-    (default ``test_size``). The embargo is a gap right before each test window; purging as everywhere."""
+    (default ``test_size``). The embargo is a gap counted back from the purge boundary before each test window;
+    purging as everywhere."""
 
     def __init__(
         self, train_size: int, test_size: int, step: int | None = None, embargo: Embargo = 0
@@ -209,7 +226,7 @@ class WalkForward(_Splitter):
 
 class PurgedKFold(_Splitter):
     """K contiguous folds (no shuffling); train on the others minus purged samples and minus the
-    ``embargo`` samples right after the test fold."""
+    ``embargo`` samples that follow the test fold's last label end (López de Prado's embargo)."""
 
     def __init__(self, n_splits: int = 5, embargo: Embargo = 0) -> None:
         self.n_splits = _check_positive_int("n_splits", n_splits, minimum=2)

@@ -50,6 +50,11 @@ class StageAFoldMetrics(pa.DataFrameModel):
     ic_pvalue: pl.Float64 = pa.Field(nullable=True, ge=0.0, le=1.0)
     mean_daily_return: pl.Float64 = pa.Field(nullable=True)
     sharpe_ann: pl.Float64 = pa.Field(nullable=True)
+    n_train_trades: pl.Int64 = pa.Field(ge=0)  # trades opened in the training window
+    train_expectancy_bps: pl.Float64 = pa.Field(nullable=True)  # after-cost per trade; null without trades
+    selected_in_train: bool  # the training-window decision: would the candidate be taken?
+    fold_passed: bool  # selected in training and a positive after-cost Sharpe on the test fold
+    fold_failure_reason: str  # "" when fold_passed
 
     class Config:
         strict = True
@@ -66,6 +71,8 @@ class StageADecisions(pa.DataFrameModel):
     n_positive_ic_folds: pl.Int64
     mean_sharpe_ann: pl.Float64 = pa.Field(nullable=True)
     n_positive_sharpe_folds: pl.Int64
+    n_selected_folds: pl.Int64  # folds whose training window selected the candidate
+    n_passed_folds: pl.Int64  # folds selected in training and positive out of sample
     passed: bool
     failure_reasons: str  # "" when passed
 

@@ -2,10 +2,12 @@
 J. of Risk 2012) and the expected maximum Sharpe / DSR ("The Deflated Sharpe Ratio", JPM 2014).
 
 Units. The formulas hold for the *per-period* (non-annualized) Sharpe ratio of the sampled returns, with
-``n_obs`` counted in the same periods, and *non-excess* kurtosis (3 for a normal). Every function takes
-``units``: ``SharpeUnits.PER_PERIOD`` (default) or ``SharpeUnits.ANNUALIZED`` together with an explicit
-``periods_per_year``; annualized inputs are converted (SR / sqrt(ppy), V[SR] / ppy) before use. Mixing is
-refused: in per-period units an ``|SR| > MAX_PER_PERIOD_SHARPE`` (1.0: a mean return larger than one standard
+``n_obs`` counted in the same periods, and *non-excess* kurtosis (3 for a normal). Every public function
+requires the keyword ``units`` (there is no default, so a caller must say which units its numbers are in):
+``SharpeUnits.PER_PERIOD`` or ``SharpeUnits.ANNUALIZED`` together with an explicit ``periods_per_year``;
+annualized inputs are converted (SR / sqrt(ppy), V[SR] / ppy) before use. Leaving ``units`` out is a
+``TypeError``; a plain string or anything but a ``SharpeUnits`` member is a ``ValueError``. Mixing is also
+refused where it can be detected: in per-period units an ``|SR| > MAX_PER_PERIOD_SHARPE`` (1.0: a mean return larger than one standard
 deviation *every period*, i.e. an annualized daily Sharpe above 19) is taken to be an annualized number and
 raises ``ValueError``; ``periods_per_year`` without ``ANNUALIZED`` (or the reverse) raises too.
 
@@ -79,7 +81,7 @@ def probabilistic_sharpe_ratio(
     skew: np.ndarray | float = 0.0,
     kurtosis: np.ndarray | float = 3.0,
     *,
-    units: SharpeUnits = SharpeUnits.PER_PERIOD,
+    units: SharpeUnits,
     periods_per_year: float | None = None,
 ) -> np.ndarray | float:
     """PSR(SR*) = Φ[(SR - SR*)·sqrt(T - 1) / sqrt(1 - γ3·SR + (γ4 - 1)/4·SR²)]."""
@@ -98,7 +100,7 @@ def min_track_record_length(
     kurtosis: np.ndarray | float = 3.0,
     prob: float = 0.95,
     *,
-    units: SharpeUnits = SharpeUnits.PER_PERIOD,
+    units: SharpeUnits,
     periods_per_year: float | None = None,
 ) -> np.ndarray | float:
     """MinTRL = 1 + (1 - γ3·SR + (γ4 - 1)/4·SR²)·(Φ⁻¹(prob) / (SR - SR*))², in observations (periods).
@@ -122,7 +124,7 @@ def expected_max_sharpe(
     n_trials: np.ndarray | float,
     sr_mean: np.ndarray | float = 0.0,
     *,
-    units: SharpeUnits = SharpeUnits.PER_PERIOD,
+    units: SharpeUnits,
     periods_per_year: float | None = None,
 ) -> np.ndarray | float:
     """False Strategy Theorem: E[max SR] ≈ E[SR] + sqrt(V[SR])·((1-γ)Φ⁻¹(1 - 1/N) + γΦ⁻¹(1 - 1/(N·e))).
@@ -158,7 +160,7 @@ def deflated_sharpe_ratio(
     n_trials: np.ndarray | float,
     sr_variance: np.ndarray | float,
     *,
-    units: SharpeUnits = SharpeUnits.PER_PERIOD,
+    units: SharpeUnits,
     periods_per_year: float | None = None,
 ) -> np.ndarray | float:
     """DSR = PSR(SR* = E[max SR over n_trials trials with variance sr_variance]) (benchmark mean 0)."""
@@ -176,7 +178,7 @@ def deflated_sharpe_ratio_from_trials(
     trial_sharpes: np.ndarray,
     *,
     n_trials: float | None = None,
-    units: SharpeUnits = SharpeUnits.PER_PERIOD,
+    units: SharpeUnits,
     periods_per_year: float | None = None,
 ) -> float:
     """DSR with V[SR] estimated (ddof=1) from the Sharpes of the trials (same units as ``sr``).

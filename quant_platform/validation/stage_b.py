@@ -11,9 +11,15 @@ Per candidate, on its UTC-day after-cost returns (``daily.py``):
   formed the dsr gate fails for every candidate with the reason instead of raising:
   ``dsr_trial_variance_unestimable`` (fewer than 2 trials with a defined Sharpe, e.g. one replayed trial) or
   ``dsr_expected_max_sharpe_out_of_range`` (V[SR] or E[max SR] above ``MAX_PER_PERIOD_SHARPE`` per day).
-- CPCV (``cpcv.py``) over days (``n_groups``, ``n_test_groups``, ``embargo_days``): per split the direction
-  is fitted on the training days, the φ(N, k) path Sharpes (annualized) give min, p10, p25, median and the
-  share of negative paths. The fold policy (group count, embargo, smallest test set, smallest purged training
+- CPCV (``cpcv.py``) over days (``n_groups``, ``n_test_groups``, ``embargo_days``): per split the candidate
+  is taken on the test days only if its after-cost expectancy per trade over the split's (purged, embargoed)
+  training days reaches ``min_train_expectancy_bps`` (the bridge's economic gate, ``spec/gates.yaml``
+  ``bridge_v1.min_after_cost_expectancy_bps``), else it is flat there; so the φ(N, k) path Sharpes
+  (annualized) are the out-of-sample performance of that decision. A path on which it is never taken earned
+  nothing: it counts as Sharpe 0 in min/p10/p25/median and as a failed path in ``cpcv_share_negative`` (the
+  share of paths with a negative or undefined Sharpe); its own Sharpe stays null in ``StageBCpcvPaths``.
+  Per-candidate, not per event × symbol: selecting among sibling candidates on each split's training days
+  would judge a family rather than the candidate this table reports, so it is not done here. The fold policy (group count, embargo, smallest test set, smallest purged training
   set in days) is validated against ``fold_policy``.
 - Stationary block bootstrap (``bootstrap.py``) of the daily Sharpe and max drawdown.
 - Stress: the caller re-runs each candidate through the backtest engine for every scenario of
@@ -48,6 +54,7 @@ from quant_platform.validation.schemas import (
 )
 from quant_platform.validation.sharpe import (
     MAX_PER_PERIOD_SHARPE,
+    SharpeUnits,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     min_track_record_length,
@@ -96,12 +103,17 @@ class StageBConfig:
     effective_trials_method: str
     effective_trials_distance_threshold: float
     scenarios: tuple[StressScenario, ...]
+    min_train_expectancy_bps: float
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any] | None = None) -> StageBConfig:
+    def from_spec(
+        cls, spec: dict[str, Any] | None = None, gates: dict[str, Any] | None = None
+    ) -> StageBConfig:
         spec = spec if spec is not None else load_yaml("validation.yaml")
+        gates = gates if gates is not None else load_yaml("gates.yaml")
         b = spec["stage_b"]
         return cls(
+            min_train_expectancy_bps=float(gates["bridge_v1"]["min_after_cost_expectancy_bps"]),
             annualization_days=int(spec["annualization_days"]),
             min_days=int(b["min_days"]),
             psr_benchmark_sharpe=float(b["psr_benchmark_sharpe"]),
@@ -230,7 +242,7 @@ def _expected_max(n_trials_total: int, n_used: float, method: str, sharpe_pp: np
         return TrialDeflation(
             n_trials_total, n_used, method, variance, float("nan"), DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE
         )
-    emax = float(expected_max_sharpe(variance, n_used))
+    emax = float(expected_max_sharpe(variance, n_used, units=SharpeUnits.PER_PERIOD))
     if not abs(emax) <= MAX_PER_PERIOD_SHARPE:
         return TrialDeflation(
             n_trials_total, n_used, method, variance, float("nan"), DSR_EXPECTED_MAX_SHARPE_OUT_OF_RANGE
@@ -246,7 +258,7 @@ def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> tuple[pl.D
         config.cpcv_n_groups, config.cpcv_n_test_groups, purge=True, embargo=config.cpcv_embargo_days
     )
     frames, path_frames = [], []
-    for ids, _days, matrix in coverage_groups(daily):
+    for ids, _days, (matrix, entries) in coverage_groups(daily, ("ret", "entries")):
         n_c, n_d = matrix.shape
         out: dict[str, Any] = {"candidate_id": ids, "cpcv_n_paths": [cv.n_paths] * n_c}
         if n_d >= max(config.cpcv_n_groups, 3):
@@ -254,7 +266,15 @@ def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> tuple[pl.D
             min_test = min(t.size for _, t in splits)
             min_train = min(tr.size for tr, _ in splits)
             if min_train > 0:
-                paths = cpcv_path_sharpes(matrix, cv) * sqrt_ann
+                paths = (
+                    cpcv_path_sharpes(
+                        matrix,
+                        cv,
+                        trade_entries=entries,
+                        min_train_expectancy=config.min_train_expectancy_bps / 1e4,
+                    )
+                    * sqrt_ann
+                )
                 path_frames.append(
                     pl.DataFrame(
                         {
@@ -264,13 +284,15 @@ def _cpcv_and_bootstrap(daily: pl.DataFrame, config: StageBConfig) -> tuple[pl.D
                         }
                     ).with_columns(pl.col("sharpe_ann").fill_nan(None))
                 )
-                q = np.nanquantile(paths, [0.10, 0.25, 0.50], axis=1)
+                # A path never traded earned nothing: Sharpe 0 in the order statistics, failed in the share.
+                earned = np.nan_to_num(paths, nan=0.0)
+                q = np.quantile(earned, [0.10, 0.25, 0.50], axis=1)
                 out |= {
-                    "cpcv_sharpe_min": np.nanmin(paths, axis=1),
+                    "cpcv_sharpe_min": earned.min(axis=1),
                     "cpcv_sharpe_p10": q[0],
                     "cpcv_sharpe_p25": q[1],
                     "cpcv_sharpe_median": q[2],
-                    "cpcv_share_negative": (paths < 0).mean(axis=1),
+                    "cpcv_share_negative": ((paths < 0) | np.isnan(paths)).mean(axis=1),
                 }
             boot = stationary_bootstrap(
                 matrix, config.bootstrap_n_resamples, config.bootstrap_mean_block_days, config.bootstrap_seed
@@ -385,10 +407,20 @@ def stage_b_evaluate(
     skew_u, kurt_u = np.where(usable, skew, 0.0), np.where(usable, kurt, 3.0)
     n_u = np.where(usable, n_days, 2.0)
     bench_pp = config.psr_benchmark_sharpe / sqrt_ann
-    psr = probabilistic_sharpe_ratio(sr_u, bench_pp, n_u, skew_u, kurt_u)
-    min_trl = min_track_record_length(np.where(usable, sr, 0.0), bench_pp, skew_u, kurt_u, 0.95)
+    psr = probabilistic_sharpe_ratio(sr_u, bench_pp, n_u, skew_u, kurt_u, units=SharpeUnits.PER_PERIOD)
+    min_trl = min_track_record_length(
+        np.where(usable, sr, 0.0), bench_pp, skew_u, kurt_u, 0.95, units=SharpeUnits.PER_PERIOD
+    )
     if deflation.problem is None:
-        dsr = deflated_sharpe_ratio(sr_u, n_u, skew_u, kurt_u, deflation.n_trials_used, deflation.sr_variance)
+        dsr = deflated_sharpe_ratio(
+            sr_u,
+            n_u,
+            skew_u,
+            kurt_u,
+            deflation.n_trials_used,
+            deflation.sr_variance,
+            units=SharpeUnits.PER_PERIOD,
+        )
     else:
         dsr = np.full(sr.shape, np.nan)
     emax_ann = deflation.expected_max_sharpe * sqrt_ann

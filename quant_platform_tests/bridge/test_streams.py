@@ -209,7 +209,14 @@ def test_planted_effect_survives_stage_a_and_noise_does_not(spec, planted):
     assert decisions["planted"]["passed"] and decisions["planted"]["mean_ic"] > 0.02
     assert not decisions["noise"]["passed"] and decisions["noise"]["failure_reasons"]
     trials = stage_a_trials(result, bridge, "runset")
-    assert trials.filter(pl.col("trial_id") == "planted").height == 3 * 3 + 1  # 3 folds x 3 metrics + passed
+    # 3 folds x (IC, Sharpe, test days, training expectancy, selected_in_train, fold_passed) + passed
+    assert trials.filter(pl.col("trial_id") == "planted").height == 3 * 6 + 1
+    assert (
+        trials.filter(pl.col("trial_id") == "planted", pl.col("metric") == "fold0_selected_in_train")[
+            "value"
+        ].item()
+        == 1.0
+    )
     assert trials["family"].null_count() == 0
     # Stage B: only the Stage A survivor is evaluated; the noise rule is a trial for V[SR].
     stage_b = evaluate_stage_a_survivors(

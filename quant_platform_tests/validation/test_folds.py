@@ -32,20 +32,50 @@ def overlaps(a0, a1, b0, b1) -> bool:
 
 
 def reference_train(n, test, start, end, *, after=0, before=0, purge=True):
-    """Brute force: every non-test sample, dropped if any test label overlaps it or it sits in an embargo."""
+    """Brute force from the definitions, per contiguous test block (loops only, no searchsorted):
+    purge every sample whose label overlaps a test label; embargo after a block (López de Prado, AFML 7.4.2):
+    training resumes at the first sample whose label starts after the block's latest label end, plus `after`
+    samples; gap before a block (forward-only folds): the `before` samples up to and including the last one
+    whose label ends before the block's first label starts."""
     test_set = set(test.tolist())
+    blocks, current = [], []
+    for i in sorted(test_set):
+        if current and i != current[-1] + 1:
+            blocks.append(current)
+            current = []
+        current.append(i)
+    if current:
+        blocks.append(current)
+    dropped = set()
+    for block in blocks:
+        first, last = block[0], block[-1]
+        latest_end = max(end[i] for i in block)
+        resume = next((k for k in range(n) if start[k] > latest_end), n)
+        if after:  # (with purging on, the samples before `resume` are purged anyway)
+            dropped |= {j for j in range(last + 1, n) if j < resume + after}
+        if before:
+            boundary = max((k + 1 for k in range(first) if end[k] < start[first]), default=0)
+            dropped |= {j for j in range(first) if boundary - before <= j}
     keep = []
     for j in range(n):
-        if j in test_set:
+        if j in test_set or j in dropped:
             continue
         if purge and any(overlaps(start[j], end[j], start[i], end[i]) for i in test_set):
             continue
-        if any(0 < j - i <= after for i in test_set):
-            continue
-        if any(0 < i - j <= before for i in test_set):
-            continue
         keep.append(j)
     return np.array(keep, dtype=np.int64)
+
+
+def assert_embargo_beyond_purging(train, test, start, end, after):
+    """The `after` samples that follow the first sample starting after the test labels end are never
+    trained on, even when long labels make purging already drop everything up to there."""
+    train_set, n = set(train.tolist()), start.size
+    blocks = np.split(np.sort(test), np.flatnonzero(np.diff(np.sort(test)) != 1) + 1)
+    for block in blocks:
+        latest_end = end[block].max()
+        resume = next((k for k in range(n) if start[k] > latest_end), n)
+        for j in range(resume, min(n, resume + after)):
+            assert j not in train_set, (j, resume, after)
 
 
 def assert_no_leakage(train, test, start, end):
@@ -66,8 +96,7 @@ def test_purged_kfold_matches_reference_and_never_leaks(spans, n_splits, embargo
     for train, test in splits:
         np.testing.assert_array_equal(train, reference_train(n, test, start, end, after=embargo))
         assert_no_leakage(train, test, start, end)
-        for j in range(test.max() + 1, min(n, test.max() + 1 + embargo)):
-            assert j not in set(train.tolist())
+        assert_embargo_beyond_purging(train, test, start, end, embargo)
 
 
 @settings(max_examples=60, deadline=None)
@@ -133,6 +162,7 @@ def test_cpcv_counts_paths_and_leakage(spans, n_groups, k, embargo, purge):
         np.testing.assert_array_equal(train, reference_train(n, test, start, end, after=embargo, purge=purge))
         if purge:
             assert_no_leakage(train, test, start, end)
+        assert_embargo_beyond_purging(train, test, start, end, embargo)
     assert (times_tested == comb(n_groups - 1, k - 1)).all()
     # Paths: each path uses each group exactly once, and every (split, group) test cell exactly once overall.
     matrix = cv.path_split_matrix()
@@ -225,3 +255,67 @@ def test_splitters_plug_into_sklearn():
     ):
         scores = sklearn_model_selection.cross_val_score(linear_model.LinearRegression(), X, y, cv=cv)
         assert scores.shape == (cv.get_n_splits(),) and (scores > 0.9).all()
+
+
+def test_embargo_counts_from_the_last_test_label_end_not_the_last_test_position():
+    """Planted case from the definition: labels span 10 samples, embargo 3. Counting from the last test
+    position would remove nothing beyond purging (the 10 samples after the block overlap it anyway); López de
+    Prado's embargo removes 3 more after the first sample that starts after the block's labels end."""
+    n, span, embargo = 60, 10, 3
+    start = np.arange(n)
+    end = start + span - 1
+    test = np.arange(20, 30)  # PurgedKFold(6) fold 2 of 60 samples
+    (train, got_test), *_ = [
+        (tr, te) for tr, te in PurgedKFold(6, embargo).split(label_start=start, label_end=end) if te[0] == 20
+    ]
+    np.testing.assert_array_equal(got_test, test)
+    # Last test label ends at 38, so the first clean sample is 39; the embargo drops 39, 40, 41.
+    assert not {*range(30, 42)} & set(train.tolist())
+    assert 42 in train
+    # Forward-only mirror: before the block, labels of samples 11..19 reach sample 20, so the last clean
+    # sample is 10, and the gap drops 8, 9, 10.
+    folds = AnchoredTemporalFolds(2, embargo).split(label_start=start, label_end=end)
+    train_a, test_a = next(folds)
+    assert test_a[0] == 20 and train_a.max() == 7
+
+
+def test_cpcv_economic_decision_matches_split_loop_and_is_out_of_sample():
+    """Economic take-or-flat decision per split (Stage B's CPCV) against a loop over the splits written from
+    the definition: taken iff the training samples' return per trade reaches the threshold. Planted truth: a
+    stream that is good only in the first half is not taken in splits trained mostly on the second half, so
+    its paths differ (the old sign fit traded it on every path); an always-good stream is taken everywhere."""
+    from quant_platform.validation.cpcv import cpcv_path_sharpes
+
+    rng = np.random.default_rng(21)
+    n, threshold = 240, 0.0002
+    drift = np.zeros((4, n))
+    drift[0] = 0.002  # good everywhere
+    drift[1, : n // 2] = 0.004  # good in the first half only, losing afterwards
+    drift[1, n // 2 :] = -0.003
+    drift[3] = -0.005  # never worth taking
+    returns = drift + rng.normal(0.0, 0.01, size=(4, n))
+    entries = rng.integers(0, 3, size=(4, n)).astype(float)
+    entries[2, :] = 0.0  # stream 2 never trades: never taken, every path undefined
+    cv = CombinatorialPurgedKFold(6, 2, embargo=2)
+    got = cpcv_path_sharpes(returns, cv, trade_entries=entries, min_train_expectancy=threshold)
+
+    splits = list(cv.split(np.empty(n)))
+    per_split = []
+    for train, test in splits:
+        trades = entries[:, train].sum(axis=1)
+        taken = np.array(
+            [t > 0 and returns[i, train].sum() / t >= threshold for i, t in enumerate(trades)], dtype=float
+        )
+        per_split.append(taken[:, None] * returns[:, test])
+    paths = assemble_path_returns(cv, n, per_split)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = paths.std(axis=2, ddof=1)
+        expected = np.where(std > 0, paths.mean(axis=2) / std, np.nan).T
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+    full = returns.mean(1) / returns.std(1, ddof=1)
+    np.testing.assert_allclose(got[0], full[0], rtol=1e-10)  # taken in every split: every path is the stream
+    assert np.ptp(got[1]) > 0.01 and (got[1] < full[1]).any()  # decisions differ between splits
+    assert np.isnan(got[2]).all() and np.isnan(got[3]).all()  # never taken
+    with pytest.raises(ValueError, match="both"):
+        cpcv_path_sharpes(returns, cv, trade_entries=entries)

@@ -15,6 +15,7 @@ from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.validation.cpcv import CombinatorialPurgedKFold
 from quant_platform.validation.schemas import GATE_NAMES
 from quant_platform.validation.sharpe import (
+    SharpeUnits,
     deflated_sharpe_ratio,
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
@@ -74,6 +75,62 @@ def test_stage_a_short_candidate_is_insufficient_not_passed():
     assert "insufficient_observation" in reasons
 
 
+def _regime_streams(flip_days: tuple[int, int]) -> pl.DataFrame:
+    """Three skilled candidates (skill 0.3): ``cand0000`` stable; ``cand0001`` reverses after the first half
+    (days >= 120 of 240: returns and forward returns negated, so the signal then predicts the wrong way);
+    ``cand0002`` is reversed only on days ``flip_days`` (the first anchored chunk), good afterwards."""
+    streams = make_streams(3, 240, 24, skill={0: 0.3, 1: 0.3, 2: 0.3}, seed=4)
+    day = (pl.col("ts") - pl.col("ts").min()).dt.total_days()
+    flipped = ((pl.col("candidate_id") == "cand0001") & (day >= 120)) | (
+        (pl.col("candidate_id") == "cand0002") & day.is_between(*flip_days)
+    )
+    return streams.with_columns(
+        pl.when(flipped).then(-pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c in ("ret_after_cost", "forward_return")
+    )
+
+
+def test_stage_a_is_a_walk_forward_decision_with_planted_regimes():
+    """Planted truth: a stable effect passes; an effect that reverses after the first half fails (selected on
+    every training window, but negative on two of three test folds); an effect that is reversed in the first
+    chunk fails too — the old screen, which never looked at the training windows, passed it on its three good
+    test folds. The training decision is recomputed here from the definition."""
+    config = StageAConfig.from_spec()
+    streams = _regime_streams((0, 59))
+    result = stage_a_screen(streams, config)
+    decisions = {r["candidate_id"]: r for r in result.decisions.iter_rows(named=True)}
+    assert decisions["cand0000"]["passed"] and decisions["cand0000"]["n_passed_folds"] == 3
+    assert not decisions["cand0001"]["passed"]
+    assert "walk_forward_passes_below_min" in decisions["cand0001"]["failure_reasons"]
+    assert decisions["cand0001"]["n_selected_folds"] == 3 and decisions["cand0001"]["n_passed_folds"] == 1
+    assert not decisions["cand0002"]["passed"]
+    assert decisions["cand0002"]["n_positive_sharpe_folds"] == 3  # good out of sample on every test fold ...
+    assert decisions["cand0002"]["n_passed_folds"] < config.min_passed_folds  # ... but not chosen in training
+    fold0 = result.fold_metrics.filter(pl.col("candidate_id") == "cand0002", pl.col("fold") == 0).row(
+        0, named=True
+    )
+    assert not fold0["selected_in_train"] and fold0["fold_failure_reason"] == "train_expectancy_below_min"
+
+    # Independent recomputation of the training decision: every day before the test fold minus the embargo
+    # (the first chunk included), trades = steps where sign(signal) turns non-zero or flips.
+    days = streams["ts"].dt.date().unique().sort().to_list()
+    chunks = np.array_split(np.arange(len(days)), config.n_folds + 1)[1:]
+    threshold = 2.0  # spec/gates.yaml bridge_v1.min_after_cost_expectancy_bps, checked against the loader:
+    assert config.min_train_expectancy_bps == threshold
+    for candidate in ("cand0001", "cand0002"):
+        mine = streams.filter(pl.col("candidate_id") == candidate).sort("ts")
+        direction = np.sign(mine["signal"].to_numpy())
+        entry = (direction != 0) & (direction != np.concatenate(([0.0], direction[:-1])))
+        day_index = np.searchsorted(np.array(days), mine["ts"].dt.date().to_numpy())
+        for fold, chunk in enumerate(chunks):
+            in_train = day_index < chunk[0] - config.embargo_days
+            expectancy = 1e4 * mine["ret_after_cost"].to_numpy()[in_train].sum() / entry[in_train].sum()
+            row = result.fold_metrics.filter(pl.col("candidate_id") == candidate, pl.col("fold") == fold)
+            assert row["n_train_trades"].item() == entry[in_train].sum()
+            assert row["train_expectancy_bps"].item() == pytest.approx(expectancy, rel=1e-9)
+            assert row["selected_in_train"].item() == (expectancy >= threshold)
+
+
 def _stressed(
     streams: pl.DataFrame, config: StageBConfig, extra_cost: float = 0.0
 ) -> dict[str, pl.DataFrame]:
@@ -104,7 +161,7 @@ def test_stage_b_planted_strong_survives_every_gate():
     sr = daily.mean() / daily.std(ddof=1)
     skew, kurt = stats.skew(daily), stats.kurtosis(daily, fisher=False)
     assert strong["psr"] == pytest.approx(
-        probabilistic_sharpe_ratio(sr, 0.0, daily.size, skew, kurt), rel=1e-9
+        probabilistic_sharpe_ratio(sr, 0.0, daily.size, skew, kurt, units=SharpeUnits.PER_PERIOD), rel=1e-9
     )
     assert strong["sharpe_ann"] == pytest.approx(sr * math.sqrt(365), rel=1e-9)
     # Funnel: cumulative counts never grow and end at the strict survivor count.
@@ -117,11 +174,16 @@ def test_stage_b_planted_strong_survives_every_gate():
     assert result.cpcv_paths.height == result.candidates.height * n_paths
     for row in result.candidates.iter_rows(named=True):
         paths = result.cpcv_paths.filter(pl.col("candidate_id") == row["candidate_id"])
-        sharpes = paths.sort("path")["sharpe_ann"].to_numpy()
+        sharpes = paths.sort("path")["sharpe_ann"].fill_null(float("nan")).to_numpy()
         assert paths["path"].to_list() == list(range(n_paths))
-        assert row["cpcv_sharpe_min"] == pytest.approx(np.nanmin(sharpes), rel=1e-12)
-        assert row["cpcv_sharpe_p10"] == pytest.approx(np.nanquantile(sharpes, 0.10), rel=1e-12)
-        assert row["cpcv_share_negative"] == pytest.approx((sharpes < 0).mean(), rel=1e-12)
+        # A path on which the procedure never traded (null) earned nothing: 0 in the order statistics,
+        # failed in the share.
+        earned = np.nan_to_num(sharpes, nan=0.0)
+        assert row["cpcv_sharpe_min"] == pytest.approx(earned.min(), rel=1e-12)
+        assert row["cpcv_sharpe_p10"] == pytest.approx(np.quantile(earned, 0.10), rel=1e-12)
+        assert row["cpcv_share_negative"] == pytest.approx(
+            ((sharpes < 0) | np.isnan(sharpes)).mean(), rel=1e-12
+        )
 
 
 def test_noise_selected_as_best_of_many_fails_dsr_but_passes_psr():
@@ -149,6 +211,7 @@ def test_noise_selected_as_best_of_many_fails_dsr_but_passes_psr():
         row["kurtosis"],
         200,
         float(np.var(sharpes["sr"].to_numpy(), ddof=1)),
+        units=SharpeUnits.PER_PERIOD,
     )
     assert row["dsr"] == pytest.approx(expected, rel=1e-9)
 
@@ -319,13 +382,17 @@ def test_dsr_fails_with_a_reason_when_expected_max_sharpe_is_out_of_range():
     assert result.candidates["dsr_n_trials_used"][0] == pytest.approx(50.0)
     sharpes = np.array([strong.mean() / strong.std(ddof=1), -strong.mean() / strong.std(ddof=1)])
     variance = float(np.var(sharpes, ddof=1))
-    assert variance <= 1.0 < expected_max_sharpe(variance, 50.0)
+    assert variance <= 1.0 < expected_max_sharpe(variance, 50.0, units=SharpeUnits.PER_PERIOD)
     sr = float(result.candidates["sharpe_ann"][0]) / math.sqrt(365)
     with pytest.raises(ValueError, match="per-period Sharpe"):
-        deflated_sharpe_ratio(sr, 365, 0.0, 3.0, 50.0, variance)
+        deflated_sharpe_ratio(sr, 365, 0.0, 3.0, 50.0, variance, units=SharpeUnits.PER_PERIOD)
     # A V[SR] above 1 per day (annualized ±20) and an infinite trial Sharpe are out of range as well.
     for trial_sharpes in (np.array([-20.0, 20.0]), np.array([0.5, np.inf, 1.0])):
         wide = stage_b_evaluate(streams, 50, trial_sharpes_ann=trial_sharpes, stressed_streams=stressed)
         _assert_dsr_gate_fails_with(wide, "dsr_expected_max_sharpe_out_of_range")
     with pytest.raises(ValueError, match="per-period variance"):
-        expected_max_sharpe(float(np.var(np.array([-20.0, 20.0]) / math.sqrt(365), ddof=1)), 50.0)
+        expected_max_sharpe(
+            float(np.var(np.array([-20.0, 20.0]) / math.sqrt(365), ddof=1)),
+            50.0,
+            units=SharpeUnits.PER_PERIOD,
+        )
