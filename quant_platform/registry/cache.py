@@ -162,7 +162,10 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
         if not registry.fs.is_local:
             con.register_filesystem(registry.fs.fsspec)
         for fact_type in FACT_TYPES:
-            _load_facts(con, registry, fact_type, files[fact_type])
+            try:
+                _load_facts(con, registry, fact_type, files[fact_type])
+            except duckdb.Error as exc:  # name the corrupt fact file rather than echo DuckDB's SQL
+                raise registry.fs.unreadable(files[fact_type], exc) from exc
         artifacts = read_version_records(registry.store) if registry.store else empty_version_records()
         con.register("artifacts_frame", artifacts)
         con.sql("CREATE TABLE artifacts AS SELECT * FROM artifacts_frame")
