@@ -43,9 +43,11 @@ class CommandError(Exception):
 
 # ---- shared helpers -----------------------------------------------------------------------------------
 def day_arg(value: str) -> date:
-    """argparse type for ``YYYY-MM-DD``."""
+    """argparse type for ``YYYY-MM-DD`` (strictly: not ``20241001`` nor ``2024-W40-1``)."""
+    from quant_platform.core.timeutil import parse_day
+
     try:
-        return date.fromisoformat(value)
+        return parse_day(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"malformed date {value!r}: expected YYYY-MM-DD") from None
 

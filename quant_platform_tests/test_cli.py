@@ -116,6 +116,8 @@ def test_runset_lifecycle(qp, tmp_path: Path) -> None:
             ["runset", "create", "--id", "x", "--dataset", "synthetic_v1", "--from", "2024-13-01"],
             "malformed date",
         ),
+        (["runset", "create", "--id", "x", "--dataset", "d", "--from", "20241001"], "malformed date"),
+        (["runset", "create", "--id", "x", "--dataset", "d", "--to", "2024-W40-1"], "malformed date"),
         (["runset", "create", "--id", "x", "--dataset", "nope"], "unknown dataset"),
         (
             ["runset", "create", "--id", "x", "--dataset", "d", "--from", "2024-02-02", "--to", "2024-02-01"],
