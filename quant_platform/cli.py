@@ -198,7 +198,7 @@ def _runset_row(info: Any) -> dict[str, Any]:
         "name": info.name,
         "runset_id": _short(info.runset_id),
         "dataset": info.spec.dataset_id,
-        "mode": info.spec.mode,
+        "mode": info.mode,
         "frozen": info.frozen,
         "tags": info.spec.tags,
         "resolution": _short(info.pinned_resolution_hash or info.latest_resolution_hash),
@@ -249,6 +249,7 @@ def _resolution_payload(resolution: Any) -> dict[str, Any]:
     return {
         **resolution.metadata(),
         "frozen": resolution.frozen,
+        "historical": resolution.historical,
         "resolver_version": resolution.resolver_version,
         "resolved_at": resolution.resolved_at,
         "as_of": resolution.as_of,
@@ -280,7 +281,8 @@ def _print_resolution(args: argparse.Namespace, resolution: Any) -> None:
     if args.json:
         emit(args, _resolution_payload(resolution), [], ())
         return
-    state = "frozen" if resolution.frozen else "exploratory"
+    state = resolution.mode + (", frozen" if resolution.frozen else "")
+    state += f", historical as of {resolution.as_of.isoformat()}" if resolution.historical else ""
     print(
         f"RunSet {resolution.runset_name} ({state}) resolution {resolution.resolution_hash[:12]} "
         f"days {resolution.range_start}..{resolution.range_end} symbols {','.join(resolution.symbols)}"
@@ -350,10 +352,27 @@ def register_runset(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--mode", choices=("exploratory", "reproducible"), default="exploratory")
     create.set_defaults(func=_runset_create)
 
-    resolve = commands.add_parser("resolve", parents=[common], help="resolve to exact artifact versions")
+    resolve = commands.add_parser(
+        "resolve",
+        parents=[common],
+        help="resolve to exact artifact versions",
+        description="Resolve a RunSet to the exact artifact versions it reads and record the resolution. "
+        "A frozen RunSet always returns its pin. When the versions equal the latest recorded resolution, "
+        "nothing new is recorded and that resolution is shown.",
+    )
     resolve.add_argument("id", help="RunSet name or id")
-    resolve.add_argument("--force", action="store_true", help="re-resolve (refused for a frozen RunSet)")
-    resolve.add_argument("--as-of", type=utc_datetime_arg, help="resolve against versions as of this instant")
+    resolve.add_argument(
+        "--force",
+        action="store_true",
+        help="record a new resolution even when it equals the latest recorded one (refused for a frozen "
+        "RunSet, whose pin never changes)",
+    )
+    resolve.add_argument(
+        "--as-of",
+        type=utc_datetime_arg,
+        help="resolve against the versions that existed at this instant; recorded as historical, it never "
+        "becomes the latest resolution that freeze pins",
+    )
     resolve.set_defaults(func=_runset_resolve)
 
     freeze = commands.add_parser("freeze", parents=[common], help="pin the latest resolution for good")

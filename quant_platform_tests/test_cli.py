@@ -234,3 +234,31 @@ def test_default_roots_match_the_dagster_resources(monkeypatch: pytest.MonkeyPat
         assert registry.fs.root == default_registry_root() and registry.store.root == default_store_root()
         assert os.path.isabs(registry.fs.root)
     assert default_registry_root() == str(tmp_path / "r")
+
+
+def test_as_of_resolve_does_not_become_the_pinned_one(qp, tmp_path: Path) -> None:
+    _register_and_create(qp)
+    old = write_version_record(tmp_path / "store", "bars_5m", "2024-01-01", "old", time.time_ns() - 10**12)
+    new = write_version_record(tmp_path / "store", "bars_5m", "2024-01-01", "new", time.time_ns() - 10**9)
+    qp("runset", "resolve", "rs")
+    rc, out, _ = qp("runset", "resolve", "rs", "--as-of", "2000-01-01T00:00:00+00:00", "--json")
+    past = json.loads(out)
+    assert rc == 0 and past["historical"] and past["artifacts"][0]["content_hash"] is None
+    rc, out, _ = qp("runset", "freeze", "rs", "--allow-incomplete", "--json")
+    pinned = {a["partition"]: a["content_hash"] for a in json.loads(out)["artifacts"]}
+    assert pinned["2024-01-01"] == new["content_hash"] != old["content_hash"]
+    rc, out, _ = qp("runset", "list", "--json")
+    assert json.loads(out)[0]["mode"] == "reproducible"
+
+
+def test_resolve_help_explains_force() -> None:
+    help_text = " ".join(
+        build_parser()
+        ._subparsers._group_actions[0]
+        .choices["runset"]  # type: ignore[union-attr]
+        ._subparsers._group_actions[0]
+        .choices["resolve"]
+        .format_help()
+        .split()
+    )
+    assert "record a new resolution even when it equals the latest recorded one" in help_text

@@ -9,7 +9,7 @@ Tables: ``datasets runs runsets resolutions freezes trials`` (every fact, plus `
 ``artifacts`` (store version records with ``artifact_id``), ``runset_membership`` (RunSet × asset ×
 partition × content hash of each RunSet's current resolution), ``cache_meta``.
 Views: ``runset_bindings`` (the valid name → id binding per RunSet), ``resolution_heads`` (one row per
-resolve), ``latest_resolutions`` (newest resolve per RunSet), ``pins`` (the freeze per RunSet),
+resolve), ``latest_resolutions`` (newest non-historical resolve per RunSet), ``pins`` (the freeze per RunSet),
 ``current_resolutions`` (the pin if frozen, else the latest), ``runs_with_artifact_counts``,
 ``dataset_coverage``.
 """
@@ -31,7 +31,7 @@ from quant_platform.registry.versions import empty_version_records, read_version
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "1"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "2"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -49,13 +49,14 @@ _VIEWS = [
         AND row_number() OVER (PARTITION BY runset_id ORDER BY fact_seq, fact_file) = 1""",
     """CREATE VIEW resolution_heads AS
     SELECT runset_id, runset_name, resolution_hash, resolver_version, as_of, range_start, range_end,
+           coalesce(historical, false) AS historical,
            fact_file, fact_seq, min(written_at) AS resolved_at, count(*) AS n_artifacts,
            count(*) FILTER (WHERE content_hash IS NULL) AS n_missing
     FROM resolutions
     GROUP BY runset_id, runset_name, resolution_hash, resolver_version, as_of, range_start, range_end,
-             fact_file, fact_seq""",
+             coalesce(historical, false), fact_file, fact_seq""",
     """CREATE VIEW latest_resolutions AS
-    SELECT * FROM resolution_heads
+    SELECT * FROM resolution_heads WHERE NOT historical
     QUALIFY row_number() OVER (PARTITION BY runset_id ORDER BY fact_seq DESC, fact_file DESC) = 1""",
     """CREATE VIEW pins AS
     SELECT runset_id, runset_name, resolution_hash, written_at AS frozen_at FROM freezes

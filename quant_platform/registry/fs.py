@@ -105,14 +105,17 @@ class RootFS:
         elif self.is_local:
             prefix_len = len(self._base) + 1
             lazy = pl.scan_parquet(
-                [self.abs(r) for r in relatives], include_file_paths=FILE_COLUMN, schema=schema
+                [self.abs(r) for r in relatives],
+                include_file_paths=FILE_COLUMN,
+                schema=schema,
+                missing_columns="insert",  # a column added later reads as null in older fact files
             ).with_columns(pl.col(FILE_COLUMN).str.slice(prefix_len))
             return (lazy if where is None else lazy.filter(where)).collect()
         else:
             frames = []
             for relative in relatives:
                 with self._fs.open(self.abs(relative), "rb") as handle:
-                    part = pl.read_parquet(io.BytesIO(handle.read()), schema=schema)
+                    part = pl.read_parquet(io.BytesIO(handle.read()), schema=schema, missing_columns="insert")
                 frames.append(part.with_columns(pl.lit(relative).alias(FILE_COLUMN)))
             frame = pl.concat(frames, how="vertical")
         return frame if where is None else frame.filter(where)
