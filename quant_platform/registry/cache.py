@@ -31,7 +31,7 @@ from quant_platform.registry.versions import empty_version_records, read_version
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "2"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "3"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -71,7 +71,7 @@ _VIEWS = [
     """CREATE VIEW runs_with_artifact_counts AS
     SELECT r.run_id, r.dagster_run_id, r.runset_id, r.engine_version, r.seed, r.strategy_hash,
            r.written_at, count(a.artifact_id) AS n_artifacts, CAST(coalesce(sum(a.rows), 0) AS BIGINT) AS artifact_rows
-    FROM runs r LEFT JOIN artifacts a ON a.dagster_run_id = r.dagster_run_id
+    FROM runs r LEFT JOIN artifacts a ON a.producer_run_id = r.run_id  -- only the run's own artifacts
     GROUP BY r.run_id, r.dagster_run_id, r.runset_id, r.engine_version, r.seed, r.strategy_hash,
              r.written_at, r.fact_file""",
     """CREATE VIEW dataset_coverage AS
