@@ -1,9 +1,17 @@
 """``qp``: the project's command line (datasets, RunSets, the registry cache).
 
 Every command prints a human-readable table, or JSON with ``--json`` (for scripts). Errors print
-``qp: error: ...`` on stderr and exit non-zero (2). Roots come from ``--registry-root``/``--store-root``,
-else ``$QP_REGISTRY_ROOT``/``$QP_STORE_ROOT``, else ``./data/registry`` and ``./data/store``; this module is
-the only place those variables are read.
+``qp: error: ...`` on stderr, never a traceback, with one exit code per kind of failure:
+
+- 0: done; also when the reader of our output went away early (``qp runset list | head``);
+- 1: the environment failed: a root that cannot be created or read, a corrupt fact or record file (the
+  message names the file);
+- 2: usage or domain error: bad arguments, malformed dates, unknown ids, refused operations, a store root
+  that does not exist (a mistyped ``--store-root`` would otherwise resolve everything as missing).
+
+Roots come from ``--registry-root``/``--store-root``, else the defaults of ``core.roots`` that the Dagster
+resources use too (``$QP_REGISTRY_ROOT``/``$QP_STORE_ROOT``, else ``data/registry``/``data/store`` in the
+checkout).
 
 Domains add commands by appending a ``register(subparsers)`` function to ``REGISTRARS`` at the bottom; each
 leaf parser sets ``func`` (``args -> exit code``).
@@ -21,8 +29,10 @@ from typing import Any
 
 import pydantic
 
-DEFAULT_REGISTRY_ROOT = "data/registry"
-DEFAULT_STORE_ROOT = "data/store"
+from quant_platform.core import roots
+
+EXIT_ENVIRONMENT = 1
+EXIT_USAGE = 2
 
 Registrar = Callable[[argparse._SubParsersAction], None]
 
@@ -33,9 +43,11 @@ class CommandError(Exception):
 
 # ---- shared helpers -----------------------------------------------------------------------------------
 def day_arg(value: str) -> date:
-    """argparse type for ``YYYY-MM-DD``."""
+    """argparse type for ``YYYY-MM-DD`` (strictly: not ``20241001`` nor ``2024-W40-1``)."""
+    from quant_platform.core.timeutil import parse_day
+
     try:
-        return date.fromisoformat(value)
+        return parse_day(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"malformed date {value!r}: expected YYYY-MM-DD") from None
 
@@ -55,19 +67,34 @@ def registry_options() -> argparse.ArgumentParser:
     """Options shared by every registry command (added as a parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--registry-root", help="registry root (default $QP_REGISTRY_ROOT or ./data/registry)"
+        "--registry-root",
+        help="registry root (default $QP_REGISTRY_ROOT, else data/registry in the checkout)",
     )
-    common.add_argument("--store-root", help="artifact store root (default $QP_STORE_ROOT or ./data/store)")
+    common.add_argument(
+        "--store-root",
+        help="artifact store root, must exist (default $QP_STORE_ROOT, else data/store in the checkout)",
+    )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return common
 
 
 def open_registry(args: argparse.Namespace) -> Any:
+    """The registry (and store) the options name, else the shared defaults of ``core.roots``."""
     from quant_platform.registry import Registry
 
-    root = args.registry_root or os.environ.get("QP_REGISTRY_ROOT") or DEFAULT_REGISTRY_ROOT
-    store_root = args.store_root or os.environ.get("QP_STORE_ROOT") or DEFAULT_STORE_ROOT
+    root = args.registry_root or roots.default_registry_root(os.environ)
+    store_root = args.store_root or roots.default_store_root(os.environ)
     return Registry(root, store_root)
+
+
+def require_store(registry: Any) -> None:
+    """Refuse a store root that does not exist: a mistyped ``--store-root`` would otherwise resolve every
+    partition as missing, and that resolution would be recorded."""
+    if not registry.store.exists(""):
+        raise CommandError(
+            f"store root {registry.store.root!r} does not exist; pass --store-root or set $QP_STORE_ROOT "
+            "to the artifact store that the Dagster IO manager writes"
+        )
 
 
 def _jsonable(value: Any) -> Any:
@@ -171,7 +198,7 @@ def _runset_row(info: Any) -> dict[str, Any]:
         "name": info.name,
         "runset_id": _short(info.runset_id),
         "dataset": info.spec.dataset_id,
-        "mode": info.spec.mode,
+        "mode": info.mode,
         "frozen": info.frozen,
         "tags": info.spec.tags,
         "resolution": _short(info.pinned_resolution_hash or info.latest_resolution_hash),
@@ -222,6 +249,7 @@ def _resolution_payload(resolution: Any) -> dict[str, Any]:
     return {
         **resolution.metadata(),
         "frozen": resolution.frozen,
+        "historical": resolution.historical,
         "resolver_version": resolution.resolver_version,
         "resolved_at": resolution.resolved_at,
         "as_of": resolution.as_of,
@@ -253,7 +281,8 @@ def _print_resolution(args: argparse.Namespace, resolution: Any) -> None:
     if args.json:
         emit(args, _resolution_payload(resolution), [], ())
         return
-    state = "frozen" if resolution.frozen else "exploratory"
+    state = resolution.mode + (", frozen" if resolution.frozen else "")
+    state += f", historical as of {resolution.as_of.isoformat()}" if resolution.historical else ""
     print(
         f"RunSet {resolution.runset_name} ({state}) resolution {resolution.resolution_hash[:12]} "
         f"days {resolution.range_start}..{resolution.range_end} symbols {','.join(resolution.symbols)}"
@@ -262,13 +291,19 @@ def _print_resolution(args: argparse.Namespace, resolution: Any) -> None:
 
 
 def _runset_resolve(args: argparse.Namespace) -> int:
-    resolution = open_registry(args).resolve(args.id, force=args.force, as_of=args.as_of)
+    registry = open_registry(args)
+    registry.runset(args.id)  # an unknown or malformed id is reported before anything about the store
+    require_store(registry)
+    resolution = registry.resolve(args.id, force=args.force, as_of=args.as_of)
     _print_resolution(args, resolution)
     return 0
 
 
 def _runset_freeze(args: argparse.Namespace) -> int:
-    resolution = open_registry(args).freeze(args.id, allow_incomplete=args.allow_incomplete)
+    registry = open_registry(args)
+    registry.runset(args.id)
+    require_store(registry)
+    resolution = registry.freeze(args.id, allow_incomplete=args.allow_incomplete)
     _print_resolution(args, resolution)
     return 0
 
@@ -317,10 +352,27 @@ def register_runset(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--mode", choices=("exploratory", "reproducible"), default="exploratory")
     create.set_defaults(func=_runset_create)
 
-    resolve = commands.add_parser("resolve", parents=[common], help="resolve to exact artifact versions")
+    resolve = commands.add_parser(
+        "resolve",
+        parents=[common],
+        help="resolve to exact artifact versions",
+        description="Resolve a RunSet to the exact artifact versions it reads and record the resolution. "
+        "A frozen RunSet always returns its pin. When the versions equal the latest recorded resolution, "
+        "nothing new is recorded and that resolution is shown.",
+    )
     resolve.add_argument("id", help="RunSet name or id")
-    resolve.add_argument("--force", action="store_true", help="re-resolve (refused for a frozen RunSet)")
-    resolve.add_argument("--as-of", type=utc_datetime_arg, help="resolve against versions as of this instant")
+    resolve.add_argument(
+        "--force",
+        action="store_true",
+        help="record a new resolution even when it equals the latest recorded one (refused for a frozen "
+        "RunSet, whose pin never changes)",
+    )
+    resolve.add_argument(
+        "--as-of",
+        type=utc_datetime_arg,
+        help="resolve against the versions that existed at this instant; recorded as historical, it never "
+        "becomes the latest resolution that freeze pins",
+    )
     resolve.set_defaults(func=_runset_resolve)
 
     freeze = commands.add_parser("freeze", parents=[common], help="pin the latest resolution for good")
@@ -340,7 +392,9 @@ def register_runset(subparsers: argparse._SubParsersAction) -> None:
 
 # ---- qp registry --------------------------------------------------------------------------------------
 def _registry_rebuild(args: argparse.Namespace) -> int:
-    report = open_registry(args).rebuild(force=args.force)
+    registry = open_registry(args)
+    require_store(registry)
+    report = registry.rebuild(force=args.force)
     rows = [{"table": t, "rows": n} for t, n in sorted(report.get("rows", {}).items())]
     if args.json:
         emit(args, report, [], ())
@@ -353,7 +407,9 @@ def _registry_rebuild(args: argparse.Namespace) -> int:
 
 
 def _registry_query(args: argparse.Namespace) -> int:
-    frame = open_registry(args).query(args.sql, args.param or None)
+    registry = open_registry(args)
+    require_store(registry)
+    frame = registry.query(args.sql, args.param or None)
     emit(args, frame.to_dicts(), frame.to_dicts(), frame.columns)
     return 0
 
@@ -401,20 +457,43 @@ def _validation_message(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _silence_stdout() -> None:
+    """After the reader closed our stdout, point it at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # stdout replaced by an object without a file descriptor
+        pass
+
+
+def _error(message: str, code: int) -> int:
+    print(f"qp: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code (0 ok, 2 usage or domain error)."""
+    """Run one command; returns the exit code (0 ok, 1 environment failure, 2 usage or domain error)."""
+    import duckdb
+    import polars as pl
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed its message
         return int(exc.code or 0)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe fails here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:  # `qp ... | head`: the reader has what it wanted
+        _silence_stdout()
+        return 0
     except pydantic.ValidationError as exc:
-        print(f"qp: error: {_validation_message(exc)}", file=sys.stderr)
+        return _error(_validation_message(exc), EXIT_USAGE)
     except (CommandError, ValueError, LookupError) as exc:
-        print(f"qp: error: {exc}", file=sys.stderr)
-    return 2
+        return _error(str(exc), EXIT_USAGE)
+    except (OSError, pl.exceptions.PolarsError, duckdb.Error) as exc:
+        return _error(str(exc), EXIT_ENVIRONMENT)
 
 
 if __name__ == "__main__":

@@ -116,6 +116,8 @@ def test_runset_lifecycle(qp, tmp_path: Path) -> None:
             ["runset", "create", "--id", "x", "--dataset", "synthetic_v1", "--from", "2024-13-01"],
             "malformed date",
         ),
+        (["runset", "create", "--id", "x", "--dataset", "d", "--from", "20241001"], "malformed date"),
+        (["runset", "create", "--id", "x", "--dataset", "d", "--to", "2024-W40-1"], "malformed date"),
         (["runset", "create", "--id", "x", "--dataset", "nope"], "unknown dataset"),
         (
             ["runset", "create", "--id", "x", "--dataset", "d", "--from", "2024-02-02", "--to", "2024-02-01"],
@@ -160,3 +162,103 @@ def test_module_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     printed = json.loads(done.stdout)
     stored = Registry(str(tmp_path / "r")).dataset("d1")
     assert printed["content_hash"] == stored.content_hash and stored.last_day.isoformat() == "2024-01-02"
+
+
+# ---- failures are clear, never tracebacks, with consistent exit codes ----------------------------------------
+def _register_and_create(qp) -> None:
+    rc, _, err = qp(
+        "dataset", "register", "--id", "d1", "--source", "synthetic", "--asset", "bars_5m",
+        "--symbols", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-02",
+    )  # fmt: skip
+    assert rc == 0, err
+    rc, _, err = qp("runset", "create", "--id", "rs", "--dataset", "d1")
+    assert rc == 0, err
+
+
+def test_missing_store_root_is_refused_and_records_nothing(qp, tmp_path: Path) -> None:
+    _register_and_create(qp)
+    _records(tmp_path / "store", ["2024-01-01"])
+    for argv in (["runset", "resolve", "rs"], ["runset", "freeze", "rs"], ["registry", "rebuild"]):
+        rc, out, err = qp(*argv, "--store-root", str(tmp_path / "stroe"))  # the typo the audit found
+        assert rc == 2 and "does not exist" in err and "stroe" in err and out == ""
+    assert not (tmp_path / "registry" / "facts" / "resolutions").exists()
+    rc, _, err = qp("runset", "resolve", "rs")  # the real store still works
+    assert rc == 0, err
+
+
+def test_uncreatable_registry_root_is_an_environment_error(qp, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    rc, out, err = qp(
+        "dataset", "register", "--registry-root", str(blocker / "registry"), "--id", "d1", "--source",
+        "synthetic", "--asset", "bars_5m", "--symbols", "BTCUSDT", "--from", "2024-01-01",
+    )  # fmt: skip
+    assert rc == 1 and err.startswith("qp: error:") and str(blocker) in err and out == ""
+
+
+def test_corrupt_fact_file_is_named_by_polars_and_duckdb_readers(qp, tmp_path: Path) -> None:
+    _register_and_create(qp)
+    _records(tmp_path / "store", ["2024-01-01"])
+    corrupt = (
+        tmp_path / "registry" / "facts" / "runsets" / "2024-01-01" / "00000000000000000001-abcdef.parquet"
+    )
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(b"PAR1 truncated garbage")
+    for argv in (["runset", "list"], ["runset", "get", "rs"], ["registry", "rebuild", "--force"]):
+        rc, out, err = qp(*argv)  # list/get read with polars, rebuild loads with DuckDB
+        assert rc == 1 and err.startswith("qp: error: cannot read") and str(corrupt) in err, (argv, err)
+        assert "Traceback" not in err and out == ""
+
+
+def test_broken_pipe_exits_quietly(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env.update(PYTHONPATH=str(REPO_ROOT), QP_REGISTRY_ROOT=str(tmp_path / "r"))
+    argv = [sys.executable, "-m", "quant_platform.cli", "runset", "list"]
+    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before qp writes (as `| head` after its lines)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == b""
+
+
+def test_default_roots_match_the_dagster_resources(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from quant_platform.cli import open_registry
+    from quant_platform.defs.resources import default_registry_root, default_store_root
+
+    monkeypatch.chdir(tmp_path)  # defaults must not depend on the working directory
+    for env in ({}, {"QP_REGISTRY_ROOT": str(tmp_path / "r"), "QP_STORE_ROOT": str(tmp_path / "s")}):
+        for name in ("QP_REGISTRY_ROOT", "QP_STORE_ROOT"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        registry = open_registry(build_parser().parse_args(["runset", "list"]))
+        assert registry.fs.root == default_registry_root() and registry.store.root == default_store_root()
+        assert os.path.isabs(registry.fs.root)
+    assert default_registry_root() == str(tmp_path / "r")
+
+
+def test_as_of_resolve_does_not_become_the_pinned_one(qp, tmp_path: Path) -> None:
+    _register_and_create(qp)
+    old = write_version_record(tmp_path / "store", "bars_5m", "2024-01-01", "old", time.time_ns() - 10**12)
+    new = write_version_record(tmp_path / "store", "bars_5m", "2024-01-01", "new", time.time_ns() - 10**9)
+    qp("runset", "resolve", "rs")
+    rc, out, _ = qp("runset", "resolve", "rs", "--as-of", "2000-01-01T00:00:00+00:00", "--json")
+    past = json.loads(out)
+    assert rc == 0 and past["historical"] and past["artifacts"][0]["content_hash"] is None
+    rc, out, _ = qp("runset", "freeze", "rs", "--allow-incomplete", "--json")
+    pinned = {a["partition"]: a["content_hash"] for a in json.loads(out)["artifacts"]}
+    assert pinned["2024-01-01"] == new["content_hash"] != old["content_hash"]
+    rc, out, _ = qp("runset", "list", "--json")
+    assert json.loads(out)[0]["mode"] == "reproducible"
+
+
+def test_resolve_help_explains_force() -> None:
+    help_text = " ".join(
+        build_parser()
+        ._subparsers._group_actions[0]
+        .choices["runset"]  # type: ignore[union-attr]
+        ._subparsers._group_actions[0]
+        .choices["resolve"]
+        .format_help()
+        .split()
+    )
+    assert "record a new resolution even when it equals the latest recorded one" in help_text

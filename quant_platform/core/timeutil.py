@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
@@ -9,12 +10,17 @@ import polars as pl
 TS_DTYPE = pl.Datetime("ms", "UTC")
 MS_PER_MINUTE = 60_000
 MS_PER_DAY = 86_400_000
+# Exactly the extended calendar form; date.fromisoformat alone also takes 20241001 and 2024-W40-1.
+_DAY_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_day(day: str | date) -> date:
-    """Parse a ``YYYY-MM-DD`` partition key (or pass a date through)."""
+    """Parse a ``YYYY-MM-DD`` partition key (or pass a date through); any other ISO form is refused, so
+    one day has exactly one spelling (partition keys, spec fields, CLI arguments)."""
     if isinstance(day, date):
         return day
+    if not isinstance(day, str) or _DAY_PATTERN.fullmatch(day) is None:
+        raise ValueError(f"not a YYYY-MM-DD day: {day!r}")
     try:
         return date.fromisoformat(day)
     except ValueError as exc:

@@ -110,6 +110,19 @@ def parquet_output(
     )
 
 
+def _materialization_run_id(context: dg.OutputContext, partition: str, lineage: list[dict]) -> str:
+    """The deterministic run id of this write (asset, partition, upstream versions read, code version),
+    from which the registry builds artifact ids; the Dagster run UUID stays provenance only."""
+    from quant_platform.registry.ids import materialization_run_id
+    from quant_platform.storage.keys import asset_path
+
+    try:
+        code_version = context.asset_spec.code_version
+    except Exception:  # an op output without an asset spec has no code version
+        code_version = None
+    return materialization_run_id(asset_path(context.asset_key.path), partition, lineage, code_version)
+
+
 class ImmutableParquetIOManager(dg.ConfigurableIOManager):
     """Content-addressed, append-only Parquet storage for every asset (see module docstring)."""
 
@@ -145,7 +158,12 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
         rows, written, versions = 0, 0, []
         for key, part in sorted(encoded.parts.items()):
             result = store.write(
-                context.asset_key.path, key, part, dagster_run_id=context.run_id, lineage=lineage
+                context.asset_key.path,
+                key,
+                part,
+                dagster_run_id=context.run_id,
+                lineage=lineage,
+                run_id=_materialization_run_id(context, key, lineage),
             )
             rows += part.rows
             written += int(result.created)

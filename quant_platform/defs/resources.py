@@ -1,10 +1,10 @@
 """Resources of the market layer: which data source feeds the graph, and where the store lives."""
 
 import os
-from pathlib import Path
 
 import dagster as dg
 
+from quant_platform.core import roots
 from quant_platform.market.sources.base import MarketDataSource
 
 DEFAULT_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
@@ -60,12 +60,11 @@ def default_store_root() -> str:
     """``$QP_STORE_ROOT`` if set (any fsspec URL), else ``data/store`` in the project checkout.
 
     Read here, in the Dagster layer, and passed to the library explicitly: the library never reads env vars.
+    The rule itself lives in ``core.roots``, shared with the ``qp`` CLI.
     """
-    return os.environ.get("QP_STORE_ROOT") or str(Path(__file__).resolve().parents[2] / "data" / "store")
+    return roots.default_store_root(os.environ)
 
 
 def default_registry_root() -> str:
     """``$QP_REGISTRY_ROOT`` if set (any fsspec URL), else ``data/registry`` in the project checkout."""
-    return os.environ.get("QP_REGISTRY_ROOT") or str(
-        Path(__file__).resolve().parents[2] / "data" / "registry"
-    )
+    return roots.default_registry_root(os.environ)

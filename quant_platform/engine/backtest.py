@@ -321,6 +321,10 @@ def _portfolio_metrics(
             "reject_rate": rejected / submitted if submitted else 0.0,
             "avg_gross_exposure": float(gross.mean() / config.initial_capital),
             "max_gross_exposure": float(gross.max() / config.initial_capital),
+            # Caps bound targets at order time; marked exposure can drift past them (see engine.risk).
+            "gross_cap_breach_steps": int(
+                (gross / config.initial_capital > config.max_gross_weight * (1 + 1e-9)).sum()
+            ),
             "time_in_market": float((rep.units != 0).any(axis=0).mean()),
             "n_bars": n_bars,
             "n_symbols": n_sym,

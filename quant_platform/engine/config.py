@@ -39,7 +39,12 @@ class EngineConfig:
 
     Risk: requests with ``|w| > hard_max_abs_weight`` or ``w < 0`` when ``allow_short`` is False are
     rejected (counted, the previous accepted target stays); accepted targets are then scaled down to
-    ``max_symbol_weight`` per symbol and ``max_gross_weight`` across a portfolio's symbols.
+    ``max_symbol_weight`` per symbol and ``max_gross_weight`` across a portfolio's symbols. These caps bound
+    *target weights at order time* only: held positions are not rebalanced as prices move, so marked
+    exposure can drift above them (two 0.5 positions, one rising 4× → gross 2.5). The portfolio metric
+    ``gross_cap_breach_steps`` counts the steps whose marked gross exposure exceeds ``max_gross_weight``.
+
+    Fees: ``taker_fee_bps`` and ``maker_fee_bps`` are costs, both >= 0; maker rebates are refused.
     """
 
     initial_capital: float = 1_000_000.0
@@ -86,6 +91,7 @@ class EngineConfig:
             raise ValueError(f"EngineConfig.initial_capital must be > 0, got {self.initial_capital}")
         nonnegative = (
             "taker_fee_bps",
+            "maker_fee_bps",  # a rebate (< 0) is not modelled: fees are a cost (EngineSteps.fees >= 0)
             "slippage_base_bps",
             "slippage_vol_coef",
             "slippage_impact_bps",
@@ -95,7 +101,8 @@ class EngineConfig:
         )
         for name in nonnegative:
             if getattr(self, name) < 0:
-                raise ValueError(f"EngineConfig.{name} must be >= 0, got {getattr(self, name)}")
+                hint = " (maker rebates are not modelled)" if name == "maker_fee_bps" else ""
+                raise ValueError(f"EngineConfig.{name} must be >= 0{hint}, got {getattr(self, name)}")
         positive = ("max_participation", "max_symbol_weight", "max_gross_weight", "hard_max_abs_weight")
         for name in positive:
             if getattr(self, name) <= 0:

@@ -9,6 +9,11 @@ Accepted targets are then capped, in this order (deterministic, no optimisation 
 1. per symbol/column: ``w ← sign(w) · min(|w|, max_symbol_weight)``;
 2. gross, across the symbols of one portfolio at each bar: ``w ← w · min(1, max_gross_weight / Σ|w|)``.
    Independent sweep columns are separate one-asset portfolios, so for them the gross cap is a per-column cap.
+
+Both caps bound target weights when an order is placed; nothing here rebalances a held position as prices
+move, so marked exposure may drift past the caps between orders. The backtest reports such drift as
+``gross_cap_breach_steps`` (steps whose marked gross exposure, relative to initial capital as
+``max_gross_exposure`` is, exceeds ``max_gross_weight``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Tables: ``datasets runs runsets resolutions freezes trials`` (every fact, plus `
 ``artifacts`` (store version records with ``artifact_id``), ``runset_membership`` (RunSet × asset ×
 partition × content hash of each RunSet's current resolution), ``cache_meta``.
 Views: ``runset_bindings`` (the valid name → id binding per RunSet), ``resolution_heads`` (one row per
-resolve), ``latest_resolutions`` (newest resolve per RunSet), ``pins`` (the freeze per RunSet),
+resolve), ``latest_resolutions`` (newest non-historical resolve per RunSet), ``pins`` (the freeze per RunSet),
 ``current_resolutions`` (the pin if frozen, else the latest), ``runs_with_artifact_counts``,
 ``dataset_coverage``.
 """
@@ -31,7 +31,7 @@ from quant_platform.registry.versions import empty_version_records, read_version
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "1"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "3"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -49,13 +49,14 @@ _VIEWS = [
         AND row_number() OVER (PARTITION BY runset_id ORDER BY fact_seq, fact_file) = 1""",
     """CREATE VIEW resolution_heads AS
     SELECT runset_id, runset_name, resolution_hash, resolver_version, as_of, range_start, range_end,
+           coalesce(historical, false) AS historical,
            fact_file, fact_seq, min(written_at) AS resolved_at, count(*) AS n_artifacts,
            count(*) FILTER (WHERE content_hash IS NULL) AS n_missing
     FROM resolutions
     GROUP BY runset_id, runset_name, resolution_hash, resolver_version, as_of, range_start, range_end,
-             fact_file, fact_seq""",
+             coalesce(historical, false), fact_file, fact_seq""",
     """CREATE VIEW latest_resolutions AS
-    SELECT * FROM resolution_heads
+    SELECT * FROM resolution_heads WHERE NOT historical
     QUALIFY row_number() OVER (PARTITION BY runset_id ORDER BY fact_seq DESC, fact_file DESC) = 1""",
     """CREATE VIEW pins AS
     SELECT runset_id, runset_name, resolution_hash, written_at AS frozen_at FROM freezes
@@ -70,7 +71,7 @@ _VIEWS = [
     """CREATE VIEW runs_with_artifact_counts AS
     SELECT r.run_id, r.dagster_run_id, r.runset_id, r.engine_version, r.seed, r.strategy_hash,
            r.written_at, count(a.artifact_id) AS n_artifacts, CAST(coalesce(sum(a.rows), 0) AS BIGINT) AS artifact_rows
-    FROM runs r LEFT JOIN artifacts a ON a.dagster_run_id = r.dagster_run_id
+    FROM runs r LEFT JOIN artifacts a ON a.producer_run_id = r.run_id  -- only the run's own artifacts
     GROUP BY r.run_id, r.dagster_run_id, r.runset_id, r.engine_version, r.seed, r.strategy_hash,
              r.written_at, r.fact_file""",
     """CREATE VIEW dataset_coverage AS
@@ -162,7 +163,10 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
         if not registry.fs.is_local:
             con.register_filesystem(registry.fs.fsspec)
         for fact_type in FACT_TYPES:
-            _load_facts(con, registry, fact_type, files[fact_type])
+            try:
+                _load_facts(con, registry, fact_type, files[fact_type])
+            except duckdb.Error as exc:  # name the corrupt fact file rather than echo DuckDB's SQL
+                raise registry.fs.unreadable(files[fact_type], exc) from exc
         artifacts = read_version_records(registry.store) if registry.store else empty_version_records()
         con.register("artifacts_frame", artifacts)
         con.sql("CREATE TABLE artifacts AS SELECT * FROM artifacts_frame")

@@ -53,6 +53,9 @@ FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "content_hash": _STR,
         "path": _STR,
         "version_written_at": TS_DTYPE,
+        # True for a resolve against an explicit past instant (`--as-of`): recorded, never the latest.
+        # Fact files written before this column existed read it as null, i.e. false.
+        "historical": pl.Boolean(),
         "written_at": TS_DTYPE,
     },
     "freezes": {

@@ -19,6 +19,11 @@ TEMP_MARKER = ".tmp-"
 FILE_COLUMN = "fact_file"
 
 
+class UnreadableFileError(OSError):
+    """A stored file that exists but cannot be read as Parquet (truncated, corrupt or foreign); the message
+    names the file so an operator can inspect or move it."""
+
+
 class RootFS:
     """Relative-path file operations under one root."""
 
@@ -74,19 +79,43 @@ class RootFS:
     ) -> pl.DataFrame:
         """Concatenate Parquet files into one frame with ``schema`` plus the ``fact_file`` they came from,
         keeping only rows matching ``where`` (pushed down into the scan on a local root)."""
+        try:
+            return self._read_parquet(relatives, schema, where)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise self.unreadable(relatives, exc) from exc
+
+    def unreadable(self, relatives: list[str], exc: BaseException) -> OSError:
+        """The error to raise after reading ``relatives`` together failed: name the first file that cannot
+        be read on its own (only this failure path opens files one by one)."""
+        for relative in relatives:
+            try:
+                with self._fs.open(self.abs(relative), "rb") as handle:
+                    pl.read_parquet(io.BytesIO(handle.read()))
+            except (pl.exceptions.PolarsError, OSError) as single:
+                return UnreadableFileError(f"cannot read {self.uri(relative)}: {single}")
+        if isinstance(exc, OSError):
+            return exc
+        return UnreadableFileError(f"cannot read Parquet files under {self.root}: {exc}")
+
+    def _read_parquet(
+        self, relatives: list[str], schema: dict[str, pl.DataType], where: pl.Expr | None
+    ) -> pl.DataFrame:
         if not relatives:
             frame = pl.DataFrame(schema=schema).with_columns(pl.lit(None, pl.String).alias(FILE_COLUMN))
         elif self.is_local:
             prefix_len = len(self._base) + 1
             lazy = pl.scan_parquet(
-                [self.abs(r) for r in relatives], include_file_paths=FILE_COLUMN, schema=schema
+                [self.abs(r) for r in relatives],
+                include_file_paths=FILE_COLUMN,
+                schema=schema,
+                missing_columns="insert",  # a column added later reads as null in older fact files
             ).with_columns(pl.col(FILE_COLUMN).str.slice(prefix_len))
             return (lazy if where is None else lazy.filter(where)).collect()
         else:
             frames = []
             for relative in relatives:
                 with self._fs.open(self.abs(relative), "rb") as handle:
-                    part = pl.read_parquet(io.BytesIO(handle.read()), schema=schema)
+                    part = pl.read_parquet(io.BytesIO(handle.read()), schema=schema, missing_columns="insert")
                 frames.append(part.with_columns(pl.lit(relative).alias(FILE_COLUMN)))
             frame = pl.concat(frames, how="vertical")
         return frame if where is None else frame.filter(where)

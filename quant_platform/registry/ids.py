@@ -6,7 +6,10 @@ the inputs the design names, so anyone can recompute an id from what it identifi
   "strategy_hash"}))``                                           (dataset order does not matter)
 - ``artifact_id  = sha256(canonical_json([content_hash, kind, run_id]))``
   For an artifact written by the Parquet IO manager, ``kind`` is its asset key path (``bars_5m``) and
-  ``run_id`` the Dagster run that wrote it (``""`` when the write had none).
+  ``run_id`` its materialization run id (below), never the Dagster run UUID: re-materializing identical
+  inputs with the same code from scratch gives the same artifact ids.
+- ``materialization_run_id = sha256(canonical_json({"asset", "partition", "inputs": sorted upstream
+  (asset, partition, content_hash), "code_version"}))``
 """
 
 from __future__ import annotations
@@ -37,6 +40,26 @@ def run_id(dataset_ids: Iterable[str], strategy_hash: str, engine_version: str, 
             "engine_version": validate_label(engine_version, "engine version"),
             "seed": seed,
             "strategy_hash": validate_content_id(strategy_hash, "strategy hash"),
+        }
+    )
+
+
+def materialization_run_id(
+    asset: str, partition: str, inputs: Iterable[dict[str, Any]], code_version: str | None = None
+) -> str:
+    """The deterministic run id of one asset-partition materialization: what it is, the exact upstream
+    versions it read (``{"asset", "partition", "content_hash"}`` each, any order) and the asset's code
+    version. A never-materialized upstream (``content_hash`` null) is part of the inputs too."""
+    upstream = sorted(
+        {(str(i["asset"]), str(i["partition"]), i.get("content_hash")) for i in inputs},
+        key=lambda t: (t[0], t[1], t[2] or ""),
+    )
+    return canonical_hash(
+        {
+            "asset": asset,
+            "code_version": code_version,
+            "inputs": [list(t) for t in upstream],
+            "partition": partition,
         }
     )
 

@@ -12,10 +12,17 @@ Write-once rule
     different fact for the same key gets an error after the fact, and readers ignore the losing fact.
 
 Modes
-    An exploratory RunSet re-resolves to the latest versions on every ``resolve``. ``freeze`` pins its
-    latest resolution (the earliest freeze wins), after which ``resolve`` always returns the pin and
+    An exploratory RunSet re-resolves to the latest versions on every ``resolve``; a resolve whose
+    resolution hash equals the latest recorded one writes no new fact and returns that recorded resolution,
+    unless ``force=True`` (``qp runset resolve --force``), which records it again. ``freeze`` pins its latest
+    resolution (the earliest freeze wins), after which ``resolve`` always returns the pin and
     ``resolve(force=True)`` is refused. A RunSet created with ``mode="reproducible"`` pins its first complete
-    resolution automatically.
+    resolution automatically. A RunSet's ``mode`` as shown everywhere (``qp runset list/get``, research
+    materialization metadata) is ``reproducible`` once pinned or when created so, else ``exploratory``.
+
+Historical resolves
+    ``resolve(as_of=past)`` answers "what did this RunSet select then?". It is recorded (``historical``)
+    but never becomes the RunSet's latest resolution, so a following ``freeze`` still pins the present one.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from quant_platform.registry.resolver import (
     resolution_hash,
     resolve_artifacts,
 )
-from quant_platform.registry.specs import REPRODUCIBLE, DatasetSpec, RunSetSpec
+from quant_platform.registry.specs import EXPLORATORY, REPRODUCIBLE, DatasetSpec, RunSetSpec
 from quant_platform.registry.versions import read_version_records
 
 CACHE_FILE = "registry.duckdb"
@@ -78,12 +85,19 @@ class RunSetInfo:
     def frozen(self) -> bool:
         return self.pinned_resolution_hash is not None
 
+    @property
+    def mode(self) -> str:
+        """``reproducible`` when pinned or created so (it pins its first resolve), else ``exploratory``:
+        the ``mode`` its resolutions carry into research materialization metadata."""
+        return REPRODUCIBLE if self.frozen or self.spec.mode == REPRODUCIBLE else EXPLORATORY
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "runset_id": self.runset_id,
             "spec": self.spec.canonical(),
             "created_at": self.created_at.isoformat(),
+            "mode": self.mode,
             "frozen": self.frozen,
             "pinned_resolution_hash": self.pinned_resolution_hash,
             "latest_resolution_hash": self.latest_resolution_hash,
@@ -291,7 +305,7 @@ class Registry:
 
     def _info(self, row: dict[str, Any], freezes: pl.DataFrame, resolutions: pl.DataFrame) -> RunSetInfo:
         pin = freezes.filter(pl.col("runset_id") == row["runset_id"])
-        res = resolutions.filter(pl.col("runset_id") == row["runset_id"])
+        res = resolutions.filter((pl.col("runset_id") == row["runset_id"]) & ~pl.col("historical"))
         return RunSetInfo(
             name=row["runset_name"],
             runset_id=row["runset_id"],
@@ -304,8 +318,9 @@ class Registry:
 
     def _resolution_heads(self, where: pl.Expr | None = None) -> pl.DataFrame:
         """One row per resolve (not per artifact), in write order."""
-        cols = ["runset_id", "resolution_hash", "written_at", "fact_file", "fact_seq"]
+        cols = ["runset_id", "resolution_hash", "historical", "written_at", "fact_file", "fact_seq"]
         frame = self.facts.read("resolutions", where).select(cols)
+        frame = frame.with_columns(pl.col("historical").fill_null(False))
         return frame.unique("fact_file", keep="first", maintain_order=True)
 
     def runset(self, ref: str) -> RunSetInfo:
@@ -334,6 +349,8 @@ class Registry:
         )
         if rows.height == 0:
             raise NotFoundError(f"resolution {resolution_hash_[:12]}… of RunSet {info.name!r} not found")
+        present = rows.filter(~pl.col("historical").fill_null(False))
+        rows = present if present.height else rows  # prefer a present-day resolve over a historical one
         rows = rows.filter(pl.col("fact_file") == rows["fact_file"][0])  # the first resolve with this hash
         first = rows.row(0, named=True)
         return self._resolution(info, rows.select(list(ARTIFACT_SCHEMA)), first, frozen)
@@ -352,6 +369,7 @@ class Registry:
             range_start=head["range_start"],
             range_end=head["range_end"],
             frozen=frozen,
+            historical=bool(head.get("historical")),
             symbols=info.spec.effective_symbols(dataset),
             templates=info.spec.templates,
             strategies=info.spec.strategies,
@@ -386,13 +404,16 @@ class Registry:
             pl.lit(head["as_of"]).cast(TS_DTYPE).alias("as_of"),
             pl.lit(head["range_start"]).alias("range_start"),
             pl.lit(head["range_end"]).alias("range_end"),
+            pl.lit(head["historical"]).alias("historical"),
         )
         written = self.facts.append("resolutions", frame)
         return _ns_to_datetime(int(written.rsplit("/", 1)[-1].split("-", 1)[0]))
 
     def resolve(self, ref: str, *, force: bool = False, as_of: datetime | None = None) -> Resolution:
         """The artifact versions ``ref`` reads (see module docstring). ``as_of`` (UTC) resolves against
-        the versions that existed then; a frozen RunSet returns its pin and refuses ``force``."""
+        the versions that existed then (a historical resolve: recorded, never the latest). A resolve equal
+        to the latest recorded resolution writes nothing and returns it, unless ``force``; a frozen RunSet
+        returns its pin and refuses ``force``."""
         info = self.runset(ref)
         if info.frozen:
             if force:
@@ -401,14 +422,25 @@ class Registry:
                     "a frozen RunSet cannot be re-resolved (create a new RunSet to follow newer data)"
                 )
             return self._load_resolution(info, info.pinned_resolution_hash, frozen=True)
+        historical = as_of is not None
+        if historical and info.spec.mode == REPRODUCIBLE:
+            raise ValueError(
+                f"reproducible RunSet {info.name!r} pins its first resolution: resolve it without as_of "
+                "(--as-of), or create an exploratory RunSet to look at past versions"
+            )
         as_of_ns = self._clock() if as_of is None else _datetime_to_ns(as_of)
         artifacts, head = self._compute(info, as_of_ns)
+        head["historical"] = historical
         if info.spec.mode == REPRODUCIBLE and artifacts["content_hash"].null_count():
             missing = artifacts.filter(pl.col("content_hash").is_null()).select("asset", "partition").rows()
             raise ValueError(
                 f"reproducible RunSet {info.name!r} cannot be pinned: {len(missing)} partitions were never "
                 f"materialized, e.g. {missing[:5]}"
             )
+        if not force and head["resolution_hash"] == info.latest_resolution_hash:
+            # Nothing changed since the latest recorded resolve: recording it again would only add noise.
+            latest = self._load_resolution(info, info.latest_resolution_hash, frozen=False)
+            return self._pin(info, latest.resolution_hash) if info.spec.mode == REPRODUCIBLE else latest
         head["written_at"] = self._write_resolution(info, artifacts, head)
         if info.spec.mode == REPRODUCIBLE:
             return self._pin(info, head["resolution_hash"])
@@ -444,7 +476,7 @@ class Registry:
             raise ValueError(
                 f"RunSet {info.name!r}: the latest resolution misses {latest.missing.height} partitions, e.g. "
                 f"{latest.missing.select('asset', 'partition').rows()[:5]}; materialize them and resolve "
-                "again, or freeze with allow_incomplete"
+                "again, or pin it as it is with `qp runset freeze --allow-incomplete`"
             )
         return self._pin(info, latest.resolution_hash)
 

@@ -57,7 +57,8 @@ def resolution_hash(runset_id: str, start: date, end: date, artifacts: pl.DataFr
 
 @dataclass(frozen=True)
 class Resolution:
-    """The exact inputs of a RunSet. ``mode`` is ``reproducible`` when pinned (frozen), else ``exploratory``."""
+    """The exact inputs of a RunSet. ``mode`` is ``reproducible`` when pinned (frozen), else ``exploratory``:
+    the same word ``qp runset list/get`` shows for the RunSet (``RunSetInfo.mode``)."""
 
     runset_name: str
     runset_id: str
@@ -72,6 +73,7 @@ class Resolution:
     templates: tuple[str, ...]
     strategies: tuple[str, ...]
     artifacts: pl.DataFrame  # ARTIFACT_SCHEMA, one row per (asset, day)
+    historical: bool = False  # resolved against an explicit past instant; never a RunSet's latest
 
     @property
     def mode(self) -> str:

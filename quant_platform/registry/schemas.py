@@ -81,6 +81,7 @@ class ResolutionFacts(pa.DataFrameModel):
     content_hash: str = pa.Field(nullable=True, str_matches=_HEX)
     path: str = pa.Field(nullable=True)
     version_written_at: UTC_MS = pa.Field(nullable=True)  # type: ignore[valid-type]
+    historical: bool
     written_at: UTC_MS  # type: ignore[valid-type]
 
     class Config:

@@ -7,12 +7,13 @@ record by that file name, exactly as the store itself decides.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 import polars as pl
 
 from quant_platform.registry.fs import FILE_COLUMN, RootFS
-from quant_platform.registry.ids import artifact_id
+from quant_platform.registry.ids import artifact_id, materialization_run_id
 from quant_platform.storage.keys import asset_path
 from quant_platform.storage.store import VERSION_RECORD_SCHEMA, VERSIONS_DIR
 
@@ -28,8 +29,14 @@ def read_version_records(
     first, with derived artifact ids. Partitions are filtered by directory before any file is opened.
 
     Added columns: ``record_file`` (path relative to the store root), ``record_seq`` (write stamp, ns),
-    ``kind`` (the asset key), ``producer_run_id`` (the Dagster run that wrote it, ``""`` if none) and
-    ``artifact_id = sha256(canonical_json([content_hash, kind, producer_run_id]))``.
+    ``kind`` (the asset key), ``producer_run_id`` (the record's deterministic ``run_id``; for a record
+    without one, the materialization run id derived from its asset, partition and lineage) and
+    ``artifact_id = sha256(canonical_json([content_hash, kind, producer_run_id]))``. The Dagster run UUID
+    stays in ``dagster_run_id`` as provenance only: it differs on every run, so no id is built from it.
+
+    Artifacts are these version records rather than a separate registry fact: the store writes exactly one
+    append-only record per IO-manager write, atomically after the data file, so a second copy could only
+    drift from it (a crash between two writes) without adding information.
     """
     if assets is None:
         files = store.glob(f"{VERSIONS_DIR}/**/*.parquet")
@@ -57,8 +64,14 @@ def _with_artifact_ids(frame: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_columns(
         pl.col(RECORD_FILE).str.extract(_NAME_SEQ, 1).cast(pl.Int64).alias(RECORD_SEQ),
         pl.col("asset").alias("kind"),
-        pl.col("dagster_run_id").fill_null("").alias("producer_run_id"),
     ).sort([RECORD_SEQ, RECORD_FILE], maintain_order=True)
+    producers = [
+        run or materialization_run_id(asset, partition, json.loads(lineage or "[]"))
+        for run, asset, partition, lineage in zip(
+            frame["run_id"], frame["asset"], frame["partition"], frame["lineage_json"], strict=True
+        )
+    ]
+    frame = frame.with_columns(pl.Series("producer_run_id", producers, dtype=pl.String))
     ids = [
         artifact_id(h, k, r)
         for h, k, r in zip(frame["content_hash"], frame["kind"], frame["producer_run_id"], strict=True)

@@ -38,6 +38,9 @@ VERSION_RECORD_SCHEMA: dict[str, pl.DataType] = {
     "written_at": TS_DTYPE,
     "dagster_run_id": pl.String(),
     "lineage_json": pl.String(),
+    # The deterministic id of the run that produced this version (the registry's artifact ids use it);
+    # null in records written before the column existed or by a writer that gave none.
+    "run_id": pl.String(),
 }
 
 
@@ -55,6 +58,7 @@ class VersionRecord:
     written_at: datetime
     dagster_run_id: str | None
     lineage_json: str
+    run_id: str | None = None
 
     def to_frame(self) -> pl.DataFrame:
         return pl.DataFrame([asdict(self)], schema=VERSION_RECORD_SCHEMA)
@@ -120,8 +124,12 @@ class ParquetStore:
         *,
         dagster_run_id: str | None = None,
         lineage: dict | list | None = None,
+        run_id: str | None = None,
     ) -> WriteResult:
-        """Write one partition. Identical content to the current version writes nothing."""
+        """Write one partition. Identical content to the current version writes nothing.
+
+        ``dagster_run_id`` records which Dagster run wrote it (provenance); ``run_id`` is the deterministic
+        id of the producing run that artifact ids are built from (same inputs and code ⇒ same id)."""
         encoded = frame if isinstance(frame, EncodedFrame) else encode_frame(frame)
         key = asset_path(asset)
         current = self.current(asset, partition)
@@ -144,6 +152,7 @@ class ParquetStore:
             lineage_json=json.dumps(
                 lineage if lineage is not None else [], sort_keys=True, separators=(",", ":")
             ),
+            run_id=run_id,
         )
         record_name = f"{now_ns:020d}-{encoded.content_hash}.parquet"
         self._put_atomic(
@@ -169,14 +178,21 @@ class ParquetStore:
         names = self._record_names(asset, partition)
         directory = self._records_dir(asset, partition)
         frames = [self._read_bytes_frame(f"{directory}/{n}") for n in names]
-        return pl.concat(frames) if frames else pl.DataFrame(schema=VERSION_RECORD_SCHEMA)
+        if not frames:
+            return pl.DataFrame(schema=VERSION_RECORD_SCHEMA)
+        # Older records lack newer columns: they read as null there, in the current column order.
+        merged = pl.concat(frames, how="diagonal_relaxed")
+        return merged.select(
+            (pl.col(n) if n in merged.columns else pl.lit(None)).cast(t).alias(n)
+            for n, t in VERSION_RECORD_SCHEMA.items()
+        )
 
     def current(self, asset: Sequence[str] | str, partition: str) -> VersionRecord | None:
         names = self._record_names(asset, partition)
         if not names:
             return None
         row = self._read_bytes_frame(f"{self._records_dir(asset, partition)}/{names[-1]}").row(0, named=True)
-        return VersionRecord(**row)
+        return VersionRecord(**{k: row.get(k) for k in VERSION_RECORD_SCHEMA})  # older records lack run_id
 
     def _read_bytes_frame(self, relative: str) -> pl.DataFrame:
         with self._fs.open(self._abs(relative), "rb") as handle:

@@ -17,6 +17,7 @@ def test_entry_lag_below_one_is_refused() -> None:
     [
         ("fill_price", "mid"),
         ("taker_fee_bps", -1.0),
+        ("maker_fee_bps", -1.0),  # a rebate: refused up front rather than failing the fees >= 0 schema
         ("initial_capital", 0.0),
         ("latency_bars", -1),
         ("max_gross_weight", 0.0),

@@ -211,3 +211,20 @@ def test_bad_inputs_name_the_problem() -> None:
         run_backtest(bars, np.array([np.inf, 0.0]), cfg())
     with pytest.raises(ValueError, match="UTC"):
         run_backtest(bars.with_columns(pl.col("ts").dt.replace_time_zone(None)), np.zeros(2), cfg())
+
+
+def test_marked_gross_can_drift_past_the_cap_and_is_counted() -> None:
+    # A doubles twice after entry, B is flat; 0.5 + 0.5 targets are within the 1.0 cap at order time.
+    bars = pl.concat(
+        [make_bars([100.0, 100.0, 200.0, 400.0, 400.0], symbol="A"), make_bars([100.0] * 5, symbol="B")]
+    )
+    targets = np.array([[0.5, 0.5]] * 5)
+    res = run_backtest(bars, targets, cfg(max_gross_weight=1.0))
+    # Filled at bar 1's open (100): 5 units each. Marked gross / capital per bar: 0, 1.0, 1.5, 2.5, 2.5.
+    assert res.metrics["max_gross_exposure"] == pytest.approx(2.5, rel=1e-12)
+    assert res.metrics["gross_cap_breach_steps"] == 3  # bar 1 sits exactly on the cap: no breach
+    assert res.metrics["n_orders_rejected"] == 0
+    flat = run_backtest(
+        bars.with_columns(pl.lit(100.0).alias("close"), pl.lit(100.0).alias("open")), targets, cfg()
+    )
+    assert flat.metrics["gross_cap_breach_steps"] == 0

@@ -45,7 +45,9 @@ def dataset(registry: Registry) -> DatasetSpec:
 def materialize(roots: tuple[Path, Path], clock: TickingClock) -> Callable[..., dict]:
     """Write a version record for (asset, day, content) stamped by the shared clock."""
 
-    def write(asset: str, day: str, content: str, dagster_run_id: str | None = "run-a") -> dict:
-        return write_version_record(roots[1], asset, day, content, clock(), dagster_run_id)
+    def write(
+        asset: str, day: str, content: str, dagster_run_id: str | None = "run-a", run_id: str | None = None
+    ) -> dict:
+        return write_version_record(roots[1], asset, day, content, clock(), dagster_run_id, run_id=run_id)
 
     return write

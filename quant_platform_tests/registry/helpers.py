@@ -33,6 +33,7 @@ def write_version_record(
     written_ns: int,
     dagster_run_id: str | None = "run-a",
     rows: int = 10,
+    run_id: str | None = None,
 ) -> dict:
     """Write one version record exactly as the Parquet store lays it out (data file not needed)."""
     content_hash = sha256_hex(content)
@@ -47,6 +48,7 @@ def write_version_record(
         "written_at": datetime.fromtimestamp(written_ns // 1_000_000 / 1000, tz=UTC),
         "dagster_run_id": dagster_run_id,
         "lineage_json": "[]",
+        "run_id": run_id,
     }
     directory = store_root / "_versions" / asset / partition
     directory.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,20 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from quant_platform.registry import DatasetSpec, Registry, RunSetSpec, artifact_id
+from quant_platform.registry import DatasetSpec, Registry, RunSetSpec, artifact_id, run_id
 from quant_platform.registry.cache import TABLES, VIEWS
+from quant_platform.registry.ids import materialization_run_id
+
+# Two registry runs executed by one Dagster run ("run-market"); only the first wrote artifacts of its own.
+RUN_A = run_id(["synthetic_v1"], "a" * 64, "e1", 1)
 
 
 @pytest.fixture
 def populated(registry: Registry, dataset: DatasetSpec, materialize) -> Registry:
     for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
         materialize("bars_5m", day, f"bars {day}", dagster_run_id="run-market")
+    materialize("trades", "2024-01-01", "run a trades", dagster_run_id="run-market", run_id=RUN_A)
+    materialize("trades", "2024-01-02", "run a trades 2", dagster_run_id="run-market", run_id=RUN_A)
     materialize("features_v1", "2024-01-01", "features 1", dagster_run_id="run-features")
     materialize("bars_5m", "2024-01-02", "bars 2 corrected", dagster_run_id="run-fix")
     registry.create_runset(
@@ -38,7 +44,7 @@ def populated(registry: Registry, dataset: DatasetSpec, materialize) -> Registry
         strategy_hash="b" * 64,
         engine_version="e1",
         seed=1,
-        dagster_run_id="run-none",
+        dagster_run_id="run-market",
     )
     registry.record_trials(
         pl.DataFrame(
@@ -82,7 +88,7 @@ def test_cache_notices_new_facts(populated: Registry, materialize) -> None:
     populated.rebuild()
     materialize("bars_5m", "2024-01-04", "bars 4")
     assert populated.rebuild()["rebuilt"]
-    assert populated.query("SELECT count(*) AS n FROM artifacts")["n"][0] == 7
+    assert populated.query("SELECT count(*) AS n FROM artifacts")["n"][0] == 9  # 8 populated + 1 new
 
 
 def test_membership_is_each_runsets_current_resolution(populated: Registry) -> None:
@@ -109,9 +115,11 @@ def test_views_against_hand_counts(populated: Registry) -> None:
     # explore_set: Jan 1-3 (dataset start to its end) x 2 assets; only features on Jan 3 is missing.
     assert latest.rows() == [("explore_set", 6, 1), ("frozen_set", 4, 1)]
     counts = populated.query(
-        "SELECT dagster_run_id, n_artifacts, artifact_rows FROM runs_with_artifact_counts ORDER BY 1"
+        "SELECT strategy_hash, dagster_run_id, n_artifacts, artifact_rows FROM runs_with_artifact_counts "
+        "ORDER BY 1"
     )
-    assert counts.rows() == [("run-market", 3, 30), ("run-none", 0, 0)]
+    # Same Dagster run, but each run is credited only with the artifacts it produced (joined on run id).
+    assert counts.rows() == [("a" * 64, "run-market", 2, 20), ("b" * 64, "run-market", 0, 0)]
     coverage = populated.query(
         "SELECT asset, n_days_materialized, n_days_expected, n_days_missing, last_materialized "
         "FROM dataset_coverage ORDER BY asset"
@@ -123,6 +131,10 @@ def test_views_against_hand_counts(populated: Registry) -> None:
     artifacts = populated.query("SELECT content_hash, kind, producer_run_id, artifact_id FROM artifacts")
     for content_hash, kind, run, derived in artifacts.rows():
         assert derived == artifact_id(content_hash, kind, run)
+    # A record without a run id gets its materialization run id, never the Dagster run UUID.
+    bars = populated.query("SELECT partition, producer_run_id FROM artifacts WHERE kind = 'bars_5m'")
+    for partition, producer in bars.rows():
+        assert producer == materialization_run_id("bars_5m", partition, [])
 
 
 def test_queries_are_parameterized_and_read_only(populated: Registry) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import UTC, date, datetime
+import unicodedata
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -105,7 +106,7 @@ def _reference(value: object) -> str:
         return repr(value)
     if isinstance(value, str):
         out = ['"']
-        for ch in value:
+        for ch in unicodedata.normalize("NFC", value):
             code = ord(ch)
             if ch == '"':
                 out.append('\\"')
@@ -122,7 +123,7 @@ def _reference(value: object) -> str:
     if isinstance(value, list):
         return "[" + ",".join(_reference(v) for v in value) + "]"
     assert isinstance(value, dict)
-    items = sorted(value.items(), key=lambda kv: [ord(c) for c in kv[0]])
+    items = sorted(value.items(), key=lambda kv: [ord(c) for c in unicodedata.normalize("NFC", kv[0])])
     return "{" + ",".join(_reference(k) + ":" + _reference(v) for k, v in items) + "}"
 
 
@@ -139,12 +140,33 @@ json_values = st.recursive(
 )
 
 
+def _nfc(value: object) -> object:
+    """``value`` with every string in NFC; ``None`` when two keys of one object become equal."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        items = [_nfc(v) for v in value]
+        return None if any(i is None and v is not None for i, v in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        out = {_nfc(k): _nfc(v) for k, v in value.items()}
+        collided = len(out) < len(value) or any(
+            out[_nfc(k)] is None and v is not None for k, v in value.items()
+        )
+        return None if collided else out
+    return value
+
+
 @settings(max_examples=150, deadline=None)
 @given(json_values)
 def test_matches_reference_and_round_trips(value: object) -> None:
+    expected = _nfc(value)
+    if expected is None and value is not None:  # two keys equal after NFC: refused, never merged
+        with pytest.raises(ValueError, match="NFC"):
+            canonical_json(value)
+        return
     text = canonical_json(value)
     assert text == _reference(value)
-    assert json.loads(text) == value
+    assert json.loads(text) == expected
     assert canonical_json(json.loads(text)) == text  # canonical form is a fixed point
 
 
@@ -152,5 +174,43 @@ def test_matches_reference_and_round_trips(value: object) -> None:
 @given(st.dictionaries(st.text(max_size=5), st.integers(), min_size=2, max_size=6), st.randoms())
 def test_insertion_order_never_changes_the_hash(mapping: dict, rnd) -> None:
     items = list(mapping.items())
+    rnd.shuffle(items)
+    assert canonical_hash(dict(items)) == canonical_hash(mapping)
+
+
+# ---- Unicode normalization and time zones ---------------------------------------------------------------
+def test_composed_and_decomposed_strings_give_one_id() -> None:
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    assert composed != decomposed
+    assert canonical_json({decomposed: decomposed}) == '{"caf\u00e9":"caf\u00e9"}'
+    assert canonical_hash({"name": composed}) == canonical_hash({"name": decomposed})
+    with pytest.raises(ValueError, match="collide after Unicode NFC"):
+        canonical_json({composed: 1, decomposed: 2})
+
+
+def test_naive_datetimes_are_refused_aware_ones_keep_their_offset() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        canonical_json({"t": datetime(2024, 10, 1, 12, 0)})
+    plus_one = timezone(timedelta(hours=1))
+    assert canonical_json(datetime(2024, 10, 1, 13, 0, tzinfo=plus_one)) == '"2024-10-01T13:00:00+01:00"'
+    assert canonical_json(date(2024, 10, 1)) == '"2024-10-01"'  # a date is no instant: still fine
+
+
+_texts = st.text(st.characters(codec="utf-8"), max_size=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(_texts, st.lists(_texts, max_size=3), min_size=1, max_size=5),
+    st.randoms(),
+    st.sampled_from(("NFC", "NFD")),
+)
+def test_ids_invariant_to_key_order_and_canonically_equivalent_forms(mapping: dict, rnd, form: str) -> None:
+    if len({unicodedata.normalize("NFC", k) for k in mapping}) < len(mapping):
+        return  # keys that are one string after NFC are refused (tested above)
+    items = [
+        (unicodedata.normalize(form, k), [unicodedata.normalize(form, v) for v in vs])
+        for k, vs in mapping.items()
+    ]
     rnd.shuffle(items)
     assert canonical_hash(dict(items)) == canonical_hash(mapping)

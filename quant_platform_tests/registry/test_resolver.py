@@ -210,3 +210,88 @@ def test_resolution_matches_a_naive_reference(tmp_path_factory, writes, cut) -> 
     got = {(a, d): h for a, d, h in resolution.artifacts.select("asset", "partition", "content_hash").rows()}
     assert got == {(a, d): reference.get((a, d)) for a in ("bars_5m", "features_v1") for d in DAYS}
     assert registry.resolution("prop", resolution.resolution_hash).artifacts.equals(resolution.artifacts)
+
+
+def test_historical_resolve_is_recorded_but_never_becomes_latest(
+    registry: Registry, dataset: DatasetSpec, materialize, clock
+) -> None:
+    old = {a: materialize(a, DAYS[0], f"{a} v1") for a in dataset.assets}
+    cut = datetime.fromtimestamp(clock.now_ns / 1e9, tz=UTC)
+    clock.now_ns += 10**9
+    new = {a: materialize(a, DAYS[0], f"{a} v2") for a in dataset.assets}
+    registry.create_runset("hist", RunSetSpec(dataset_id=dataset.dataset_id, start=DAYS[0], end=DAYS[0]))
+    present = registry.resolve("hist")
+    past = registry.resolve("hist", as_of=cut)
+    assert past.historical and not present.historical
+    assert past.partitions("bars_5m")[DAYS[0]] == old["bars_5m"]["content_hash"]
+    assert len(registry.facts.files("resolutions")) == 2  # the historical resolve is on record
+
+    info = registry.runset("hist")
+    assert info.latest_resolution_hash == present.resolution_hash
+    assert registry.current_resolution("hist").resolution_hash == present.resolution_hash
+    pinned = registry.freeze("hist")  # pins the present, not the historical view resolved last
+    assert pinned.partitions("features_v1")[DAYS[0]] == new["features_v1"]["content_hash"]
+    registry.rebuild()
+    latest = registry.query("SELECT resolution_hash FROM latest_resolutions WHERE runset_name = ?", ["hist"])
+    assert latest["resolution_hash"].to_list() == [present.resolution_hash]
+
+
+def test_unchanged_resolve_writes_nothing_unless_forced(
+    registry: Registry, dataset: DatasetSpec, materialize
+) -> None:
+    for asset in dataset.assets:
+        materialize(asset, DAYS[0], f"{asset} once")
+    registry.create_runset("same", RunSetSpec(dataset_id=dataset.dataset_id, start=DAYS[0], end=DAYS[0]))
+    first = registry.resolve("same")
+    again = registry.resolve("same")
+    assert again.resolution_hash == first.resolution_hash and again.resolved_at == first.resolved_at
+    assert len(registry.facts.files("resolutions")) == 1
+    forced = registry.resolve("same", force=True)
+    assert forced.resolution_hash == first.resolution_hash and forced.resolved_at > first.resolved_at
+    assert len(registry.facts.files("resolutions")) == 2
+    materialize("bars_5m", DAYS[0], "bars corrected")
+    assert registry.resolve("same").resolution_hash != first.resolution_hash  # new data is recorded
+    assert len(registry.facts.files("resolutions")) == 3
+
+
+def test_mode_is_one_word_for_listing_and_metadata(
+    registry: Registry, dataset: DatasetSpec, materialize
+) -> None:
+    for asset in dataset.assets:
+        materialize(asset, DAYS[0], f"{asset} once")
+    spec = RunSetSpec(dataset_id=dataset.dataset_id, start=DAYS[0], end=DAYS[0])
+    registry.create_runset("explore", spec)
+    registry.create_runset("repro", spec.model_copy(update={"mode": "reproducible"}))
+    assert registry.runset("explore").mode == registry.resolve("explore").metadata()["mode"] == "exploratory"
+    assert registry.runset("repro").mode == "reproducible"  # before its first resolve, too
+    assert registry.resolve("repro").metadata()["mode"] == "reproducible"
+    frozen = registry.freeze("explore")
+    assert registry.runset("explore").mode == frozen.metadata()["mode"] == "reproducible"
+    assert {i.name: i.to_dict()["mode"] for i in registry.runsets()} == {
+        "explore": "reproducible",
+        "repro": "reproducible",
+    }
+
+
+def test_freeze_error_names_the_cli_flag(registry: Registry, dataset: DatasetSpec, materialize) -> None:
+    materialize("bars_5m", DAYS[0], "one")
+    registry.create_runset("gap", RunSetSpec(dataset_id=dataset.dataset_id, start=DAYS[0], end=DAYS[0]))
+    with pytest.raises(ValueError, match="--allow-incomplete") as raised:
+        registry.freeze("gap")
+    assert "allow_incomplete" not in str(raised.value)
+
+
+def test_fact_files_from_before_the_historical_column_still_read(
+    registry: Registry, dataset: DatasetSpec, materialize
+) -> None:
+    for asset in dataset.assets:
+        materialize(asset, DAYS[0], f"{asset} once")
+    registry.create_runset("old", RunSetSpec(dataset_id=dataset.dataset_id, start=DAYS[0], end=DAYS[0]))
+    resolved = registry.resolve("old")
+    (written,) = registry.facts.files("resolutions")
+    path = registry.fs.abs(written)
+    pl.read_parquet(path).drop("historical").write_parquet(path)  # the layout of an older writer
+    assert registry.runset("old").latest_resolution_hash == resolved.resolution_hash
+    assert not registry.current_resolution("old").historical
+    registry.rebuild(force=True)
+    assert registry.query("SELECT count(*) AS n FROM latest_resolutions")["n"].to_list() == [1]
