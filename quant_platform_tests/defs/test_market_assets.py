@@ -74,11 +74,45 @@ class BrokenMarketData(MarketDataResource):
         return _BrokenSource()
 
 
-def test_blocking_schema_check_stops_downstream(tmp_path: Path) -> None:
+def _step_failures(result) -> dict[str, str]:
+    return {
+        e.step_key: (e.step_failure_data.user_failure_data.description or "")
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.STEP_FAILURE and e.step_failure_data.user_failure_data
+    }
+
+
+def test_schema_violation_fails_before_write_and_good_version_stays_current(tmp_path: Path) -> None:
+    """An output that violates its schema fails its step before the write: no version is recorded, the
+    earlier good version stays current, and cleaning never runs on the bad table."""
+    day = "2024-01-03"
+    good = _materialize(tmp_path, MarketDataResource(symbols=["BTCUSDT"], seed=1), partition_key=day)
+    assert good.success
+    store = ParquetStore(str(tmp_path / "store"))
+    good_raw, good_bars = store.current_hash("raw_perp_bars", day), store.current_hash("bars_5m", day)
+    versions_before = store.history("raw_perp_bars", day).height
+
+    broken = _materialize(tmp_path, BrokenMarketData(symbols=["BTCUSDT"]), partition_key=day)
+    assert not broken.success
+    failures = _step_failures(broken)
+    assert list(failures) == ["raw_perp_bars"]
+    assert "RawBars" in failures["raw_perp_bars"] and "ts: dtype(" in failures["raw_perp_bars"]
+    assert "nothing was written" in failures["raw_perp_bars"]
+    assert broken.get_asset_materialization_events() and all(  # the good raw tables still land
+        e.asset_key != dg.AssetKey("raw_perp_bars") for e in broken.get_asset_materialization_events()
+    )
+    assert store.history("raw_perp_bars", day).height == versions_before
+    assert store.current_hash("raw_perp_bars", day) == good_raw
+    assert store.current_hash("bars_5m", day) == good_bars  # cleaning was skipped, not fed the bad file
+    assert store.scan("raw_perp_bars", [day])[0].collect_schema()["ts"] == pl.Datetime("ms", "UTC")
+
+
+def test_schema_violation_on_a_fresh_store_records_nothing(tmp_path: Path) -> None:
     result = _materialize(tmp_path, BrokenMarketData(symbols=["BTCUSDT"]), partition_key="2024-01-03")
-    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
-    assert [(c.asset_key.to_user_string(), c.check_name) for c in failed] == [("raw_perp_bars", "schema")]
-    assert ParquetStore(str(tmp_path / "store")).partitions("bars_5m") == []
+    assert not result.success
+    store = ParquetStore(str(tmp_path / "store"))
+    assert store.partitions("raw_perp_bars") == [] and store.partitions("bars_5m") == []
+    assert store.partitions("raw_spot_bars") == ["2024-01-03"]  # only the bad table is stopped
 
 
 def test_shell_materialize_records_run_in_dagster_home(tmp_path: Path, monkeypatch) -> None:
