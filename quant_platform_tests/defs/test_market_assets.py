@@ -115,6 +115,64 @@ def test_schema_violation_on_a_fresh_store_records_nothing(tmp_path: Path) -> No
     assert store.partitions("raw_spot_bars") == ["2024-01-03"]  # only the bad table is stopped
 
 
+class _ValueDefectSource:
+    """The synthetic market plus one planted row per value-level defect a real source can emit."""
+
+    name = "value_defects"
+    symbols = ("BTCUSDT",)
+    # (table, column overrides of a copy of the table's first row, the reason cleaning must give)
+    PLANTED = (
+        ("perp_bars", {"symbol": None}, "unknown_symbol"),
+        ("perp_bars", {"ts": None}, "ts_outside_day"),
+        ("perp_bars", {"symbol": "DOGEUSDT"}, "unknown_symbol"),
+        ("funding", {"symbol": None}, "unknown_symbol"),
+        ("open_interest", {"ts": None}, "ts_outside_day"),
+        ("liquidations", {"side": "HOLD"}, "unknown_side"),
+        ("liquidations", {"side": None}, "unknown_side"),
+        ("liquidations", {"symbol": "DOGEUSDT"}, "unknown_symbol"),
+        ("liquidations", {"ts": None}, "ts_outside_day"),
+    )
+
+    def fetch(self, table: str, day: str) -> pl.DataFrame:
+        # Defect injection off, so the planted rows are the only quarantined ones.
+        config = SyntheticConfig(seed=3, symbols=self.symbols, invalid_rate=0.0, aux_defect_rate=0.0)
+        frame = SyntheticMarket(config).fetch(table, day)
+        planted = [
+            frame.head(1).with_columns(
+                pl.lit(v, dtype=frame.schema[c]).alias(c) for c, v in overrides.items()
+            )
+            for name, overrides, _ in self.PLANTED
+            if name == table
+        ]
+        return pl.concat([frame, *planted])
+
+
+class ValueDefectMarketData(MarketDataResource):
+    def source(self):
+        return _ValueDefectSource()
+
+
+def test_value_defects_pass_raw_schemas_and_are_quarantined_with_a_reason(tmp_path: Path) -> None:
+    """Raw schemas are structural: rows with null symbol/ts, an unknown side or symbol are stored as
+    delivered, and cleaning quarantines each one with its reason (raw = clean + quarantined)."""
+    day = "2024-01-03"
+    result = _materialize(tmp_path, ValueDefectMarketData(symbols=["BTCUSDT"]), partition_key=day)
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    store = ParquetStore(str(tmp_path / "store"))
+    quarantined = store.scan("quarantined_rows", [day])[0].collect()
+    expected = sorted((table, reason) for table, _, reason in _ValueDefectSource.PLANTED)
+    assert sorted(quarantined.select("source_table", "reason").rows()) == expected
+    source = _ValueDefectSource()
+    for table, raw_asset in [("perp_bars", "raw_perp_bars"), ("liquidations", "raw_liquidations")]:
+        stored = store.scan(raw_asset, [day])[0].collect()
+        assert stored.equals(source.fetch(table, day))  # stored as delivered, defects included
+    bars = store.scan("bars_5m", [day])[0].collect()
+    raw_perp = store.scan("raw_perp_bars", [day])[0].collect()
+    n_perp_quarantined = quarantined.filter(pl.col("source_table") == "perp_bars").height
+    assert raw_perp.height == bars["n_source_bars"].sum() + n_perp_quarantined
+
+
 def test_shell_materialize_records_run_in_dagster_home(tmp_path: Path, monkeypatch) -> None:
     """`dagster asset materialize` with DAGSTER_HOME set: the run lands in that instance (what the UI reads)."""
     home = tmp_path / "home"
