@@ -5,7 +5,7 @@ clean through the library and yield blocking schema checks (generated from the p
 reconciliation check (row accounting, uniqueness, OHLC invariants, coverage per symbol).
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -33,6 +33,15 @@ RAW_ASSETS = {
     "raw_open_interest": ("open_interest", "Open interest snapshots, every 5 minutes."),
     "raw_liquidations": ("liquidations", "Forced orders; SELL liquidates a long, BUY a short."),
 }
+
+
+def wall_clock() -> datetime:
+    """The run's clock (UTC): cleaning quarantines rows stamped after it as ``ts_in_future``.
+
+    Read once per step, so every day of a backfill is judged against the same instant; tests pin it by
+    replacing this module attribute.
+    """
+    return datetime.now(UTC)
 
 
 def _per_symbol_counts(frame: pl.DataFrame) -> dg.MetadataValue:
@@ -132,6 +141,7 @@ def clean_market(
 ):
     """Clean each day of the run on its own (a single-run backfill cleans day by day)."""
     universe = tuple(market_data.symbols)
+    now = wall_clock()
     bars, quarantine, reports = {}, {}, []
     for day in context.partition_keys:
         previous = (parse_day(day) - timedelta(days=1)).isoformat()
@@ -143,6 +153,7 @@ def clean_market(
             _stored_under(open_interest, day),
             _stored_under(liquidations, day),
             universe=universe,
+            now=now,
             config=cleaning.CleaningConfig(interval_minutes=market_data.bar_minutes),
             prior_funding=_stored_under(funding, previous),
             prior_open_interest=_stored_under(open_interest, previous),
@@ -162,6 +173,7 @@ def clean_market(
         output_name="bars_5m",
         metadata={
             "bar_minutes": market_data.bar_minutes,
+            "cleaned_at": now.isoformat(),  # rows stamped after this instant were quarantined as ts_in_future
             "gap_rows": int(all_bars["gap"].sum()),
             "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),
         },

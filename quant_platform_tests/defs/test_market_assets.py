@@ -3,6 +3,7 @@ reconciled from the stored Parquet, and a blocking schema check that stops clean
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -239,3 +240,34 @@ def test_real_eurusd_file_runs_through_the_market_layer(tmp_path: Path) -> None:
     raw = pl.read_csv(path).filter(pl.col("Time").str.starts_with("06.01.2017"))
     assert friday.filter(~pl.col("gap")).height == raw.height
     assert friday.filter(~pl.col("gap"))["close"].to_list() == raw["Close"].to_list()
+
+
+def test_rows_stamped_after_the_run_clock_are_quarantined_as_future(tmp_path: Path, monkeypatch) -> None:
+    """Cleaning judges rows against the run's clock: with the clock pinned at 12:00 on the partition's day,
+    every row not closed (bars: ts + 1m) or not printed by then is quarantined as ts_in_future, and the
+    afternoon slots are gap rows. Reference: the raw rows counted by hand against the same instant."""
+    day, noon = "2024-01-03", datetime(2024, 1, 3, 12, tzinfo=UTC)
+    monkeypatch.setattr(market, "wall_clock", lambda: noon)
+    config = SyntheticConfig(seed=5, symbols=("BTCUSDT",), invalid_rate=0.0, aux_defect_rate=0.0)
+    resource = MarketDataResource(symbols=["BTCUSDT"], seed=5)
+    monkeypatch.setattr(MarketDataResource, "source", lambda self: SyntheticMarket(config))
+    result = _materialize(tmp_path, resource, partition_key=day)
+    assert result.success
+    store = ParquetStore(str(tmp_path / "store"))
+    quarantined = store.scan("quarantined_rows", [day])[0].collect()
+    assert set(quarantined["reason"]) == {"ts_in_future"}
+    source = SyntheticMarket(config)
+    for table, close_after in [("perp_bars", timedelta(minutes=1)), ("spot_bars", timedelta(minutes=1))] + [
+        (t, timedelta(0)) for t in ("funding", "open_interest", "liquidations")
+    ]:
+        raw = source.fetch(table, day)
+        late = raw.filter(pl.col("ts") + close_after > noon)
+        got = quarantined.filter(pl.col("source_table") == table).sort("ts")
+        assert got.select("symbol", "ts").equals(late.select("symbol", "ts").sort("ts")), table
+    bars = store.scan("bars_5m", [day])[0].collect()
+    assert bars.filter(pl.col("ts") >= noon)["gap"].all()
+    assert not bars.filter(pl.col("ts") < noon)["gap"].all()
+    (bars_event,) = [
+        m for m in result.asset_materializations_for_node("clean_market") if m.asset_key.path == ["bars_5m"]
+    ]
+    assert bars_event.metadata["cleaned_at"].value == noon.isoformat()
