@@ -51,6 +51,14 @@ def _per_symbol_counts(frame: pl.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.json(dict(zip(counts["symbol"].to_list(), counts["len"].to_list(), strict=True)))
 
 
+def _source_health(source: object) -> dict | None:
+    """The source's health counters, when it keeps any (binance_rest: success/failure/empty/rate-limited,
+    latency, breaker state; binance_files: files read and missing). Cumulative over the source's life, which
+    the raw tables of one run share (see ``MarketDataResource.source``)."""
+    health = getattr(source, "health", None)
+    return health() if callable(health) else None
+
+
 def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefinition:
     schema = MARKET_SCHEMAS[asset_name]
 
@@ -66,11 +74,17 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
     )
     def raw_table(context: dg.AssetExecutionContext, market_data: MarketDataResource):
         source = market_data.source()
-        parts = {day: source.fetch(table, day) for day in context.partition_keys}
+        try:
+            parts = {day: source.fetch(table, day) for day in context.partition_keys}
+        except Exception:
+            context.log.error(f"{source.name} failed; its health: {_source_health(source)}")
+            raise
         whole = pl.concat(list(parts.values()), how="vertical")
-        yield parquet_output(
-            context, parts, metadata={"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
-        )
+        metadata = {"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
+        health = _source_health(source)
+        if health is not None:
+            metadata["source_health"] = dg.MetadataValue.json(health)
+        yield parquet_output(context, parts, metadata=metadata)
         yield schema_check_result(asset_name, schema, whole)
 
     return raw_table

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from quant_platform.market.sources.base import MarketDataSource
 from quant_platform.market.sources.binance_rest import DEFAULT_BASE_URLS
@@ -44,7 +45,20 @@ class MarketDataResource(dg.ConfigurableResource):
     # whose bars are coarser than 5 minutes. Recorded in the bars_5m metadata of every materialization.
     bar_minutes: int = 5
 
+    _source: MarketDataSource | None = PrivateAttr(default=None)
+
     def source(self) -> MarketDataSource:
+        """The configured source, built once per resource instance.
+
+        The raw tables of a run share it, so they share one REST circuit breaker and one set of health
+        counters (and the binance_files monthly cache). Under the multiprocess executor every step process
+        initialises its own resource, hence its own source.
+        """
+        if self._source is None:
+            self._source = self._build_source()
+        return self._source
+
+    def _build_source(self) -> MarketDataSource:
         from quant_platform.market.sources.factory import make_source
 
         options: dict = {"symbols": tuple(self.symbols)}
