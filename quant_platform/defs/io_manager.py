@@ -130,6 +130,29 @@ def parquet_output(
     )
 
 
+def _add_partition_metadata(context: dg.OutputContext, store: ParquetStore, versions: list[dict]) -> None:
+    """Give each partition's materialization event of a multi-partition (single-run backfill) output its own
+    rows, content hash and path, overriding the run-wide values.
+
+    Dagster 1.13 scopes metadata per partition (``add_asset_metadata(..., partition_key=...)``; partition
+    metadata wins over output metadata) but keeps one data version per asset per step, so every partition of
+    such a run carries the combined hash as ``dagster/data_version``; the partition's own content hash is
+    its ``content_hash`` metadata (``DataVersionsByPartition`` exists only for observable source assets).
+    """
+    for version in versions:
+        context.step_context.add_asset_metadata(
+            {
+                "rows": version["rows"],
+                "dagster/row_count": version["rows"],
+                "content_hash": version["content_hash"],
+                "path": dg.MetadataValue.path(store.uri(version["path"])),
+                "new_versions_written": int(version["new_version_written"]),
+            },
+            asset_key=context.asset_key,
+            partition_key=version["partition"],
+        )
+
+
 class ImmutableParquetIOManager(dg.ConfigurableIOManager):
     """Content-addressed, append-only Parquet storage for every asset (see module docstring)."""
 
@@ -168,12 +191,23 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
             )
             rows += part.rows
             written += int(result.created)
-            versions.append({"partition": key, "content_hash": part.content_hash, "path": result.record.path})
+            versions.append(
+                {
+                    "partition": key,
+                    "rows": part.rows,
+                    "content_hash": part.content_hash,
+                    "path": result.record.path,
+                    "new_version_written": result.created,
+                }
+            )
+        if len(versions) > 1:
+            _add_partition_metadata(context, store, versions)
         first = versions[0]
         context.add_output_metadata(
             {
                 "rows": rows,
                 "content_hash": encoded.content_hash,
+                "run_content_hash": encoded.content_hash,  # = the data version of every partition of this run
                 "path": dg.MetadataValue.path(store.uri(first["path"])) if len(versions) == 1 else store.root,
                 "schema": dg.MetadataValue.json(next(iter(encoded.parts.values())).schema),
                 "new_versions_written": written,
