@@ -13,6 +13,7 @@ class SchemaReport:
     passed: bool
     n_failures: int = 0
     failures: list[dict] = field(default_factory=list)  # the first failure cases, for display
+    failed_checks: list[str] = field(default_factory=list)  # every distinct "column: check" that failed
 
 
 def check_schema(
@@ -24,7 +25,20 @@ def check_schema(
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         shown = cases.head(max_cases).with_columns(pl.all().cast(pl.String)).to_dicts()
-        return SchemaReport(passed=False, n_failures=cases.height, failures=shown)
+        named = (
+            cases.select(
+                pl.concat_str(
+                    pl.col("column").fill_null("<frame>"), pl.lit(": "), pl.col("check").fill_null("?")
+                )
+            )
+            .to_series()
+            .unique(maintain_order=True)
+            .to_list()
+        )
+        return SchemaReport(passed=False, n_failures=cases.height, failures=shown, failed_checks=named)
     except pa.errors.SchemaError as exc:  # a structural error pandera reports eagerly
-        return SchemaReport(passed=False, n_failures=1, failures=[{"error": str(exc)[:500]}])
+        message = str(exc)[:500]
+        return SchemaReport(
+            passed=False, n_failures=1, failures=[{"error": message}], failed_checks=[message]
+        )
     return SchemaReport(passed=True)

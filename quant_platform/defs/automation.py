@@ -1,4 +1,8 @@
-"""Jobs, schedules and sensors: the daily job materializes yesterday's market and features partitions."""
+"""Jobs, schedules and sensors: the daily job materializes yesterday's market and features partitions; a
+nightly housekeeping job deletes old finished runs with their event logs (Dagster has no event-log
+retention setting; dagster.yaml's ``retention`` covers ticks only)."""
+
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -26,4 +30,58 @@ research_job = dg.define_asset_job(
     tags={"quant_platform/layer": "research"},  # dagster.yaml limits concurrent research runs
 )
 
-defs = dg.Definitions(jobs=[market_daily_job, research_job], schedules=[market_daily_schedule])
+FINISHED_RUN_STATUSES = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+]
+
+
+def purge_finished_runs(
+    instance: dg.DagsterInstance, created_before: datetime, batch: int = 500
+) -> list[str]:
+    """Delete every finished run created before ``created_before``, with its event log; returns their ids.
+
+    Queued or in-progress runs are never touched, however old. The Parquet store and the registry are not
+    affected: they are the truth; runs and events are the instance's record of how they were produced.
+    """
+    deleted: list[str] = []
+    while True:
+        records = instance.get_run_records(
+            filters=dg.RunsFilter(statuses=FINISHED_RUN_STATUSES, created_before=created_before), limit=batch
+        )
+        if not records:
+            return deleted
+        for record in records:
+            instance.delete_run(record.dagster_run.run_id)
+            deleted.append(record.dagster_run.run_id)
+
+
+class PurgeRunsConfig(dg.Config):
+    older_than_days: int = 90  # runs (and their event logs) kept this many days
+
+
+@dg.op(description="Delete finished runs older than older_than_days, with their event logs.")
+def purge_old_runs(context: dg.OpExecutionContext, config: PurgeRunsConfig) -> None:
+    if config.older_than_days < 0:
+        raise ValueError(f"older_than_days must be >= 0, got {config.older_than_days}")
+    cutoff = datetime.now(UTC) - timedelta(days=config.older_than_days)
+    deleted = purge_finished_runs(context.instance, cutoff)
+    context.log.info(f"deleted {len(deleted)} finished runs created before {cutoff.isoformat()}")
+
+
+@dg.job(
+    description="Housekeeping: event-log retention by deleting old finished runs (see dagster.yaml for ticks)."
+)
+def purge_old_runs_job() -> None:
+    purge_old_runs()
+
+
+purge_old_runs_schedule = dg.ScheduleDefinition(
+    job=purge_old_runs_job, cron_schedule="30 3 * * *", execution_timezone="UTC"
+)
+
+defs = dg.Definitions(
+    jobs=[market_daily_job, research_job, purge_old_runs_job],
+    schedules=[market_daily_schedule, purge_old_runs_schedule],
+)

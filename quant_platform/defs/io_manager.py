@@ -8,6 +8,8 @@
   ``allow_missing_partitions`` (look-back windows) tolerates never-materialized partitions, and the gap is
   recorded in the lineage rather than skipped silently.
 - Assets return :func:`parquet_output` to make the content hash their Dagster data version.
+- Every output is validated against the pandera schema its asset declared (``schema_check_spec``) before it
+  is encoded; a violation fails the step and nothing is written (see ``defs/checks.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import polars as pl
 from pydantic import PrivateAttr
 
 from quant_platform.core.hashing import canonical_hash
+from quant_platform.defs.checks import validate_before_write
 from quant_platform.storage import UNPARTITIONED, EncodedFrame, ParquetStore, encode_frame
 from quant_platform.storage.split import split_by_windows
 
@@ -68,6 +71,29 @@ def encode_partitions(
     )
 
 
+def _validate_and_encode(
+    asset_key: dg.AssetKey,
+    frame: pl.DataFrame | pl.LazyFrame | dict[str, pl.DataFrame],
+    keys: list[str],
+    partitions_def: Any,
+    column: str,
+) -> tuple[EncodedPartitions, pl.DataFrame]:
+    """The one road from a frame to bytes: validate against the asset's declared schema, then encode.
+
+    A frame that fails its schema raises ``dg.Failure`` here, before any byte reaches the store, so it can
+    never become a current version (the blocking schema check alone runs only after the write).
+    """
+    if isinstance(frame, dict):
+        if sorted(frame) != sorted(keys):
+            raise ValueError(f"output partitions {sorted(frame)} do not match the run's {sorted(keys)}")
+        whole = pl.concat(list(frame.values()), how="vertical") if frame else pl.DataFrame()
+        validate_before_write(asset_key, whole)
+        return EncodedPartitions({k: encode_frame(v) for k, v in frame.items()}), whole
+    whole = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    validate_before_write(asset_key, whole)
+    return encode_partitions(whole, keys, partitions_def, column), whole
+
+
 def frame_metadata(frame: pl.DataFrame) -> dict[str, Any]:
     """Row count and schema, in the forms the Dagster UI renders natively."""
     return {
@@ -93,15 +119,9 @@ def parquet_output(
     split by (e.g. quarantined rows, whose timestamps may be the very thing that is wrong).
     """
     keys = _output_partition_keys(context)
-    if isinstance(frame, dict):
-        if sorted(frame) != sorted(keys):
-            raise ValueError(f"output partitions {sorted(frame)} do not match the run's {sorted(keys)}")
-        encoded = EncodedPartitions({k: encode_frame(v) for k, v in frame.items()})
-        whole = pl.concat(list(frame.values()), how="vertical") if frame else pl.DataFrame()
-    else:
-        partitions_def = context.assets_def.partitions_def if keys != [UNPARTITIONED] else None
-        encoded = encode_partitions(frame, keys, partitions_def, partition_column)
-        whole = frame
+    partitions_def = context.assets_def.partitions_def if keys != [UNPARTITIONED] else None
+    asset_key = context.assets_def.keys_by_output_name[output_name]
+    encoded, whole = _validate_and_encode(asset_key, frame, keys, partitions_def, partition_column)
     return dg.Output(
         encoded,
         output_name=output_name,
@@ -121,6 +141,29 @@ def _materialization_run_id(context: dg.OutputContext, partition: str, lineage: 
     except Exception:  # an op output without an asset spec has no code version
         code_version = None
     return materialization_run_id(asset_path(context.asset_key.path), partition, lineage, code_version)
+
+
+def _add_partition_metadata(context: dg.OutputContext, store: ParquetStore, versions: list[dict]) -> None:
+    """Give each partition's materialization event of a multi-partition (single-run backfill) output its own
+    rows, content hash and path, overriding the run-wide values.
+
+    Dagster 1.13 scopes metadata per partition (``add_asset_metadata(..., partition_key=...)``; partition
+    metadata wins over output metadata) but keeps one data version per asset per step, so every partition of
+    such a run carries the combined hash as ``dagster/data_version``; the partition's own content hash is
+    its ``content_hash`` metadata (``DataVersionsByPartition`` exists only for observable source assets).
+    """
+    for version in versions:
+        context.step_context.add_asset_metadata(
+            {
+                "rows": version["rows"],
+                "dagster/row_count": version["rows"],
+                "content_hash": version["content_hash"],
+                "path": dg.MetadataValue.path(store.uri(version["path"])),
+                "new_versions_written": int(version["new_version_written"]),
+            },
+            asset_key=context.asset_key,
+            partition_key=version["partition"],
+        )
 
 
 class ImmutableParquetIOManager(dg.ConfigurableIOManager):
@@ -147,9 +190,8 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
                 )
         elif isinstance(obj, pl.DataFrame | pl.LazyFrame):
             column = (context.definition_metadata or {}).get(PARTITION_COLUMN_KEY, "ts")
-            encoded = encode_partitions(
-                obj, keys, context.asset_partitions_def if keys != [UNPARTITIONED] else None, column
-            )
+            partitions_def = context.asset_partitions_def if keys != [UNPARTITIONED] else None
+            encoded, _ = _validate_and_encode(context.asset_key, obj, keys, partitions_def, column)
         else:
             raise TypeError(f"the Parquet IO manager stores polars frames, got {type(obj).__name__}")
 
@@ -167,12 +209,23 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
             )
             rows += part.rows
             written += int(result.created)
-            versions.append({"partition": key, "content_hash": part.content_hash, "path": result.record.path})
+            versions.append(
+                {
+                    "partition": key,
+                    "rows": part.rows,
+                    "content_hash": part.content_hash,
+                    "path": result.record.path,
+                    "new_version_written": result.created,
+                }
+            )
+        if len(versions) > 1:
+            _add_partition_metadata(context, store, versions)
         first = versions[0]
         context.add_output_metadata(
             {
                 "rows": rows,
                 "content_hash": encoded.content_hash,
+                "run_content_hash": encoded.content_hash,  # = the data version of every partition of this run
                 "path": dg.MetadataValue.path(store.uri(first["path"])) if len(versions) == 1 else store.root,
                 "schema": dg.MetadataValue.json(next(iter(encoded.parts.values())).schema),
                 "new_versions_written": written,

@@ -5,7 +5,7 @@ clean through the library and yield blocking schema checks (generated from the p
 reconciliation check (row accounting, uniqueness, OHLC invariants, coverage per symbol).
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -35,11 +35,28 @@ RAW_ASSETS = {
 }
 
 
+def wall_clock() -> datetime:
+    """The run's clock (UTC): cleaning quarantines rows stamped after it as ``ts_in_future``.
+
+    Read once per step, so every day of a backfill is judged against the same instant; tests pin it by
+    replacing this module attribute.
+    """
+    return datetime.now(UTC)
+
+
 def _per_symbol_counts(frame: pl.DataFrame) -> dg.MetadataValue:
     if frame.is_empty():
         return dg.MetadataValue.json({})
     counts = frame.group_by("symbol", maintain_order=True).len().sort("symbol")
     return dg.MetadataValue.json(dict(zip(counts["symbol"].to_list(), counts["len"].to_list(), strict=True)))
+
+
+def _source_health(source: object) -> dict | None:
+    """The source's health counters, when it keeps any (binance_rest: success/failure/empty/rate-limited,
+    latency, breaker state; binance_files: files read and missing). Cumulative over the source's life, which
+    the raw tables of one run share (see ``MarketDataResource.source``)."""
+    health = getattr(source, "health", None)
+    return health() if callable(health) else None
 
 
 def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefinition:
@@ -57,11 +74,17 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
     )
     def raw_table(context: dg.AssetExecutionContext, market_data: MarketDataResource):
         source = market_data.source()
-        parts = {day: source.fetch(table, day) for day in context.partition_keys}
+        try:
+            parts = {day: source.fetch(table, day) for day in context.partition_keys}
+        except Exception:
+            context.log.error(f"{source.name} failed; its health: {_source_health(source)}")
+            raise
         whole = pl.concat(list(parts.values()), how="vertical")
-        yield parquet_output(
-            context, parts, metadata={"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
-        )
+        metadata = {"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
+        health = _source_health(source)
+        if health is not None:
+            metadata["source_health"] = dg.MetadataValue.json(health)
+        yield parquet_output(context, parts, metadata=metadata)
         yield schema_check_result(asset_name, schema, whole)
 
     return raw_table
@@ -132,6 +155,7 @@ def clean_market(
 ):
     """Clean each day of the run on its own (a single-run backfill cleans day by day)."""
     universe = tuple(market_data.symbols)
+    now = wall_clock()
     bars, quarantine, reports = {}, {}, []
     for day in context.partition_keys:
         previous = (parse_day(day) - timedelta(days=1)).isoformat()
@@ -143,6 +167,7 @@ def clean_market(
             _stored_under(open_interest, day),
             _stored_under(liquidations, day),
             universe=universe,
+            now=now,
             config=cleaning.CleaningConfig(interval_minutes=market_data.bar_minutes),
             prior_funding=_stored_under(funding, previous),
             prior_open_interest=_stored_under(open_interest, previous),
@@ -162,6 +187,7 @@ def clean_market(
         output_name="bars_5m",
         metadata={
             "bar_minutes": market_data.bar_minutes,
+            "cleaned_at": now.isoformat(),  # rows stamped after this instant were quarantined as ts_in_future
             "gap_rows": int(all_bars["gap"].sum()),
             "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),
         },

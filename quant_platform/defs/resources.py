@@ -3,9 +3,11 @@
 import os
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from quant_platform.core import roots
 from quant_platform.market.sources.base import MarketDataSource
+from quant_platform.market.sources.binance_rest import DEFAULT_BASE_URLS
 
 DEFAULT_SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"]
 
@@ -14,8 +16,11 @@ class MarketDataResource(dg.ConfigurableResource):
     """A ``MarketDataSource`` chosen by configuration (``kind``), the synthetic market by default.
 
     kinds: ``synthetic`` (deterministic from ``seed``), ``binance_files`` (a local data-dump tree at ``root``),
-    ``binance_rest`` (public endpoints; ``base_url`` to point at a mirror), ``ohlcv_csv`` (a CSV at ``path``,
-    ``layout`` long or wide, ``symbol`` for a single-instrument file).
+    ``binance_rest`` (Binance's documented public futures and spot endpoints by default; ``futures_base_url`` /
+    ``spot_base_url`` point either at a mirror; the ``http_*`` and ``breaker_*`` options tune timeouts,
+    retries with backoff and the circuit breaker, None meaning the library default of ``RetryPolicy`` /
+    ``BinanceRestSource``), ``ohlcv_csv`` (a CSV at ``path``, ``layout`` long or wide, ``symbol`` for a
+    single-instrument file).
     """
 
     kind: str = "synthetic"
@@ -24,7 +29,15 @@ class MarketDataResource(dg.ConfigurableResource):
     root: str | None = None
     path: str | None = None
     layout: str = "long"
-    base_url: str | None = None
+    futures_base_url: str = DEFAULT_BASE_URLS["futures"]  # binance_rest: USD-M futures (perp, funding, OI)
+    spot_base_url: str = DEFAULT_BASE_URLS["spot"]  # binance_rest: spot klines
+    http_timeout_s: float | None = None  # binance_rest: connect/read timeout per request
+    http_max_attempts: int | None = None  # binance_rest: tries per request, the first included
+    http_base_delay_s: float | None = None  # binance_rest: backoff base (full jitter, doubling per retry)
+    http_max_delay_s: float | None = None  # binance_rest: backoff cap
+    http_max_retry_after_s: float | None = None  # binance_rest: longest Retry-After waited for, else fail
+    breaker_failure_threshold: int | None = None  # binance_rest: consecutive failures that open the breaker
+    breaker_cooldown_s: float | None = None  # binance_rest: open time before a half-open trial
     symbol: str | None = None  # ohlcv_csv: the symbol of a single-instrument file (e.g. EURUSD)
     time_format: str | None = None  # ohlcv_csv: strptime-style format of the time column
     time_column: str | None = None  # ohlcv_csv: name of the time column when it is not "Date"
@@ -32,7 +45,20 @@ class MarketDataResource(dg.ConfigurableResource):
     # whose bars are coarser than 5 minutes. Recorded in the bars_5m metadata of every materialization.
     bar_minutes: int = 5
 
+    _source: MarketDataSource | None = PrivateAttr(default=None)
+
     def source(self) -> MarketDataSource:
+        """The configured source, built once per resource instance.
+
+        The raw tables of a run share it, so they share one REST circuit breaker and one set of health
+        counters (and the binance_files monthly cache). Under the multiprocess executor every step process
+        initialises its own resource, hence its own source.
+        """
+        if self._source is None:
+            self._source = self._build_source()
+        return self._source
+
+    def _build_source(self) -> MarketDataSource:
         from quant_platform.market.sources.factory import make_source
 
         options: dict = {"symbols": tuple(self.symbols)}
@@ -41,8 +67,18 @@ class MarketDataResource(dg.ConfigurableResource):
         elif self.kind == "binance_files":
             options["root"] = self.root
         elif self.kind == "binance_rest":
-            if self.base_url:
-                options["base_urls"] = self.base_url
+            options["base_urls"] = {"futures": self.futures_base_url, "spot": self.spot_base_url}
+            options["retry"] = _set(
+                timeout_s=self.http_timeout_s,
+                max_attempts=self.http_max_attempts,
+                base_delay_s=self.http_base_delay_s,
+                max_delay_s=self.http_max_delay_s,
+                max_retry_after_s=self.http_max_retry_after_s,
+            )
+            options |= _set(
+                breaker_failure_threshold=self.breaker_failure_threshold,
+                breaker_cooldown_s=self.breaker_cooldown_s,
+            )
         elif self.kind == "ohlcv_csv":
             options.update(path=self.path, layout=self.layout)
             if self.symbol:
@@ -54,6 +90,11 @@ class MarketDataResource(dg.ConfigurableResource):
         else:
             raise ValueError(f"unknown market data source kind {self.kind!r}")
         return make_source(self.kind, **options)
+
+
+def _set(**options: object) -> dict[str, object]:
+    """The options given a value: None leaves the library default in force (defaults are not copied here)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def default_store_root() -> str:

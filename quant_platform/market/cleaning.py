@@ -18,9 +18,10 @@ Validation (first matching reason wins, in this order; reasons live in :mod:`qua
   infinite mark price), ``nonpositive_price`` (mark price <= 0; a null mark price is allowed), ``duplicate_ts``.
 - open interest: outside day, future, unknown symbol, ``missing_value`` (OI null/NaN/inf or an infinite
   OI value), ``negative_value``, ``duplicate_ts``.
-- liquidations: outside day, future, unknown symbol, ``missing_value`` (price/qty/notional null/NaN/inf or
-  side not BUY/SELL), ``nonpositive_value``, ``duplicate_row`` (an exact copy of an earlier valid row;
-  several genuine forced orders may share a millisecond, so only exact copies are duplicates).
+- liquidations: outside day, future, unknown symbol, ``missing_value`` (price/qty/notional null/NaN/inf),
+  ``unknown_side`` (side null or neither BUY nor SELL), ``nonpositive_value``, ``duplicate_row`` (an exact
+  copy of an earlier valid row; several genuine forced orders may share a millisecond, so only exact copies
+  are duplicates).
 
 Aggregation onto the grid (``interval_minutes``, default 5; any multiple of the source interval that tiles
 the day, e.g. 60 or 1440 for hourly/daily CSV sources)
@@ -437,11 +438,8 @@ def _liquidation_checks(day: str, now: datetime | None, universe: tuple[str, ...
         "liquidations",
         (
             *_stamp_checks(day, now, universe, 0),
-            (
-                pl.any_horizontal([_bad(x) for x in values])
-                | ~pl.col("side").is_in(["BUY", "SELL"]).fill_null(False),
-                q.MISSING_VALUE,
-            ),
+            (pl.any_horizontal([_bad(x) for x in values]), q.MISSING_VALUE),
+            (~pl.col("side").is_in(["BUY", "SELL"]).fill_null(False), q.UNKNOWN_SIDE),
             (pl.any_horizontal([pl.col(x) <= 0 for x in values]), q.NONPOSITIVE_VALUE),
         ),
     )

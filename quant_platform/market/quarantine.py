@@ -30,6 +30,7 @@ NEGATIVE_VOLUME = "negative_volume"  # volume, quote volume, taker volumes or tr
 MISSING_VALUE = "missing_value"  # the table's main value null or NaN
 NEGATIVE_VALUE = "negative_value"  # open interest < 0
 NONPOSITIVE_VALUE = "nonpositive_value"  # liquidation price, qty or notional <= 0
+UNKNOWN_SIDE = "unknown_side"  # liquidations: side null or neither BUY nor SELL
 
 BAR_REASONS = (
     TS_OUTSIDE_DAY,

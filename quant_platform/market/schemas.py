@@ -5,6 +5,12 @@ Conventions (all tables):
   A bar stamped ``ts`` covers ``[ts, ts + interval)``; its close is known only at ``ts + interval``.
 - Prices and quantities are ``Float64``; a missing value is null (never zero).
 - ``symbol`` is the exchange symbol, e.g. ``BTCUSDT``.
+
+Raw tables (``Raw*``) are *structural* contracts only: the columns and their dtypes, every column nullable.
+A source delivers what it got; value-level defects (a null symbol or ts, a side that is neither BUY nor
+SELL, a symbol outside the universe, bad prices) are for cleaning to quarantine with a reason, so the raw
+table must be storable with them (raw = clean + quarantined). A wrong dtype or a missing column is a
+contract violation of the source and blocks.
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ UTC_MS = DateTime(time_zone="UTC", time_unit="ms")  # type: ignore[call-arg]
 class RawBars(pa.DataFrameModel):
     """1-minute klines as a source delivers them (perp or spot). Not yet validated: may hold bad rows."""
 
-    symbol: str
-    ts: UTC_MS = pa.Field(nullable=False)  # type: ignore[valid-type]
+    symbol: str = pa.Field(nullable=True)
+    ts: UTC_MS = pa.Field(nullable=True)  # type: ignore[valid-type]
     open: pl.Float64 = pa.Field(nullable=True)
     high: pl.Float64 = pa.Field(nullable=True)
     low: pl.Float64 = pa.Field(nullable=True)
@@ -39,8 +45,8 @@ class RawBars(pa.DataFrameModel):
 class RawFunding(pa.DataFrameModel):
     """Perp funding prints: ``funding_rate`` is the rate settled at ``ts`` (a fraction per interval)."""
 
-    symbol: str
-    ts: UTC_MS  # type: ignore[valid-type]
+    symbol: str = pa.Field(nullable=True)
+    ts: UTC_MS = pa.Field(nullable=True)  # type: ignore[valid-type]
     funding_rate: pl.Float64 = pa.Field(nullable=True)
     mark_price: pl.Float64 = pa.Field(nullable=True)
 
@@ -51,8 +57,8 @@ class RawFunding(pa.DataFrameModel):
 class RawOpenInterest(pa.DataFrameModel):
     """Open interest snapshots (Binance ``metrics``: every 5 minutes)."""
 
-    symbol: str
-    ts: UTC_MS  # type: ignore[valid-type]
+    symbol: str = pa.Field(nullable=True)
+    ts: UTC_MS = pa.Field(nullable=True)  # type: ignore[valid-type]
     open_interest: pl.Float64 = pa.Field(nullable=True)
     open_interest_value: pl.Float64 = pa.Field(nullable=True)
 
@@ -63,9 +69,9 @@ class RawOpenInterest(pa.DataFrameModel):
 class RawLiquidations(pa.DataFrameModel):
     """Forced orders. ``side`` is the side of the liquidation order: SELL liquidates a long, BUY a short."""
 
-    symbol: str
-    ts: UTC_MS  # type: ignore[valid-type]
-    side: str = pa.Field(isin=["BUY", "SELL"])
+    symbol: str = pa.Field(nullable=True)
+    ts: UTC_MS = pa.Field(nullable=True)  # type: ignore[valid-type]
+    side: str = pa.Field(nullable=True)  # BUY or SELL; anything else is quarantined by cleaning
     price: pl.Float64 = pa.Field(nullable=True)
     qty: pl.Float64 = pa.Field(nullable=True)
     notional: pl.Float64 = pa.Field(nullable=True)

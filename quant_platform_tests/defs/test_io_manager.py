@@ -119,6 +119,46 @@ def test_single_run_backfill_writes_one_file_per_partition(tmp_path: Path) -> No
         assert frame["ts"].dt.date().unique().to_list() == [datetime.fromisoformat(day).date()]
 
 
+@dg.asset(partitions_def=daily_partitions)
+def uneven_bars(context: dg.AssetExecutionContext) -> dg.Output:
+    """Day d of January holds d hourly rows, so every partition of a backfill differs in rows and bytes."""
+    window = context.partition_time_window
+    ts, day = [], window.start
+    while day < window.end:
+        ts += [day + timedelta(hours=h) for h in range(day.day)]
+        day += timedelta(days=1)
+    frame = pl.DataFrame({"ts": ts, "close": [float(i) for i in range(len(ts))]})
+    return parquet_output(context, frame.with_columns(pl.col("ts").dt.cast_time_unit("ms")))
+
+
+def test_single_run_backfill_reports_each_partition_on_its_own_event(tmp_path: Path) -> None:
+    """A 3-day single-run backfill: each partition's materialization carries that partition's rows, content
+    hash and file (checked against the store); the Dagster data version is run-wide (one per asset per
+    step in Dagster 1.13) and equals the run_content_hash every event carries."""
+    days = ["2024-01-02", "2024-01-03", "2024-01-04"]
+    result = dg.materialize(
+        [uneven_bars],
+        resources={"io_manager": ImmutableParquetIOManager(root=str(tmp_path / "store"))},
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]},
+    )
+    assert result.success
+    store = ParquetStore(str(tmp_path / "store"))
+    events = {m.partition: m for m in result.asset_materializations_for_node("uneven_bars")}
+    assert sorted(events) == days
+    for day, event in events.items():
+        record = store.current("uneven_bars", day)
+        expected_rows = datetime.fromisoformat(day).day
+        assert record.rows == expected_rows
+        assert event.metadata["rows"].value == event.metadata["dagster/row_count"].value == expected_rows
+        assert event.metadata["content_hash"].value == record.content_hash
+        assert event.metadata["path"].value == store.uri(record.path)
+        assert event.metadata["path"].value.endswith(f"/{day}/{record.content_hash}.parquet")
+        assert event.tags["dagster/data_version"] == event.metadata["run_content_hash"].value
+    assert len({e.metadata["content_hash"].value for e in events.values()}) == 3
+    assert len({e.tags["dagster/data_version"] for e in events.values()}) == 1
+
+
 def test_rejects_non_frames(tmp_path: Path) -> None:
     @dg.asset
     def not_a_frame() -> dict:

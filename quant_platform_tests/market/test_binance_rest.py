@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -120,9 +121,9 @@ class FakeBinance:
         return 200, {}, rows[:limit], 0.0
 
 
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeBinance, str]]:
-    state = FakeBinance()
+@contextmanager
+def serve_fake_binance(state: FakeBinance) -> Iterator[str]:
+    """Serve ``state`` on an ephemeral 127.0.0.1 port; yields the base URL (no test reaches the network)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -152,11 +153,18 @@ def fake() -> Iterator[tuple[FakeBinance, str]]:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeBinance, str]]:
+    state = FakeBinance()
+    with serve_fake_binance(state) as url:
+        yield state, url
 
 
 class FakeClock:

@@ -95,8 +95,8 @@ class BinanceRestSource:
 
     def __init__(
         self,
-        base_urls: Mapping[str, str] | str,
-        symbols: Iterable[str],
+        base_urls: Mapping[str, str] | str | None = None,
+        symbols: Iterable[str] = (),
         *,
         retry: RetryPolicy | None = None,
         breaker_failure_threshold: int = 5,
@@ -108,17 +108,22 @@ class BinanceRestSource:
         spot_symbols: Mapping[str, str] | None = None,
         name: str = "binance_rest",
     ):
-        """``base_urls``: ``{"futures": url, "spot": url}`` (Binance's own: :data:`DEFAULT_BASE_URLS`) or one
-        URL serving both (e.g. a test server).
+        """``base_urls``: ``{"futures": url, "spot": url}`` (default and for a missing key: Binance's own,
+        :data:`DEFAULT_BASE_URLS`) or one URL serving both (e.g. a test server).
 
         ``page_limits`` overrides the per-table page size (``limit``), e.g. to stay under a proxy's cap.
         ``spot_symbols`` maps a universe (perp) symbol to its spot pair where they differ
         (``{"1000PEPEUSDT": "PEPEUSDT"}``); spot rows are returned under the universe symbol.
         """
-        urls = {"futures": base_urls, "spot": base_urls} if isinstance(base_urls, str) else dict(base_urls)
-        missing = {"futures", "spot"} - urls.keys()
-        if missing:
-            raise ValueError(f"base_urls lacks {sorted(missing)}")
+        if isinstance(base_urls, str):
+            urls = {"futures": base_urls, "spot": base_urls}
+        else:
+            urls = DEFAULT_BASE_URLS | dict(base_urls or {})
+        unknown = urls.keys() - DEFAULT_BASE_URLS.keys()
+        if unknown:
+            raise ValueError(
+                f"base_urls has unknown hosts {sorted(unknown)}; expected {sorted(DEFAULT_BASE_URLS)}"
+            )
         self._base_urls = {k: v.rstrip("/") for k, v in urls.items()}
         self._symbols = tuple(symbols)
         if not self._symbols:
@@ -147,6 +152,11 @@ class BinanceRestSource:
     @property
     def symbols(self) -> tuple[str, ...]:
         return self._symbols
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        """Where each host's requests go: ``{"futures": url, "spot": url}``."""
+        return dict(self._base_urls)
 
     def close(self) -> None:
         self.client.close()
