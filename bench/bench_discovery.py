@@ -375,13 +375,13 @@ def chain_seed(seed: int, size_bps: float, n_days: int, spec) -> dict:
     """One world through the real chain.
 
     - recovered: at least one candidate with ``passes_fdr`` (q <= 0.05) labelled a true effect by
-      :func:`label_discoveries`: on the planted symbol, its events inside the planted drift windows in >= 10% of
-      occurrences, and on those the template trades with the planted drift more often than against it. Any
-      horizon counts: every horizon starts at the entry bar, so each overlaps the planted 12-bar drift.
+      :func:`label_discoveries`: the planted drift its own trades capture (entry to exit, times the trade's
+      sign, averaged over its trades) exceeds the round-trip cost and 3 sds of what chance overlap gives. Any
+      horizon or event type can carry it, but only through trades that actually sit on the drift.
     - FDP: share of ``passes_fdr`` candidates (state-conditioned ones included) not labelled true (0 when there
-      are none). Off-symbol discoveries, wrong-sign templates, fixed-sign templates and event types that do
-      not co-occur with the planted triggers are all false; event types other than the planted trigger that
-      fire on it (return shocks, volume surges, liquidation events) legitimately carry the drift.
+      are none). Off-symbol discoveries, wrong-sign and fixed-sign templates and events that only fall inside
+      drift windows by chance capture ~0 and are false; event types other than the planted trigger that fire
+      on it (return shocks, volume surges, liquidation events) legitimately carry the drift.
     - bridge: gate-passing candidates replayed by ``evaluate_bridge`` with the spec cost model; ``tradable``
       counts the tradable verdicts, ``tradable_false`` those not labelled true.
     """
@@ -389,7 +389,9 @@ def chain_seed(seed: int, size_bps: float, n_days: int, spec) -> dict:
     end = (pd.Timestamp(CHAIN_START) + pd.Timedelta(days=n_days - 1)).strftime("%Y-%m-%d")
     world = synthetic_chain(config, CHAIN_START, end, spec)
     result = run_discovery(world.bars, world.events, world.states, spec)
-    labelled = label_discoveries(result.candidates, world.events, world.planted, spec)
+    labelled = label_discoveries(
+        result.candidates, world.bars, world.events, world.states, world.planted, spec
+    )
     found = labelled.filter(pl.col("passes_fdr"))
     planted_symbols = [p.symbol for p in config.planted_effects]
     out = {
