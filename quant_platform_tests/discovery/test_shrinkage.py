@@ -85,16 +85,16 @@ def reference(frame: pl.DataFrame, min_children: int = 3) -> dict[tuple, tuple[f
                     for r in items
                     if r["state_column"] != "all"
                 }
-                sibling_key = lambda key: key[: parent_len + 1]  # noqa: E731
+                depth = parent_len + 1  # siblings share the parent and the state column
             else:
                 groups = defaultdict(list)
                 for r in uncond:
                     groups[tuple(r[k] for k in keys)].append(r)
                 nodes = {k: pooled(v) for k, v in groups.items()}
-                sibling_key = lambda key: key[:parent_len]  # noqa: E731
+                depth = parent_len
             by_group = defaultdict(list)
             for key in nodes:
-                by_group[sibling_key(key)].append(key)
+                by_group[key[:depth]].append(key)
             own, dev_sum, df_sum, all_v = {}, 0.0, 0, []
             for group, kids in by_group.items():
                 xs = [nodes[k][0] for k in kids]
@@ -179,7 +179,7 @@ def planted_hierarchy(seed: int) -> tuple[pl.DataFrame, pl.Series]:
                             "carry": carry.astype(str),
                             "truth": truth,
                             "net": truth + rng.normal(0, 60, n),
-                        }  # fmt: skip
+                        }
                     )
                 )
     frame = pl.concat(trades)
