@@ -210,3 +210,24 @@ def test_shrinkage_beats_raw_means_on_planted_truth(seed):
     err = (got["mean_net_shrunk_bps"] - truth).to_numpy()[conditional]
     raw = (got["mean_net_bps"] - truth).to_numpy()[conditional]
     assert np.mean(err**2) < np.mean(raw**2)
+
+
+def test_global_level_se_is_the_pooled_trades_se():
+    """Truth: the sd of all unconditional trades of the stratum pooled together, over sqrt of their count."""
+    rng = np.random.default_rng(5)
+    trades = {
+        (e, s): rng.normal(rng.normal(0, 20), 50, int(rng.integers(20, 90))) for e in "AB" for s in "XYZ"
+    }
+    stats = pl.DataFrame(
+        [
+            {"template": "continuation", "horizon_bars": 12, "family": "F", "event_type": e, "symbol": s,
+             "state_column": "all", "state_value": "all", "n_observations": len(x),
+             "mean_net_bps": float(x.mean()), "std_net_bps": float(x.std(ddof=1))}
+            for (e, s), x in trades.items()
+        ],
+        schema_overrides={"horizon_bars": pl.Int32},
+    )  # fmt: skip
+    got = shrink_hierarchical(stats, STRATA, LEVELS)
+    pooled = np.concatenate(list(trades.values()))
+    assert got["shrink_global_mean_bps"][0] == pytest.approx(pooled.mean())
+    assert got["shrink_global_se_bps"][0] == pytest.approx(pooled.std(ddof=1) / math.sqrt(pooled.size))
