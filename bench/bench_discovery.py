@@ -12,7 +12,7 @@
    through the gates and the bridge. Printed as a table; each line is also a result row.
 4. The same proof through the REAL chain (``discovery.synthetic_world``): SyntheticMarket with a planted
    vol-shock drift -> clean_day -> features -> context -> detect_events -> run_discovery -> evaluate_bridge
-   (engine configured like the spec cost model, ``bridge.default_engine_config``), 20 planted and 20 null
+   (engine with the realistic cost model of spec, ``bridge.default_engine_config``), 20 planted and 20 null
    seeds. Definitions are in :func:`chain_seed`.
 
 Sizes are also reported in units of sigma, the sd of the horizon (1-hour) return of the planted symbol: in the

@@ -89,6 +89,9 @@ class BridgeGates:
     min_after_cost_expectancy_bps: float
     min_daily_sharpe: float
     stressed_must_stay_positive: tuple[str, ...]
+    # realistic (x1) engine slippage on top of the discovery cost model: volatility and square-root impact
+    slippage_vol_coef: float
+    slippage_impact_bps: float
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,8 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
             min_after_cost_expectancy_bps=float(br["min_after_cost_expectancy_bps"]),
             min_daily_sharpe=float(br["min_daily_sharpe"]),
             stressed_must_stay_positive=tuple(br["stressed_must_stay_positive"]),
+            slippage_vol_coef=float(br["realistic_slippage"]["vol_coef"]),
+            slippage_impact_bps=float(br["realistic_slippage"]["impact_bps"]),
         ),
         ontology_hash=ontology_hash() if root is None else compute_ontology_hash(root),
     )
