@@ -3,9 +3,11 @@ realistic and stressed costs, and give a tradability verdict with reasons.
 
 Scenarios (spec/gates.yaml ``bridge_v1``): ``cost_x{m}`` for every cost multiplier ``m`` (fees and every
 slippage coefficient times ``m``) and ``latency_plus_{k}`` (realistic costs, ``k`` extra bars of latency).
-The realistic engine configuration defaults to the discovery cost model (taker fee = fee per side, flat
-slippage = slippage per side, no volatility/impact terms) so x1 replays exactly what discovery assumed; an
-engine resource may pass its own ``base_config``.
+The realistic engine configuration (x1) is the engine's cost model priced from spec: taker fee = discovery's
+fee per side, base slippage = discovery's slippage per side, plus the volatility- and size-dependent
+slippage of ``bridge_v1.realistic_slippage``. Discovery assumed a flat cost; x1 charges what a fill of the
+bridge's notional would pay on that bar, so a candidate whose edge only covers the flat cost is caught here.
+An engine resource may pass its own ``base_config``.
 
 Per scenario: number of round trips, after-cost expectancy per trade in bps of the traded notional
 (``1e4 * pnl_net / (capital * |weight|) / round_trips``), the engine's annualized daily Sharpe, turnover
@@ -67,14 +69,14 @@ def scenarios(spec: DiscoverySpec) -> list[Scenario]:
 
 
 def default_engine_config(spec: DiscoverySpec, **overrides: object) -> EngineConfig:
-    """The engine configuration matching the discovery cost model (see module docstring)."""
+    """The realistic (x1) engine configuration from spec (see module docstring)."""
     base = EngineConfig(
         entry_lag_bars=spec.entry_lag_bars,
         fill_price="next_open",
         taker_fee_bps=spec.cost.fee_bps_per_side,
         slippage_base_bps=spec.cost.slippage_bps_per_side,
-        slippage_vol_coef=0.0,
-        slippage_impact_bps=0.0,
+        slippage_vol_coef=spec.bridge.slippage_vol_coef,
+        slippage_impact_bps=spec.bridge.slippage_impact_bps,
     )
     return base.replace(**overrides) if overrides else base
 

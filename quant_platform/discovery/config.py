@@ -7,6 +7,7 @@ the ``spec/`` tree it was read from, so every output can be traced to (and check
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -88,6 +89,9 @@ class BridgeGates:
     min_after_cost_expectancy_bps: float
     min_daily_sharpe: float
     stressed_must_stay_positive: tuple[str, ...]
+    # realistic (x1) engine slippage on top of the discovery cost model: volatility and square-root impact
+    slippage_vol_coef: float
+    slippage_impact_bps: float
 
 
 @dataclass(frozen=True)
@@ -275,7 +279,14 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
         (event, tuple(sorted((k, float(v)) for k, v in body.items())))
         for event, body in sorted((p2.get("per_event_overrides") or {}).items())
     )
+    registry_events = {e.name for e in load_event_registry(root).events}
     for event, body in overrides:
+        if event not in registry_events:  # a typo would otherwise be silently ignored
+            near = difflib.get_close_matches(event, sorted(registry_events), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise ValueError(
+                f"gates.yaml per_event_overrides.{event}: not an event of the canonical event registry{hint}"
+            )
         # max_q_value is one level for the whole two-level BH procedure; it cannot differ per event
         bad = {k for k, _ in body} - set(OVERRIDABLE_THRESHOLDS)
         if bad:
@@ -319,6 +330,8 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
             min_after_cost_expectancy_bps=float(br["min_after_cost_expectancy_bps"]),
             min_daily_sharpe=float(br["min_daily_sharpe"]),
             stressed_must_stay_positive=tuple(br["stressed_must_stay_positive"]),
+            slippage_vol_coef=float(br["realistic_slippage"]["vol_coef"]),
+            slippage_impact_bps=float(br["realistic_slippage"]["impact_bps"]),
         ),
         ontology_hash=ontology_hash() if root is None else compute_ontology_hash(root),
     )

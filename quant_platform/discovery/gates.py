@@ -5,8 +5,8 @@
 - ``economic_conservative``: the same with the round-trip cost times ``conservative_cost_multiplier``;
 - ``stability``: both time halves have ``min_observations_per_half`` observations and a positive mean gross
   signed return (the template's sign agrees across halves and with the full sample);
-- ``state_information``: a state-conditioned candidate's James–Stein data weight (``shrink_state_weight``)
-  >= ``min_information_weight_state``; unconditional candidates pass.
+- ``state_information``: a state-conditioned candidate's James–Stein data weight (``shrink_state_weight``,
+  against its symbol's unconditional cell) >= ``min_information_weight_state``; unconditional candidates pass.
 ``promotion_track``: ``standard`` when all pass; ``fallback_only`` when significance and economic pass but a
 soft gate fails; otherwise ``rejected``.
 """

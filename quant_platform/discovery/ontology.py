@@ -8,7 +8,11 @@ from quant_platform.specs import ontology_hash
 
 
 def check_ontology(frame: pl.DataFrame, expected: str | None = None) -> None:
-    """Raise ``ValueError`` unless every row's ``ontology_hash`` equals ``expected`` (default: the active spec's)."""
+    """Raise ``ValueError`` unless every row's ``ontology_hash`` equals ``expected`` (default: the active spec's).
+
+    An empty frame passes when it has the column: it carries no result computed under another spec (a RunSet
+    whose window has no events yields no candidates, and refusing it would fail the whole chain on a quiet
+    window). A frame without the column, or a row with a null hash, is an error."""
     want = expected if expected is not None else ontology_hash()
     if "ontology_hash" not in frame.columns:
         raise ValueError("frame has no ontology_hash column: cannot tell which spec produced it")

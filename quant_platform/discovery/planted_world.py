@@ -3,7 +3,8 @@ nothing else. (The full synthetic market with planted effects lives in ``quant_p
 is deliberately minimal and exact: the truth of every hypothesis is known.)
 
 Bars: per symbol, i.i.d. normal log returns per bar (``bar_vol_bps``), a complete 5m grid with a few gap rows
-(null prices, ``gap=True``; the path continues underneath). Events: each event type fires per symbol as a
+(null prices, ``gap=True``; the path continues underneath) and a constant traded value per bar
+(``bar_volume_quote``, as base-asset ``volume``) for the engine's impact slippage. Events: each event type fires per symbol as a
 Bernoulli process (``events_per_day``), directional types with a random +1/-1 direction, non-directional
 ones with 0. A planted effect (event_type, symbol, horizon, size) adds ``direction * size / horizon`` bps
 (``size`` for non-directional types) to each of the ``horizon`` bar returns starting at the entry bar
@@ -44,6 +45,8 @@ class WorldConfig:
     n_symbols: int = 4
     n_days: int = 30
     bar_vol_bps: float = 20.0
+    # traded value per bar (quote currency): sets the engine's impact slippage (participation of a fill)
+    bar_volume_quote: float = 5e7
     events_per_day: float = 2.0
     gap_rate: float = 0.002
     directional_events: tuple[str, ...] = ("VOL_SHOCK", "OI_FLUSH", "RANGE_BREAKOUT", "FUNDING_FLIP")
@@ -124,6 +127,8 @@ def make_world(config: WorldConfig, spec: DiscoverySpec) -> World:
                     "ts": ts_ms,
                     "open": np.where(gap, np.nan, opens),
                     "close": np.where(gap, np.nan, closes),
+                    # no random draw (the rest of the world stays what it was): a constant traded value
+                    "volume": np.where(gap, np.nan, config.bar_volume_quote / closes),
                     "gap": gap,
                 }
             )

@@ -35,6 +35,7 @@ class HypothesisCandidates(pa.DataFrameModel):
     tested: pl.Boolean
     untested_reason: str = pa.Field(nullable=True)
     shrink_global_mean_bps: pl.Float64 = pa.Field(nullable=True)
+    shrink_global_se_bps: pl.Float64 = pa.Field(nullable=True, ge=0)
     shrink_family_mean_bps: pl.Float64 = pa.Field(nullable=True)
     shrink_family_se_bps: pl.Float64 = pa.Field(nullable=True)
     shrink_family_weight: pl.Float64 = pa.Field(nullable=True, ge=0, le=1)
@@ -43,6 +44,10 @@ class HypothesisCandidates(pa.DataFrameModel):
     shrink_event_se_bps: pl.Float64 = pa.Field(nullable=True)
     shrink_event_weight: pl.Float64 = pa.Field(nullable=True, ge=0, le=1)
     shrink_event_tau2: pl.Float64 = pa.Field(nullable=True, ge=0)
+    shrink_symbol_mean_bps: pl.Float64 = pa.Field(nullable=True)
+    shrink_symbol_se_bps: pl.Float64 = pa.Field(nullable=True)
+    shrink_symbol_weight: pl.Float64 = pa.Field(nullable=True, ge=0, le=1)
+    shrink_symbol_tau2: pl.Float64 = pa.Field(nullable=True, ge=0)
     shrink_state_mean_bps: pl.Float64 = pa.Field(nullable=True)
     shrink_state_se_bps: pl.Float64 = pa.Field(nullable=True)
     shrink_state_weight: pl.Float64 = pa.Field(nullable=True, ge=0, le=1)

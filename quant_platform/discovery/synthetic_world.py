@@ -5,16 +5,12 @@
 returns what discovery and the bridge consume plus the ground truth ``SyntheticMarket.planted_events``.
 
 :func:`label_discoveries` marks each candidate ``is_true_effect``. A planted effect is a drift of known sign
-after each planted trigger (``SyntheticMarket.planted_events``: symbol, event bar, horizon, drift sign). The
-detector never sees "the planted trigger"; several detected event types fire on or shortly after it (a
-vol_shock is also an idiosyncratic return shock, a volume surge, a liquidation cascade, a forced-flow
-exhaustion a few bars later, ...) and each legitimately carries the drift, with its own notion of direction.
-So the truth is decided empirically per (event_type, symbol), not by name: a candidate is true when (a) its
-events fall inside planted drift windows of its symbol in at least ``min_coincident_share`` of occurrences,
-and (b) on those coincident events its template's trade sign (template multiplier x event direction) agrees
-with the planted drift sign more often than not. Fixed-sign templates (drift_long / drift_short) are false:
-the trigger's sign is random, so a fixed-sign trade has zero expected planted return. Every candidate on a
-symbol without planted effects is false.
+and size after each planted trigger (``SyntheticMarket.planted_events``). The detector never sees "the
+planted trigger"; several detected event types fire on or shortly after it, each with its own notion of
+direction, and frequent event types fall inside drift windows by chance. So the truth is decided by what each
+candidate's own trades capture: the planted drift between each trade's entry and exit, times the trade's
+sign, averaged over its trades, compared with what chance overlap would give and with the cost (see
+:func:`label_discoveries`).
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ import polars as pl
 
 from quant_platform.core.timeutil import day_range
 from quant_platform.discovery.config import DiscoverySpec
+from quant_platform.discovery.samples import KEY_COLUMNS, build_samples
 from quant_platform.events import detect_events
 from quant_platform.features.compute import compute_features
 from quant_platform.features.context import compute_context
@@ -64,70 +61,94 @@ def synthetic_chain(config: SyntheticConfig, start: str, end: str, spec: Discove
     return ChainWorld(bars_frame, events, states, pl.concat(planted), config)
 
 
-def event_truth(
-    events: pl.DataFrame, planted: pl.DataFrame, bar_minutes: int, tolerance_bars: int = 2
-) -> pl.DataFrame:
-    """Per (event_type, symbol): how the detected events relate to the planted triggers. An event is
-    coincident when it lies inside a planted drift window on its symbol, from ``tolerance_bars`` bars before
-    the planted event bar to the end of its drift (events detected a little early or later in the drift
-    carry it too). Columns: event_type, symbol, n_events, n_coincident, n_same (coincident events whose
-    direction equals the planted drift's sign), n_opposite (coincident, opposite sign)."""
-    bar = pl.duration(minutes=bar_minutes)
-    truth = planted.select(
-        "symbol",
-        planted_ts=pl.col("ts"),
-        planted_end=pl.col("ts") + bar * pl.col("horizon_bars"),
-        planted_direction=pl.col("direction").cast(pl.Int8),
-    ).sort("planted_ts")
-    longest = int(planted["horizon_bars"].max() or 0) + 2 * tolerance_bars
-    matched = (
-        events.select("symbol", "ts", "event_type", pl.col("direction").cast(pl.Int8))
-        .with_columns(probe=pl.col("ts") + bar * tolerance_bars)
-        .sort("probe")
-        .join_asof(  # the latest planted event starting at most tolerance_bars after this event
-            truth,
-            left_on="probe",
-            right_on="planted_ts",
+def trade_capture(samples: pl.DataFrame, planted: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
+    """``samples`` (``build_samples`` trades) with ``planted_bps``: the planted drift between the trade's entry
+    and exit, times its trade sign.
+
+    A planted event on bar ``p`` adds ``direction x size_bps / horizon_bars`` to every bar ``p + 1 .. p +
+    horizon_bars`` (``SyntheticMarket``: the drift starts at the open of the bar after the event bar). A trade on
+    an event at bar ``t`` holds bars ``t + lag .. t + lag + h - 1`` (open of entry to open of exit), so it
+    captures the drift of exactly those bars, from every planted event of its symbol that overlaps them."""
+    bar_ms = spec.bar_ms
+    per_bar = (
+        planted.select(
+            "symbol",
+            first=pl.col("ts").dt.epoch("ms") // bar_ms + 1,
+            bars=pl.col("horizon_bars").cast(pl.Int64),
+            move=pl.col("direction").cast(pl.Float64) * pl.col("size_bps") / pl.col("horizon_bars"),
+        )
+        .with_columns(bar=pl.int_ranges("first", pl.col("first") + pl.col("bars")))
+        .explode("bar")
+        .group_by("symbol", "bar")
+        .agg(pl.col("move").sum())
+        .sort("symbol", "bar")
+        .with_columns(through=pl.col("move").cum_sum().over("symbol"))  # planted drift of bars <= bar
+        .select("symbol", "bar", "through")
+        .sort("bar")
+    )
+    entry = pl.col("ts").dt.epoch("ms") // bar_ms + spec.entry_lag_bars
+    trades = samples.with_columns(
+        _before_entry=entry - 1, _before_exit=entry + pl.col("horizon_bars").cast(pl.Int64) - 1
+    )
+
+    def drift_through(frame: pl.DataFrame, probe: str, name: str) -> pl.DataFrame:
+        looked_up = frame.sort(probe).join_asof(
+            per_bar.rename({"bar": probe, "through": name}),
+            on=probe,
             by="symbol",
             strategy="backward",
-            tolerance=f"{longest * bar_minutes}m",
-            check_sortedness=False,  # both sorted above; asof-by groups cannot be checked
+            check_sortedness=False,  # both sorted by the probe; asof-by groups cannot be checked
         )
-    )
-    coincident = (pl.col("ts") <= pl.col("planted_end")).fill_null(False)
-    same = pl.col("direction") == pl.col("planted_direction")
-    opposite = pl.col("direction") == -pl.col("planted_direction")
-    return matched.group_by("event_type", "symbol").agg(
-        n_events=pl.len(),
-        n_coincident=coincident.sum(),
-        n_same=(coincident & same).sum(),
-        n_opposite=(coincident & opposite).sum(),
-    )
+        return looked_up.with_columns(pl.col(name).fill_null(0.0))
+
+    trades = drift_through(trades, "_before_entry", "_at_entry")
+    trades = drift_through(trades, "_before_exit", "_at_exit")
+    return trades.with_columns(
+        planted_bps=(pl.col("_at_exit") - pl.col("_at_entry")) * pl.col("trade_sign").cast(pl.Float64)
+    ).drop("_before_entry", "_before_exit", "_at_entry", "_at_exit")
 
 
 def label_discoveries(
     candidates: pl.DataFrame,
+    bars: pl.DataFrame,
     events: pl.DataFrame,
+    states: pl.DataFrame | None,
     planted: pl.DataFrame,
     spec: DiscoverySpec,
-    tolerance_bars: int = 2,
-    min_coincident_share: float = 0.1,
+    min_chance_z: float = 3.0,
 ) -> pl.DataFrame:
-    """``candidates`` with ``coincident_share`` (share of the candidate's (event_type, symbol) events within
-    ``tolerance_bars`` of a planted trigger) and ``is_true_effect``: the events coincide with planted triggers
-    in at least ``min_coincident_share`` of occurrences, and on the coincident ones the template trades in
-    the planted drift's sign more often than against it (only direction-following templates can: a
-    fixed-sign template is false under a drift of random sign)."""
-    plan = spec.plan().select("template", "from_direction", "sign_multiplier").unique()
-    truth = event_truth(events, planted, spec.bar_minutes, tolerance_bars)
-    labelled = candidates.join(plan, on="template", how="left").join(
-        truth, on=["event_type", "symbol"], how="left"
+    """``candidates`` with the planted drift its own trades capture and ``is_true_effect``.
+
+    The candidate's trades are rebuilt exactly as discovery counted them (``build_samples`` on the same
+    inputs: same entry lag, gap and non-overlap rules, same state cells). Columns added:
+
+    - ``planted_capture_bps``: the mean over its trades of :func:`trade_capture`'s ``planted_bps``, i.e. the
+      expected gross return of the candidate given where its trades sit (the rest of the synthetic market has
+      no predictable drift);
+    - ``chance_capture_sd_bps``: ``sqrt(sum planted_bps^2) / n``, the sd of that mean under chance overlap:
+      the trades overlap the drift windows as they do, but their signs are independent of the drift's (the
+      sign-flip null; its mean is 0). Events that merely fall inside drift windows often (a frequent event
+      on a symbol whose bars lie in drift windows 25-40% of the time) capture about nothing on average.
+
+    ``is_true_effect``: ``planted_capture_bps >= min_chance_z x chance_capture_sd_bps`` (default 3: a
+    one-sided sign-flip p of about 0.001, so chance overlap is labelled true about once in 700 candidates)
+    AND ``planted_capture_bps > `` the spec's round-trip cost, because discovery tests H0 "mean net return
+    <= 0": a candidate whose trades capture less drift than they pay in costs is a null of that test.
+    Wrong-sign and fixed-sign templates capture a negative or zero mean and are false; so is every
+    candidate on a symbol without planted effects (it captures exactly 0)."""
+    samples = build_samples(bars, events, states, spec).samples
+    captured = (
+        trade_capture(samples, planted, spec)
+        .group_by(KEY_COLUMNS)
+        .agg(
+            planted_capture_bps=pl.col("planted_bps").mean(),
+            chance_capture_sd_bps=(pl.col("planted_bps") ** 2).sum().sqrt() / pl.len(),
+        )
     )
-    mult = pl.col("sign_multiplier").cast(pl.Int64)
-    agree = pl.when(mult > 0).then(pl.col("n_same")).otherwise(pl.col("n_opposite"))
-    disagree = pl.when(mult > 0).then(pl.col("n_opposite")).otherwise(pl.col("n_same"))
-    share = (pl.col("n_coincident") / pl.col("n_events")).fill_null(0.0)
-    true = (pl.col("from_direction") & (share >= min_coincident_share) & (agree > disagree)).fill_null(False)
-    return labelled.with_columns(coincident_share=share, is_true_effect=true).drop(
-        "from_direction", "sign_multiplier", "n_events", "n_coincident", "n_same", "n_opposite"
+    capture = pl.col("planted_capture_bps")
+    true = (
+        (capture > spec.cost.round_trip_bps) & (capture >= min_chance_z * pl.col("chance_capture_sd_bps"))
+    ).fill_null(False)
+    return candidates.join(captured, on=KEY_COLUMNS, how="left", nulls_equal=True).with_columns(
+        is_true_effect=true
     )

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from quant_platform.bridge import (
+    default_engine_config,
     evaluate_bridge,
     rule_entries,
     rule_targets,
@@ -82,10 +83,12 @@ def test_rule_entries_and_targets_by_hand(spec):
 def test_engine_replay_agrees_with_discovery_returns(spec, world_and_result):
     world, result = world_and_result
     uncond = result.candidates.filter(pl.col("state_column") == "all", pl.col("tested"))
-    # Independent check: the engine's fills (with fees and slippage applied per fill) reproduce discovery's
-    # after-cost mean per trade on a gap-free tape to within a fraction of a basis point.
+    # Independent check: under discovery's flat cost (no volatility/impact slippage) the engine's fills (with
+    # fees and slippage applied per fill) reproduce discovery's after-cost mean per trade on a gap-free tape to
+    # within a fraction of a basis point.
     sample = uncond.filter(pl.col("horizon_bars") == 12).head(12)
-    bridge = evaluate_bridge(sample, world.bars, world.events, world.states, spec, only_passing=False)
+    flat = default_engine_config(spec, slippage_vol_coef=0.0, slippage_impact_bps=0.0)
+    bridge = evaluate_bridge(sample, world.bars, world.events, world.states, spec, flat, only_passing=False)
     joined = sample.join(bridge.filter(pl.col("scenario") == "cost_x1"), on="candidate_id")
     assert joined.height == sample.height
     for row in joined.iter_rows(named=True):
@@ -104,8 +107,14 @@ def test_cost_stress_scales_costs(spec, world_and_result):
     assert bridge.height == passing.height * len(names)
     rt = spec.cost.round_trip_bps
     x1, x2, x3 = (scenario_metrics(bridge, f"cost_x{m}", "expectancy_bps") for m in (1, 2, 3))
-    assert (x1 - x2).to_list() == pytest.approx([rt] * passing.height, abs=0.5)
-    assert (x1 - x3).to_list() == pytest.approx([2 * rt] * passing.height, abs=1.0)
+    # every step of the multiplier adds the x1 cost once more; realistic x1 costs at least the flat cost
+    assert (x1 - x3).to_list() == pytest.approx((2 * (x1 - x2)).to_list(), abs=1.0)
+    assert ((x1 - x2) > rt).all()
+    flat = default_engine_config(spec, slippage_vol_coef=0.0, slippage_impact_bps=0.0)
+    flat_bridge = evaluate_bridge(result.candidates, world.bars, world.events, world.states, spec, flat)
+    f1, f2, f3 = (scenario_metrics(flat_bridge, f"cost_x{m}", "expectancy_bps") for m in (1, 2, 3))
+    assert (f1 - f2).to_list() == pytest.approx([rt] * passing.height, abs=0.5)
+    assert (f1 - f3).to_list() == pytest.approx([2 * rt] * passing.height, abs=1.0)
     # planted 70 bps drifts survive x3 costs and a bar of latency
     assert tradability(bridge)["tradable"].all()
 
@@ -119,3 +128,31 @@ def test_null_candidates_are_not_tradable_with_reasons(spec, world_and_result):
     verdicts = tradability(bridge)
     assert verdicts.height == 6 and not verdicts["tradable"].any()
     assert verdicts["verdict_reasons"].str.contains(r"(cost_x1|cost_x2|latency_plus_1): expectancy").all()
+
+
+def test_realistic_slippage_catches_an_edge_that_only_covers_the_flat_cost(spec):
+    """A 40 bps drift traded in a thin market (each fill is the whole bar's volume): after discovery's flat
+    10 bps it pays ~30 bps a trade, but the engine's square-root impact (impact_bps x sqrt(participation 1) =
+    20 bps a side) and volatility slippage take more than that. The x1 scenario must say so."""
+    drift = PlantedDrift("VOL_SHOCK", "SYM00USDT", 12, 40.0)
+    config = WorldConfig(n_symbols=2, n_days=40, gap_rate=0.0, effects=(drift,), bar_volume_quote=1e6, seed=4)
+    world = make_world(config, spec)
+    result = run_discovery(world.bars, world.events, world.states, spec)
+    cand = result.candidates.filter(
+        pl.col("event_type") == "VOL_SHOCK", pl.col("symbol") == "SYM00USDT", pl.col("template") == "continuation",
+        pl.col("horizon_bars") == 12, pl.col("state_column") == "all",
+    )  # fmt: skip
+    assert cand.height == 1 and cand["mean_net_bps"][0] > 15  # profitable after discovery's flat cost
+    flat = default_engine_config(spec, slippage_vol_coef=0.0, slippage_impact_bps=0.0)
+    under_flat = evaluate_bridge(cand, world.bars, world.events, world.states, spec, flat, only_passing=False)
+    realistic = evaluate_bridge(cand, world.bars, world.events, world.states, spec, only_passing=False)
+    assert tradability(under_flat)["tradable"].to_list() == [True]
+    verdict = tradability(realistic)
+    assert verdict["tradable"].to_list() == [False]
+    assert "cost_x1: expectancy" in verdict["verdict_reasons"][0]
+    # the gap is the realistic slippage: 2 x 20 bps impact at full participation plus the volatility term
+    gap = (
+        scenario_metrics(under_flat, "cost_x1", "expectancy_bps")[0]
+        - scenario_metrics(realistic, "cost_x1", "expectancy_bps")[0]
+    )
+    assert 40.0 < gap < 45.0

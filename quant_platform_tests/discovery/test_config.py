@@ -82,6 +82,13 @@ def test_spec_values_flow_from_yaml(spec_copy):
             lambda d: d["gate_v1_phase2"]["per_event_overrides"].update(VOL_SHOCK={"max_q_value": 0.2}),
             "cannot override",
         ),
+        (
+            "gates.yaml",
+            lambda d: d["gate_v1_phase2"]["per_event_overrides"].update(
+                VOL_SHOK={"min_after_cost_expectancy_bps": 9}
+            ),
+            "VOL_SHOK: not an event of the canonical event registry \\(did you mean VOL_SHOCK",
+        ),
     ],
 )
 def test_bad_spec_is_a_clear_error(spec_copy, relative, change, message):

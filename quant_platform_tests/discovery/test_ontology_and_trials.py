@@ -35,6 +35,12 @@ def test_mismatch_is_an_error(result):
         check_ontology(stale)
     with pytest.raises(ValueError, match="no ontology_hash"):
         check_ontology(result.candidates.drop("ontology_hash"))
+    # empty: nothing computed under another spec, so it passes; without the column it cannot tell
+    check_ontology(result.candidates.clear())
+    with pytest.raises(ValueError, match="no ontology_hash"):
+        check_ontology(result.candidates.clear().drop("ontology_hash"))
+    with pytest.raises(ValueError, match="ontology hash mismatch"):  # a null hash is not the current spec
+        check_ontology(result.candidates.with_columns(ontology_hash=pl.lit(None, dtype=pl.String)))
 
 
 def test_changed_spec_changes_hash_and_fails_check(result, tmp_path: Path):

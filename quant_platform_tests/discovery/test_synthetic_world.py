@@ -11,7 +11,8 @@ import pytest
 
 from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.discovery import load_discovery_spec, run_discovery
-from quant_platform.discovery.synthetic_world import event_truth, label_discoveries, synthetic_chain
+from quant_platform.discovery.samples import build_samples
+from quant_platform.discovery.synthetic_world import label_discoveries, synthetic_chain, trade_capture
 from quant_platform.market.sources.synthetic import PlantedEffect, SyntheticConfig
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
@@ -36,7 +37,10 @@ def world(request, spec):
     chain = synthetic_chain(SyntheticConfig(seed=seed, symbols=SYMBOLS, planted_effects=(effect,)),
                             "2024-01-01", "2024-01-14", spec)  # fmt: skip
     result = run_discovery(chain.bars, chain.events, chain.states, spec)
-    return chain, label_discoveries(result.candidates, chain.events, chain.planted, spec)
+    labelled = label_discoveries(
+        result.candidates, chain.bars, chain.events, chain.states, chain.planted, spec
+    )
+    return chain, labelled
 
 
 def test_recovers_the_planted_drift_and_nothing_off_its_symbol(world):
@@ -60,33 +64,101 @@ def test_labelling_has_teeth(world):
     assert twins.height > 0 and not twins["is_true_effect"].any()
 
 
-def _ts(minutes: int) -> datetime:
-    return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+def _ts(bar: int) -> datetime:
+    return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=5 * bar)
 
 
-def test_event_truth_counts_events_inside_drift_windows():
-    planted = pl.DataFrame(
-        {"symbol": ["A", "A"], "ts": [_ts(100), _ts(1000)], "horizon_bars": [12, 12], "direction": [1, -1]},
-        schema_overrides={"ts": TS_DTYPE},
-    )
-    # drift windows on A: [90, 160] and [990, 1060] with a 2-bar (10 min) early tolerance
-    rows = [
-        ("A", 85, "X", 1),  # 15 min early: outside
-        ("A", 90, "X", 1),  # 10 min early: inside, same sign as +1
-        ("A", 160, "X", -1),  # drift end: inside, opposite
-        ("A", 165, "X", 1),  # after the end: outside
-        ("A", 1000, "X", 1),  # inside second window (direction -1): opposite
-        ("B", 100, "X", 1),  # other symbol: never coincident
-        ("A", 1000, "Y", 0),  # inside, no direction: coincident, neither same nor opposite
-    ]
-    events = pl.DataFrame(
-        {"symbol": [r[0] for r in rows], "ts": [_ts(r[1]) for r in rows], "event_type": [r[2] for r in rows],
-         "direction": [r[3] for r in rows]},
+# 20 planted +-60 bps drifts over 12 bars on symbol A, 60 bars apart (bar p: drift on bars p+1 .. p+12)
+PLANTED_BARS = [20 + 60 * i for i in range(20)]
+PLANTED_SIGNS = [1 if i % 3 else -1 for i in range(20)]
+
+
+def _hand_built():
+    n_bars = PLANTED_BARS[-1] + 120
+    bars = pl.DataFrame(
+        {"symbol": ["A"] * n_bars + ["B"] * n_bars, "ts": [_ts(b) for b in range(n_bars)] * 2,
+         "open": [100.0] * (2 * n_bars), "gap": [False] * (2 * n_bars)},
         schema_overrides={"ts": TS_DTYPE},
     )  # fmt: skip
-    got = event_truth(events, planted, bar_minutes=5, tolerance_bars=2).sort("event_type", "symbol")
-    assert got.rows() == [
-        ("X", "A", 5, 3, 1, 2),
-        ("X", "B", 1, 0, 0, 0),
-        ("Y", "A", 1, 1, 0, 0),
+    planted = pl.DataFrame(
+        {"symbol": ["A"] * 20, "ts": [_ts(b) for b in PLANTED_BARS], "horizon_bars": [12] * 20,
+         "size_bps": [60.0] * 20, "direction": PLANTED_SIGNS},
+        schema_overrides={"ts": TS_DTYPE, "direction": pl.Int8},
+    )  # fmt: skip
+    rows = []
+    # true: VOL_SHOCK on every planted bar, direction = the drift's sign
+    rows += [("A", b, "VOL_SHOCK", s) for b, s in zip(PLANTED_BARS, PLANTED_SIGNS, strict=True)]
+    # chance overlap the old rule called true: OI_FLUSH on every planted bar, agreeing 11 times out of 20
+    rows += [("A", b, "OI_FLUSH", s if i < 11 else -s) for i, (b, s) in enumerate(zip(PLANTED_BARS, PLANTED_SIGNS, strict=True))]  # fmt: skip
+    # chance overlap with a mean above cost: LIQUIDATION_CASCADE in 12 drift-free spots plus 3 agreeing planted
+    # bars (3 lucky trades: 180 / 15 = 12 bps, but only sqrt(3) chance sds)
+    rows += [("A", b + 30, "LIQUIDATION_CASCADE", 1) for b in PLANTED_BARS[3:15]]
+    rows += [
+        ("A", b, "LIQUIDATION_CASCADE", s) for b, s in zip(PLANTED_BARS[:3], PLANTED_SIGNS[:3], strict=True)
     ]
+    # same timing as the true case, on the symbol without drift
+    rows += [("B", b, "VOL_SHOCK", s) for b, s in zip(PLANTED_BARS, PLANTED_SIGNS, strict=True)]
+    events = pl.DataFrame(
+        {"event_id": [f"e{i}" for i in range(len(rows))], "symbol": [r[0] for r in rows],
+         "ts": [_ts(r[1]) for r in rows], "event_type": [r[2] for r in rows], "direction": [r[3] for r in rows]},
+        schema_overrides={"ts": TS_DTYPE, "direction": pl.Int8},
+    )  # fmt: skip
+    return bars, events, planted
+
+
+def test_trade_capture_is_the_planted_drift_inside_the_holding_window(spec):
+    """Reference: the drift summed bar by bar over each trade's holding bars, in a plain Python loop."""
+    bars, events, planted = _hand_built()
+    # add trades entering mid-drift and spanning two drift windows
+    extra = pl.DataFrame(
+        {"event_id": ["m1", "m2"], "symbol": ["A", "A"], "ts": [_ts(PLANTED_BARS[5] + 5), _ts(PLANTED_BARS[7] - 30)],
+         "event_type": ["FUNDING_FLIP", "FUNDING_FLIP"], "direction": [1, -1]},
+        schema_overrides={"ts": TS_DTYPE, "direction": pl.Int8},
+    )  # fmt: skip
+    samples = build_samples(bars, pl.concat([events, extra]), None, spec).samples
+    got = trade_capture(samples, planted, spec)
+    drift = {}
+    for p, s in zip(PLANTED_BARS, PLANTED_SIGNS, strict=True):
+        for b in range(p + 1, p + 13):
+            drift[b] = drift.get(b, 0.0) + s * 60.0 / 12
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for row in got.iter_rows(named=True):
+        entry = int((row["ts"] - start).total_seconds() // 300) + spec.entry_lag_bars
+        held = range(entry, entry + row["horizon_bars"])
+        want = row["trade_sign"] * sum(drift.get(b, 0.0) for b in held) if row["symbol"] == "A" else 0.0
+        assert row["planted_bps"] == pytest.approx(want, abs=1e-9)
+    # spot values: a trade entering 6 bars into a +60 drift keeps 7 of its 12 bars for 35 bps
+    mid = got.filter(
+        pl.col("event_id") == "m1", pl.col("template") == "continuation", pl.col("horizon_bars") == 12
+    )
+    assert mid["planted_bps"].to_list() == [pytest.approx(35.0 * PLANTED_SIGNS[5])]
+
+
+def test_labels_true_chance_overlap_wrong_sign_and_off_symbol(spec):
+    bars, events, planted = _hand_built()
+    candidates = (
+        build_samples(bars, events, None, spec)
+        .samples.select(
+            "family", "event_type", "symbol", "horizon_bars", "template", "state_column", "state_value"
+        )
+        .unique()
+    )
+    got = label_discoveries(candidates, bars, events, None, planted, spec)
+    label = {(r["event_type"], r["symbol"], r["template"], r["horizon_bars"]): r["is_true_effect"]
+             for r in got.iter_rows(named=True)}  # fmt: skip
+    capture = {(r["event_type"], r["symbol"], r["template"], r["horizon_bars"]): r["planted_capture_bps"]
+               for r in got.iter_rows(named=True)}  # fmt: skip
+    # true: each trade captures the full +60 at h=12 and h=48, 15 bps (> 10 bps cost) at h=3
+    assert capture[("VOL_SHOCK", "A", "continuation", 12)] == pytest.approx(60.0)
+    assert all(label[("VOL_SHOCK", "A", "continuation", h)] for h in (3, 12, 48))
+    # wrong sign: the reversal template loses the drift
+    assert capture[("VOL_SHOCK", "A", "reversal", 12)] == pytest.approx(-60.0)
+    assert not any(label[("VOL_SHOCK", "A", "reversal", h)] for h in (3, 12, 48))
+    # chance overlap: 100% inside drift windows (the old 10% share rule: true), 11 of 20 agreeing -> 6 bps
+    assert capture[("OI_FLUSH", "A", "continuation", 12)] == pytest.approx(6.0)
+    assert not label[("OI_FLUSH", "A", "continuation", 12)]
+    # chance overlap above cost: 12 bps from 3 lucky trades of 15 is only sqrt(3) chance sds
+    assert capture[("LIQUIDATION_CASCADE", "A", "continuation", 12)] == pytest.approx(12.0)
+    assert not label[("LIQUIDATION_CASCADE", "A", "continuation", 12)]
+    # off symbol: same timing and signs on B, nothing planted there
+    assert not any(v for k, v in label.items() if k[1] == "B")
