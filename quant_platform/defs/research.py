@@ -14,8 +14,9 @@ What the RunSet selects reaches the library as explicit arguments:
   bridge/stage replay; otherwise the metadata says funding was not settled (never silently).
 
 Engine configuration of the replays (:func:`research_engine_config`): the base is the spec's own cost model
-and entry lag (``bridge.default_engine_config(spec)``), so the bridge's x1 scenario replays exactly what
-discovery assumed; the ``BacktestEngine`` resource overrides only the fields explicitly set on it (in code
+and entry lag (``bridge.default_engine_config(spec)``): discovery's flat fee and slippage plus the volatility-
+and size-dependent slippage of ``bridge_v1.realistic_slippage``, so x1 charges what a fill would really pay
+(see ``bridge.evaluate``); the ``BacktestEngine`` resource overrides only the fields explicitly set on it (in code
 or run config), so its generic engine defaults never leak in. ``entry_lag_bars`` is the hypothesis' own
 timing: a resource that sets a different one is refused with a clear error rather than silently testing a
 different rule. (Overriding the cost fields is allowed: it is a deliberate "what if costs were ..." run,
