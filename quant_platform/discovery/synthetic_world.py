@@ -115,7 +115,7 @@ def label_discoveries(
     states: pl.DataFrame | None,
     planted: pl.DataFrame,
     spec: DiscoverySpec,
-    min_chance_z: float = 3.0,
+    min_chance_z: float = 2.5,
 ) -> pl.DataFrame:
     """``candidates`` with the planted drift its own trades capture and ``is_true_effect``.
 
@@ -130,8 +130,11 @@ def label_discoveries(
       sign-flip null; its mean is 0). Events that merely fall inside drift windows often (a frequent event
       on a symbol whose bars lie in drift windows 25-40% of the time) capture about nothing on average.
 
-    ``is_true_effect``: ``planted_capture_bps >= min_chance_z x chance_capture_sd_bps`` (default 3: a
-    one-sided sign-flip p of about 0.001, so chance overlap is labelled true about once in 700 candidates)
+    ``is_true_effect``: ``planted_capture_bps >= min_chance_z x chance_capture_sd_bps`` (default 2.5: a
+    one-sided sign-flip p of about 0.006, so chance overlap is labelled true about once in 160 candidates;
+    with ``m`` trades each carrying the full drift the statistic is ``sqrt(m)``, so 2.5 asks for at least
+    7 carrying trades: a 48-bar twin of a true 12-bar carrier has few non-overlapping trades and 3 would
+    call it false although its trades capture the planted drift)
     AND ``planted_capture_bps > `` the spec's round-trip cost, because discovery tests H0 "mean net return
     <= 0": a candidate whose trades capture less drift than they pay in costs is a null of that test.
     Wrong-sign and fixed-sign templates capture a negative or zero mean and are false; so is every
