@@ -18,6 +18,7 @@ import polars as pl
 from quant_platform.bridge.streams import bridge_candidates, rule_streams, stressed_rule_streams
 from quant_platform.discovery.config import DiscoverySpec, load_discovery_spec
 from quant_platform.engine import EngineConfig
+from quant_platform.registry.trials import CPCV_PATH, FOLD, HYPOTHESIS
 from quant_platform.validation import (
     StageAConfig,
     StageAResult,
@@ -135,9 +136,9 @@ def _families(bridge: pl.DataFrame) -> pl.DataFrame:
 
 
 def stage_a_trials(result: StageAResult, bridge: pl.DataFrame, runset_id: str) -> pl.DataFrame:
-    """Trial-ledger rows (long: ``metric``/``value``) of Stage A: one trial per screened candidate, with
-    every fold's IC, Sharpe, test days, training decision and fold verdict (``fold<k>_<metric>``) and the
-    overall ``passed``."""
+    """Trial-ledger rows (long: ``metric``/``value``) of Stage A: per screened candidate one ``hypothesis``
+    evaluation with the overall ``passed``, and one ``fold`` evaluation per anchored fold (``sub_id`` = the
+    fold index) with its IC, Sharpe, test days, training decision and verdict."""
     fold_columns = [
         "ic",
         "sharpe_ann",
@@ -148,52 +149,64 @@ def stage_a_trials(result: StageAResult, bridge: pl.DataFrame, runset_id: str) -
     ]
     folds = (
         result.fold_metrics.with_columns(pl.col(fold_columns).cast(pl.Float64))
-        .unpivot(
-            index=["candidate_id", "fold"],
-            on=fold_columns,
-            variable_name="m",
-            value_name="value",
-        )
+        .unpivot(index=["candidate_id", "fold"], on=fold_columns, variable_name="metric", value_name="value")
         .select(
             "candidate_id",
-            pl.format("fold{}_{}", "fold", "m").alias("metric"),
+            pl.lit(FOLD).alias("kind"),
+            pl.col("fold").cast(pl.String).alias("sub_id"),
+            "metric",
             pl.col("value").cast(pl.Float64),
         )
     )
     passed = result.decisions.select(
-        "candidate_id", pl.lit("passed").alias("metric"), pl.col("passed").cast(pl.Float64).alias("value")
+        "candidate_id",
+        pl.lit(HYPOTHESIS).alias("kind"),
+        pl.lit("").alias("sub_id"),
+        pl.lit("passed").alias("metric"),
+        pl.col("passed").cast(pl.Float64).alias("value"),
     )
-    return _ledger(pl.concat([folds, passed]), bridge, runset_id, STAGE_A)
+    return _ledger(pl.concat([passed, folds]), bridge, runset_id, STAGE_A)
 
 
 def stage_b_trials(result: StageBResult, bridge: pl.DataFrame, runset_id: str) -> pl.DataFrame:
-    """Trial-ledger rows (long) of Stage B: one trial per evaluated candidate, its statistics, every CPCV
-    path's Sharpe (``cpcv_path<k>_sharpe_ann``, NaN when undefined), every gate's pass/fail
-    (``<gate>_passed``) and the overall ``passed``."""
+    """Trial-ledger rows (long) of Stage B: per evaluated candidate one ``hypothesis`` evaluation with its
+    statistics, every gate's pass/fail (``<gate>_passed``) and the overall ``passed``, and one ``cpcv_path``
+    evaluation per CPCV path (``sub_id`` = the path index) with its ``sharpe_ann`` (NaN when undefined)."""
     gates = [c for c in result.candidates.columns if c.endswith("_passed")] + ["passed"]
-    long = result.candidates.select(
-        "candidate_id",
-        *[pl.col(c).cast(pl.Float64) for c in STAGE_B_TRIAL_METRICS],
-        *[pl.col(c).cast(pl.Float64) for c in gates],
-    ).unpivot(index="candidate_id", variable_name="metric", value_name="value")
+    whole = (
+        result.candidates.select(
+            "candidate_id",
+            *[pl.col(c).cast(pl.Float64) for c in STAGE_B_TRIAL_METRICS],
+            *[pl.col(c).cast(pl.Float64) for c in gates],
+        )
+        .unpivot(index="candidate_id", variable_name="metric", value_name="value")
+        .select(
+            "candidate_id", pl.lit(HYPOTHESIS).alias("kind"), pl.lit("").alias("sub_id"), "metric", "value"
+        )
+    )
     paths = result.cpcv_paths.select(
         "candidate_id",
-        pl.format("cpcv_path{}_sharpe_ann", "path").alias("metric"),
+        pl.lit(CPCV_PATH).alias("kind"),
+        pl.col("path").cast(pl.String).alias("sub_id"),
+        pl.lit("sharpe_ann").alias("metric"),
         pl.col("sharpe_ann").fill_null(float("nan")).alias("value"),
     )
-    return _ledger(pl.concat([long, paths]), bridge, runset_id, STAGE_B)
+    return _ledger(pl.concat([whole, paths]), bridge, runset_id, STAGE_B)
 
 
 def _ledger(long: pl.DataFrame, bridge: pl.DataFrame, runset_id: str, stage: str) -> pl.DataFrame:
+    """The rows in the registry's long ledger shape, in a fixed order (same result, same rows)."""
     return (
         long.join(_families(bridge), on="candidate_id", how="left")
         .select(
             pl.lit(runset_id).alias("runset_id"),
             pl.lit(stage).alias("stage"),
+            "kind",
             pl.col("candidate_id").alias("trial_id"),
+            "sub_id",
             "family",
             "metric",
             "value",
         )
-        .sort("trial_id", "metric")
+        .sort("trial_id", "kind", pl.col("sub_id").str.len_chars(), "sub_id", "metric")
     )

@@ -209,12 +209,27 @@ def test_planted_effect_survives_stage_a_and_noise_does_not(spec, planted):
     assert decisions["planted"]["passed"] and decisions["planted"]["mean_ic"] > 0.02
     assert not decisions["noise"]["passed"] and decisions["noise"]["failure_reasons"]
     trials = stage_a_trials(result, bridge, "runset")
-    # 3 folds x (IC, Sharpe, test days, training expectancy, selected_in_train, fold_passed) + passed
-    assert trials.filter(pl.col("trial_id") == "planted").height == 3 * 6 + 1
+    planted_rows = trials.filter(pl.col("trial_id") == "planted")
+    # One hypothesis evaluation (passed) and one fold evaluation per anchored fold, each with IC, Sharpe,
+    # test days, training expectancy, selected_in_train and fold_passed.
+    by_evaluation = (
+        planted_rows.group_by("kind", "sub_id").agg(pl.col("metric").sort()).sort("kind", "sub_id")
+    )
+    fold_metrics = sorted(
+        ["ic", "sharpe_ann", "n_test_days", "train_expectancy_bps", "selected_in_train", "fold_passed"]
+    )
+    assert by_evaluation.rows() == [
+        ("fold", "0", fold_metrics),
+        ("fold", "1", fold_metrics),
+        ("fold", "2", fold_metrics),
+        ("hypothesis", "", ["passed"]),
+    ]
+    fold_rows = result.fold_metrics.filter(pl.col("candidate_id") == "planted").sort("fold")
+    assert planted_rows.filter(pl.col("kind") == "fold", pl.col("metric") == "ic").sort("sub_id")[
+        "value"
+    ].to_list() == pytest.approx(fold_rows["ic"].to_list(), nan_ok=True)
     assert (
-        trials.filter(pl.col("trial_id") == "planted", pl.col("metric") == "fold0_selected_in_train")[
-            "value"
-        ].item()
+        planted_rows.filter(pl.col("sub_id") == "0", pl.col("metric") == "selected_in_train")["value"].item()
         == 1.0
     )
     assert trials["family"].null_count() == 0
@@ -233,10 +248,15 @@ def test_planted_effect_survives_stage_a_and_noise_does_not(spec, planted):
     assert stage_b.stress["evaluated"].all()
     funnel = stage_b.funnel["n_remaining"].to_list()
     assert funnel == sorted(funnel, reverse=True) and funnel[0] == 1
-    # The ledger holds the survivor's statistics, gates and every CPCV path it was evaluated on.
+    # The ledger holds the survivor's statistics and gates, and one cpcv_path evaluation per path.
     ledger = stage_b_trials(stage_b, bridge, "runset")
-    path_metrics = ledger.filter(pl.col("metric").str.starts_with("cpcv_path"))
-    assert path_metrics.height == stage_b.cpcv_paths.height > 0
+    paths = ledger.filter(pl.col("kind") == "cpcv_path")
+    assert paths.height == paths["sub_id"].n_unique() == stage_b.cpcv_paths.height > 0
+    assert set(paths["metric"]) == {"sharpe_ann"}
+    expected_paths = stage_b.cpcv_paths.sort("path")["sharpe_ann"].fill_null(float("nan")).to_list()
+    got_paths = paths.sort(pl.col("sub_id").cast(pl.Int64))["value"].to_list()
+    assert got_paths == pytest.approx(expected_paths, nan_ok=True)
+    assert set(ledger.filter(pl.col("kind") == "hypothesis")["sub_id"]) == {""}
     assert set(ledger["trial_id"]) == {"planted"}
 
 
