@@ -21,6 +21,7 @@ from quant_platform.bridge.schemas import BridgeEvaluation
 from quant_platform.bridge.stages import (
     STAGE_A,
     STAGE_B,
+    dsr_trials_from_ledger,
     evaluate_stage_a_survivors,
     screen_bridge_survivors,
     stage_a_trials,
@@ -40,6 +41,7 @@ __all__ = [
     "Scenario",
     "bridge_candidates",
     "default_engine_config",
+    "dsr_trials_from_ledger",
     "evaluate_bridge",
     "evaluate_stage_a_survivors",
     "rule_entries",

@@ -92,6 +92,15 @@ class Registry(dg.ConfigurableResource):
     def count_trials(self, runset: str, stage: str | None = None) -> int:
         return self.library().count_trials(runset, stage)
 
+    def count_hypotheses(self, runset: str, stage: str | None = None) -> int:
+        return self.library().count_hypotheses(runset, stage)
+
+    def count_evaluations(self, runset: str, stage: str | None = None, kind: str | None = None) -> int:
+        return self.library().count_evaluations(runset, stage, kind)
+
+    def trials(self, runset: str, stage: str | None = None, kind: str | None = None) -> pl.DataFrame:
+        return self.library().trials(runset, stage, kind)
+
 
 def runset_output_metadata(resolution: Resolution) -> dict[str, Any]:
     """Materialization metadata of a research output: RunSet id and name, resolution hash, mode."""

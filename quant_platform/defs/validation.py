@@ -7,8 +7,9 @@ registry's ledger, write the table through :func:`parquet_output` (content hash 
 its blocking checks. Like ``bridge_evaluation`` they check their input's ontology hash (a table from another
 spec is an error), replay with the spec-based engine configuration and the RunSet's funding prints (see
 :mod:`quant_platform.defs.research`), and attach the ontology hash, template filter and funding status as
-metadata. ``stage_b_survivors`` deflates its Sharpe ratios by everything the ledger holds for the
-RunSet (every stage before it) and shows the gate funnel as a table and a text bar chart.
+metadata. ``stage_b_survivors`` deflates its Sharpe ratios by every hypothesis the ledger holds for the
+RunSet, in count and in spread (:func:`quant_platform.bridge.stages.dsr_trials_from_ledger`), and shows the
+gate funnel as a table and a text bar chart.
 """
 
 import itertools
@@ -18,7 +19,6 @@ import dagster as dg
 import polars as pl
 
 from quant_platform.bridge import (
-    STAGE_B,
     evaluate_stage_a_survivors,
     screen_bridge_survivors,
     stage_a_trials,
@@ -39,6 +39,7 @@ from quant_platform.defs.research import (
 )
 from quant_platform.discovery import check_ontology, load_discovery_spec
 from quant_platform.engine import EngineConfig
+from quant_platform.registry.trials import count_hypotheses
 from quant_platform.validation.schemas import StageADecisions, StageBCandidates
 
 FUNNEL_CHECK = "funnel_monotone"
@@ -173,7 +174,7 @@ def stage_a_screen(
             description="The gate funnel never grows: candidates remaining after each gate are non-increasing.",
         ),
     ],
-    description="Stage B: PSR, DSR (trials = everything the ledger holds for the RunSet), CPCV path Sharpes, "
+    description="Stage B: PSR, DSR (trials = every hypothesis the ledger holds for the RunSet), CPCV path Sharpes, "
     "block bootstrap, engine stress scenarios and fold policy for the Stage A survivors; every gate's result "
     "and reason, the strict survivors, and the gate funnel.",
 )
@@ -189,18 +190,17 @@ def stage_b_survivors(
     (bars, events, states), funding, config, replay_metadata = _replay_context(
         registry, resolution, backtest_engine
     )
-    # Everything tested for the RunSet before this stage: Stage B's own earlier records of the same candidates
-    # are not new selection trials (and leaving them out keeps a re-materialization byte-identical).
-    n_trials_total = registry.count_trials(context.partition_key) - registry.count_trials(
-        context.partition_key, STAGE_B
-    )
+    # Everything tested for the RunSet: its distinct hypotheses and their t tests. Stage B's own earlier
+    # records re-evaluate known hypotheses, so they change neither (a re-materialization is byte-identical).
+    ledger = registry.trials(context.partition_key)
+    n_trials_total = count_hypotheses(ledger)
     result = evaluate_stage_a_survivors(
         bridge_evaluation,
         stage_a_screen,
         bars,
         events,
         states,
-        n_trials_total=n_trials_total,
+        trial_ledger=ledger,
         base_config=config,
         funding=funding,
     )

@@ -5,11 +5,25 @@ from quant_platform.registry.ids import artifact_id, run_id, runset_id
 from quant_platform.registry.registry import FrozenRunSetError, NotFoundError, Registry, RunSetInfo
 from quant_platform.registry.resolver import RESOLVER_VERSION, Resolution
 from quant_platform.registry.specs import EXPLORATORY, REPRODUCIBLE, DatasetSpec, RunSetSpec
+from quant_platform.registry.trials import (
+    CPCV_PATH,
+    FOLD,
+    HPO_TRIAL,
+    HYPOTHESIS,
+    TRIAL_KINDS,
+    count_evaluations,
+    count_hypotheses,
+)
 
 __all__ = [
+    "CPCV_PATH",
     "EXPLORATORY",
+    "FOLD",
+    "HPO_TRIAL",
+    "HYPOTHESIS",
     "REPRODUCIBLE",
     "RESOLVER_VERSION",
+    "TRIAL_KINDS",
     "DatasetSpec",
     "FrozenRunSetError",
     "NotFoundError",
@@ -18,6 +32,8 @@ __all__ = [
     "RunSetInfo",
     "RunSetSpec",
     "artifact_id",
+    "count_evaluations",
+    "count_hypotheses",
     "run_id",
     "runset_id",
 ]

@@ -11,7 +11,11 @@ partition × content hash of each RunSet's current resolution), ``cache_meta``.
 Views: ``runset_bindings`` (the valid name → id binding per RunSet), ``resolution_heads`` (one row per
 resolve), ``latest_resolutions`` (newest non-historical resolve per RunSet), ``pins`` (the freeze per RunSet),
 ``current_resolutions`` (the pin if frozen, else the latest), ``runs_with_artifact_counts``,
-``dataset_coverage``.
+``dataset_coverage``, ``trial_evaluations`` (one row per distinct evaluation of the trial ledger: stage, kind,
+trial id, sub id, with its metric count) and ``trial_counts`` (per RunSet: distinct hypotheses, as
+``registry.trials.count_hypotheses``, and every evaluation, as ``count_evaluations``, with the folds, CPCV
+paths and HPO trials among them). Trial rows of fact files older than ``kind``/``sub_id`` are loaded as
+hypotheses with sub id ``''``, as the registry reads them.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ import polars as pl
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
+from quant_platform.registry.trials import CONFIGURATION_KINDS, CPCV_PATH, FOLD, HPO_TRIAL, HYPOTHESIS
 from quant_platform.registry.versions import empty_version_records, read_version_records
 
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "3"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "4"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -74,6 +79,28 @@ _VIEWS = [
     FROM runs r LEFT JOIN artifacts a ON a.producer_run_id = r.run_id  -- only the run's own artifacts
     GROUP BY r.run_id, r.dagster_run_id, r.runset_id, r.engine_version, r.seed, r.strategy_hash,
              r.written_at, r.fact_file""",
+    """CREATE VIEW trial_evaluations AS
+    SELECT runset_id, stage, kind, trial_id, sub_id, family, count(metric) AS n_metrics,
+           min(written_at) AS first_recorded_at
+    FROM trials GROUP BY runset_id, stage, kind, trial_id, sub_id, family""",
+    f"""CREATE VIEW trial_counts AS
+    WITH evaluations AS (SELECT DISTINCT runset_id, stage, kind, trial_id, sub_id FROM trials),
+    configurations AS (
+        SELECT DISTINCT runset_id, kind, trial_id, sub_id FROM trials
+        WHERE kind IN {tuple(CONFIGURATION_KINDS)!r}
+    ), per_runset AS (
+        SELECT runset_id, count(*) AS n_evaluations,
+               count(*) FILTER (WHERE kind = '{HYPOTHESIS}') AS n_hypothesis_evaluations,
+               count(*) FILTER (WHERE kind = '{FOLD}') AS n_folds,
+               count(*) FILTER (WHERE kind = '{CPCV_PATH}') AS n_cpcv_paths,
+               count(*) FILTER (WHERE kind = '{HPO_TRIAL}') AS n_hpo_trials
+        FROM evaluations GROUP BY runset_id
+    )
+    SELECT p.runset_id, coalesce(c.n_hypotheses, 0) AS n_hypotheses, p.n_evaluations,
+           p.n_hypothesis_evaluations, p.n_folds, p.n_cpcv_paths, p.n_hpo_trials
+    FROM per_runset p LEFT JOIN (
+        SELECT runset_id, count(*) AS n_hypotheses FROM configurations GROUP BY runset_id
+    ) c ON c.runset_id = p.runset_id""",
     """CREATE VIEW dataset_coverage AS
     WITH ds AS (
         SELECT * FROM datasets
@@ -110,6 +137,8 @@ VIEWS: tuple[str, ...] = (
     "current_resolutions",
     "runs_with_artifact_counts",
     "dataset_coverage",
+    "trial_evaluations",
+    "trial_counts",
 )
 
 
@@ -167,6 +196,12 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
                 _load_facts(con, registry, fact_type, files[fact_type])
             except duckdb.Error as exc:  # name the corrupt fact file rather than echo DuckDB's SQL
                 raise registry.fs.unreadable(files[fact_type], exc) from exc
+        # Trial rows of fact files written before kind/sub_id: hypotheses, as registry.trials reads them.
+        con.execute(
+            "UPDATE trials SET kind = coalesce(kind, $kind), sub_id = coalesce(sub_id, '') "
+            "WHERE kind IS NULL OR sub_id IS NULL",
+            {"kind": HYPOTHESIS},
+        )
         artifacts = read_version_records(registry.store) if registry.store else empty_version_records()
         con.register("artifacts_frame", artifacts)
         con.sql("CREATE TABLE artifacts AS SELECT * FROM artifacts_frame")

@@ -67,7 +67,11 @@ FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "trials": {
         "runset_id": _STR,
         "stage": _STR,
+        # What was evaluated (registry.trials.TRIAL_KINDS) and which part of the trial (fold / path / HPO trial
+        # number; "" for a whole hypothesis). Older fact files read them as null: see registry.trials.
+        "kind": _STR,
         "trial_id": _STR,
+        "sub_id": _STR,
         "family": _STR,
         "metric": _STR,
         "value": pl.Float64(),

@@ -55,6 +55,14 @@ from quant_platform.registry.resolver import (
     resolve_artifacts,
 )
 from quant_platform.registry.specs import EXPLORATORY, REPRODUCIBLE, DatasetSpec, RunSetSpec
+from quant_platform.registry.trials import (
+    EVALUATION_KEY,
+    HYPOTHESIS,
+    TRIAL_KINDS,
+    count_evaluations,
+    count_hypotheses,
+    with_legacy_kinds,
+)
 from quant_platform.registry.versions import read_version_records
 
 CACHE_FILE = "registry.duckdb"
@@ -506,26 +514,35 @@ class Registry:
 
     # ---- trial ledger ------------------------------------------------------------------------------------
     def record_trials(self, frame: pl.DataFrame) -> int:
-        """Append trials to the ledger; returns the number of distinct trials in ``frame``.
+        """Append evaluations to the ledger; returns the number of distinct evaluations in ``frame``.
 
-        ``frame`` has ``runset_id`` (a RunSet name or id), ``stage``, ``trial_id``, ``family`` and any number
-        of numeric metric columns (wide, one row per trial), or ``metric``/``value`` columns (long).
+        ``frame`` has ``runset_id`` (a RunSet name or id), ``stage``, ``trial_id``, ``family``, optionally
+        ``kind`` (one of :data:`~quant_platform.registry.trials.TRIAL_KINDS`; default ``hypothesis``) and
+        ``sub_id`` (the fold / path / HPO trial number; ``""`` and only ``""`` for a hypothesis; default
+        ``""``), and any number of numeric metric columns (wide, one row per evaluation), or
+        ``metric``/``value`` columns (long).
         """
-        keys = ["runset_id", "stage", "trial_id", "family"]
-        absent = [k for k in keys if k not in frame.columns]
+        required = ["runset_id", "stage", "trial_id", "family"]
+        absent = [k for k in required if k not in frame.columns]
         if absent:
             raise ValueError(f"trial frame lacks columns {absent}")
         if frame.height == 0:
             return 0
+        if "kind" not in frame.columns:
+            frame = frame.with_columns(pl.lit(HYPOTHESIS).alias("kind"))
+        if "sub_id" not in frame.columns:
+            frame = frame.with_columns(pl.lit("").alias("sub_id"))
+        keys = ["runset_id", "stage", "kind", "trial_id", "sub_id", "family"]
         for column in keys:
             if frame[column].null_count():
                 raise ValueError(f"trial column {column!r} has nulls")
         for stage in frame["stage"].unique().to_list():
             validate_name(stage, "stage")
+        frame = frame.with_columns(pl.col("trial_id", "sub_id", "family").cast(pl.String))
+        _validate_kinds(frame)
         refs = frame["runset_id"].unique().to_list()
         resolved = {r: self.runset(r).runset_id for r in refs}
         frame = frame.with_columns(pl.col("runset_id").replace_strict(resolved, return_dtype=pl.String))
-        frame = frame.with_columns(pl.col("trial_id").cast(pl.String), pl.col("family").cast(pl.String))
         if {"metric", "value"} <= set(frame.columns):
             long = frame.select(*keys, pl.col("metric").cast(pl.String), pl.col("value").cast(pl.Float64))
         else:
@@ -542,19 +559,38 @@ class Registry:
                     pl.lit(None, pl.String).alias("metric"), pl.lit(None, pl.Float64).alias("value")
                 )
         self.facts.append("trials", long)
-        return frame.select("runset_id", "stage", "trial_id").unique().height
+        return frame.select("runset_id", *EVALUATION_KEY).unique().height
 
-    def trials(self, runset: str | None = None, stage: str | None = None) -> pl.DataFrame:
+    def trials(
+        self, runset: str | None = None, stage: str | None = None, kind: str | None = None
+    ) -> pl.DataFrame:
+        """Ledger rows (of a RunSet, stage and kind), older fact files read as hypotheses
+        (:func:`~quant_platform.registry.trials.with_legacy_kinds`)."""
         where = pl.lit(True)
         if runset is not None:
             where = where & (pl.col("runset_id") == self.runset(runset).runset_id)
         if stage is not None:
             where = where & (pl.col("stage") == validate_name(stage, "stage"))
-        return self.facts.read("trials", where)
+        frame = with_legacy_kinds(self.facts.read("trials", where))
+        if kind is not None:
+            frame = frame.filter(pl.col("kind") == _known_kind(kind))
+        return frame
+
+    def count_hypotheses(self, runset_id: str, stage: str | None = None) -> int:
+        """Distinct strategy configurations (hypotheses, HPO trials) tested for a RunSet (name or id), in one
+        stage or all, each once however many stages evaluated it and however often it was recorded: the N
+        of the DSR and of FDR over strategies (see :mod:`quant_platform.registry.trials`)."""
+        return count_hypotheses(self.trials(runset_id, stage))
+
+    def count_evaluations(self, runset_id: str, stage: str | None = None, kind: str | None = None) -> int:
+        """Distinct evaluations for a RunSet (name or id): every (stage, kind, trial_id, sub_id), i.e. each
+        hypothesis, fold, CPCV path and HPO trial any stage computed, optionally of one stage or kind."""
+        return count_evaluations(self.trials(runset_id, stage, kind))
 
     def count_trials(self, runset_id: str, stage: str | None = None) -> int:
-        """Distinct trials evaluated for a RunSet (name or id), in one stage or all: the N that multiple
-        testing corrections (DSR, FDR) must use. Recording the same trial twice does not count it twice."""
+        """Distinct (stage, trial_id) of a RunSet: each hypothesis once per stage that evaluated it (its
+        folds and paths share its trial id). Kept for per-stage counts; use :meth:`count_hypotheses` for a
+        multiple-testing N and :meth:`count_evaluations` for everything evaluated."""
         return self.trials(runset_id, stage).select("stage", "trial_id").unique().height
 
     # ---- artifacts ---------------------------------------------------------------------------------------
@@ -574,3 +610,26 @@ class Registry:
         from quant_platform.registry.cache import query_cache
 
         return query_cache(self, sql, params)
+
+
+def _known_kind(kind: str) -> str:
+    if kind not in TRIAL_KINDS:
+        raise ValueError(f"unknown trial kind {kind!r}; known: {list(TRIAL_KINDS)}")
+    return kind
+
+
+def _validate_kinds(frame: pl.DataFrame) -> None:
+    """Known kinds only; a hypothesis has the empty sub id, every part of one (fold, path, HPO trial) a
+    printable label."""
+    for kind in frame["kind"].unique().to_list():
+        _known_kind(kind)
+    is_whole = pl.col("kind") == HYPOTHESIS
+    misplaced = frame.filter(is_whole != (pl.col("sub_id") == ""))
+    if misplaced.height:
+        row = misplaced.row(0, named=True)
+        raise ValueError(
+            f"trial {row['trial_id']!r} of kind {row['kind']!r} has sub_id {row['sub_id']!r}: a hypothesis "
+            "has sub_id '' and every fold, cpcv_path or hpo_trial a non-empty one"
+        )
+    for sub_id in frame.filter(~is_whole)["sub_id"].unique().to_list():
+        validate_label(sub_id, "trial sub_id")

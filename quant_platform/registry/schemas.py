@@ -11,6 +11,7 @@ import polars as pl
 from pandera.engines.polars_engine import DateTime
 
 from quant_platform.registry.names import CONTENT_ID_PATTERN, NAME_PATTERN
+from quant_platform.registry.trials import TRIAL_KINDS
 
 UTC_MS = DateTime(time_zone="UTC", time_unit="ms")  # type: ignore[call-arg]
 _HEX = CONTENT_ID_PATTERN.pattern
@@ -101,12 +102,15 @@ class FreezeFacts(pa.DataFrameModel):
 
 
 class TrialFacts(pa.DataFrameModel):
-    """The trial ledger, long format: one row per (trial, metric); a trial without metrics has one row
-    with null ``metric``/``value`` so it is still counted. ``value`` may be NaN (a failed trial)."""
+    """The trial ledger, long format: one row per (evaluation, metric), an evaluation being
+    ``(stage, kind, trial_id, sub_id)`` (``registry.trials``); one without metrics has one row with null
+    ``metric``/``value`` so it is still counted. ``value`` may be NaN (a failed evaluation)."""
 
     runset_id: str = pa.Field(str_matches=_HEX)
     stage: str = pa.Field(str_matches=_NAME)
+    kind: str = pa.Field(isin=list(TRIAL_KINDS))
     trial_id: str = pa.Field(str_length={"min_value": 1, "max_value": 200})
+    sub_id: str = pa.Field(str_length={"min_value": 0, "max_value": 200})
     family: str = pa.Field(str_length={"min_value": 1, "max_value": 200})
     metric: str = pa.Field(nullable=True)
     value: pl.Float64 = pa.Field(nullable=True)

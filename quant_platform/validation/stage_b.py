@@ -4,12 +4,15 @@ Per candidate, on its UTC-day after-cost returns (``daily.py``):
 - PSR against ``psr_benchmark_sharpe`` and MinTRL (days), from the per-day Sharpe, skew and non-excess
   kurtosis.
 - DSR: the expected maximum Sharpe of the trials is the PSR benchmark. The trial count is *everything tested*
-  (``n_trials_total``, from the registry's trial ledger). When the trials' own streams are given, correlated
-  trials are collapsed: the effective count of the covered trials (``trials.effective_number_of_trials``) is
-  scaled to the total, ``N_used = N_eff · n_trials_total / n_covered``; otherwise ``N_used = n_trials_total``.
-  V[SR] is the variance (ddof=1) of the trials' defined per-day Sharpes. When no per-day benchmark can be
-  formed the dsr gate fails for every candidate with the reason instead of raising:
-  ``dsr_trial_variance_unestimable`` (fewer than 2 trials with a defined Sharpe, e.g. one replayed trial) or
+  (``n_trials_total``, from the registry's trial ledger). V[SR] is the variance (ddof=1) of the trials'
+  defined per-day Sharpes, given either as ``trial_sharpes_ann`` (then ``N_used = n_trials_total``, method
+  ``all_trials``) or as the trials' own streams ``trial_streams`` (correlated trials collapsed: the effective
+  count of the covered trials (``trials.effective_number_of_trials``) scaled to the total,
+  ``N_used = N_eff · n_trials_total / n_covered``). The pipeline (``bridge.stages``) passes the Sharpes of
+  every tested hypothesis of the RunSet: V[SR] from the trials that survived a selection would be biased low
+  (see there). ``N = 1`` is no selection: the benchmark is 0 and needs no V[SR]. Otherwise, when no per-day
+  benchmark can be formed the dsr gate fails for every candidate with the reason instead of raising:
+  ``dsr_trial_variance_unestimable`` (fewer than 2 trials with a defined Sharpe) or
   ``dsr_expected_max_sharpe_out_of_range`` (V[SR] or E[max SR] above ``MAX_PER_PERIOD_SHARPE`` per day).
 - CPCV (``cpcv.py``) over days (``n_groups``, ``n_test_groups``, ``embargo_days``): per split the candidate
   is taken on the test days only if its after-cost expectancy per trade over the split's (purged, embargoed)
@@ -230,7 +233,10 @@ def trial_deflation(
 
 def _expected_max(n_trials_total: int, n_used: float, method: str, sharpe_pp: np.ndarray) -> TrialDeflation:
     """V[SR] from the trials with a defined Sharpe (NaN = a trial that never moved or has one day) and the
-    expected maximum; an infinite trial Sharpe makes the spread unbounded (out of range, not dropped)."""
+    expected maximum; an infinite trial Sharpe makes the spread unbounded (out of range, not dropped). With
+    one trial there is nothing to deflate by: V[SR] is reported as 0 and the benchmark is 0."""
+    if n_used == 1.0:  # no selection: E[max SR] of one trial is its mean, 0 under the null
+        return TrialDeflation(n_trials_total, n_used, method, 0.0, 0.0)
     defined = sharpe_pp[~np.isnan(sharpe_pp)]
     if defined.size < 2:
         return TrialDeflation(

@@ -11,6 +11,10 @@ would otherwise add up.
 Alternative (``method="eigen"``): the participation ratio of the correlation matrix's eigenvalues,
 ``(Σλ)² / Σλ²``; equals K for K uncorrelated streams and 1 for identical ones, and is smooth in ρ. It is kept
 as a cross-check: with finite samples, spurious sample correlations pull it below K for independent streams.
+
+:func:`per_period_sharpe_from_trades` puts a trial known only by its per-trade statistics (discovery's
+t statistic and trade count) into the per-period Sharpe units the DSR uses, so V[SR] can be estimated over
+every tested hypothesis rather than only over those that were replayed.
 """
 
 from __future__ import annotations
@@ -57,3 +61,26 @@ def effective_number_of_trials(
         eigenvalues = np.clip(np.linalg.eigvalsh(corr), 0.0, None)
         return float(eigenvalues.sum() ** 2 / (eigenvalues**2).sum())
     raise ValueError(f"unknown method {method!r}; use 'clustering' or 'eigen'")
+
+
+def per_period_sharpe_from_trades(
+    trade_sharpe: np.ndarray | float, n_trades: np.ndarray | float, n_periods: float
+) -> np.ndarray:
+    """Per-period Sharpe of a strategy whose ``n_trades`` trades over ``n_periods`` periods have per-trade
+    Sharpe ``trade_sharpe`` = mean / sd of the trade returns (= t statistic / sqrt(n_trades)).
+
+    Model: trades arrive as a Poisson process of rate ``λ = n_trades / n_periods`` per period with i.i.d.
+    returns of mean μ and sd σ, each booked in one period, and a period without a trade returns 0 (as a flat
+    day of a replayed stream). The period return is then compound Poisson with mean ``λμ`` and variance
+    ``λ(σ² + μ²)``, so ``SR_period = sqrt(λ) · s / sqrt(1 + s²)`` with ``s = μ / σ``: the familiar
+    ``s · sqrt(trades per period)`` for small ``s``, bounded by ``sqrt(λ)`` for large ``s``. Trades that
+    overlap or span periods make the true figure differ somewhat; it is the same for every trial, so the
+    spread of the trials (V[SR]) is what this is for.
+    """
+    s = np.asarray(trade_sharpe, dtype=np.float64)
+    n = np.asarray(n_trades, dtype=np.float64)
+    if not (np.isfinite(n_periods) and n_periods > 0):
+        raise ValueError(f"n_periods must be a positive number, got {n_periods!r}")
+    if np.any(~np.isfinite(s)) or np.any(~np.isfinite(n)) or np.any(n < 1):
+        raise ValueError("trade_sharpe must be finite and n_trades finite and >= 1")
+    return np.sqrt(n / n_periods) * s / np.sqrt(1.0 + s**2)

@@ -7,6 +7,7 @@ drift survives Stage A while the same rule on a symbol without an effect does no
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from quant_platform.bridge import (
     bridge_candidates,
     default_engine_config,
+    dsr_trials_from_ledger,
     evaluate_stage_a_survivors,
     rule_streams,
     screen_bridge_survivors,
@@ -27,9 +29,11 @@ from quant_platform.bridge import (
 from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.discovery import load_discovery_spec
 from quant_platform.discovery.planted_world import PlantedDrift, WorldConfig, make_world
+from quant_platform.discovery.trials import trial_ledger
 from quant_platform.engine import EngineConfig, run_backtest
 from quant_platform.validation import StressScenario
 from quant_platform.validation.schemas import CandidateStreams, StageADecisions
+from quant_platform.validation.sharpe import SharpeUnits, expected_max_sharpe, probabilistic_sharpe_ratio
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 NO_STRESS_LATENCY = (StressScenario("cost_x2", cost_multiplier=2.0),)
@@ -137,6 +141,60 @@ def test_a_rule_without_trades_is_flat_on_every_step(spec):
     assert (stream["ret_after_cost"] == 0.0).all() and (stream["signal"] == 0.0).all()
 
 
+def _discovery_ledger(trial_ids: list[str], *, seed: int) -> pl.DataFrame:
+    """Discovery's ledger rows (its own ``trial_ledger``) of tested hypotheses with random t tests."""
+    rng = np.random.default_rng(seed)
+    k = len(trial_ids)
+    candidates = pl.DataFrame(
+        {
+            "tested": [True] * k,
+            "candidate_id": trial_ids,
+            "family": ["VOLATILITY_TRANSITION"] * k,
+            "event_type": ["VOL_SHOCK"] * k,
+            "template": ["continuation"] * k,
+            "horizon_bars": [12] * k,
+            "n_observations": rng.integers(60, 300, k),
+            "mean_net_bps": rng.normal(0.0, 5.0, k),
+            "t_statistic": rng.normal(0.0, 1.0, k),
+            "p_value": rng.uniform(0.0, 1.0, k),
+            "q_value": rng.uniform(0.0, 1.0, k),
+            "passes_gates": [False] * k,
+        }
+    )
+    wide = trial_ledger(candidates, "runset")
+    metrics = [c for c in wide.columns if c not in ("runset_id", "stage", "trial_id", "family")]
+    return wide.unpivot(
+        index=["runset_id", "stage", "trial_id", "family"],
+        on=metrics,
+        variable_name="metric",
+        value_name="value",
+    ).with_columns(pl.lit("hypothesis").alias("kind"), pl.lit("").alias("sub_id"))
+
+
+def test_dsr_trials_from_ledger_by_hand():
+    """Hypotheses counted once across stages; one Sharpe per hypothesis with a t test, the latest record of a
+    metric winning; folds, paths and untested rows carry no t test."""
+    ledger = pl.DataFrame(
+        {
+            "stage": ["d", "d", "d", "d", "d", "d", "stage_a", "stage_a", "d"],
+            "kind": ["hypothesis"] * 6 + ["hypothesis", "fold", "hypothesis"],
+            "trial_id": ["a", "a", "b", "b", "a", "c", "a", "a", "e"],
+            "sub_id": [""] * 7 + ["0", ""],
+            "metric": ["t_statistic", "n_observations"] * 2 + ["t_statistic", "n_observations", "passed",
+                       "t_statistic", "t_statistic"],
+            "value": [1.0, 100.0, -2.0, 400.0, 3.0, 50.0, 1.0, 9.0, float("nan")],
+        }
+    )  # fmt: skip
+    n_total, sharpes = dsr_trials_from_ledger(ledger, n_days=100)
+    assert n_total == 4  # a, b, c, e
+    s_a, s_b = 3.0 / 10.0, -2.0 / 20.0  # a's t test re-recorded as 3.0: the latest wins
+    expected = [np.sqrt(1.0) * s_a / np.sqrt(1 + s_a**2), np.sqrt(4.0) * s_b / np.sqrt(1 + s_b**2)]
+    assert sharpes == pytest.approx(expected)
+    assert dsr_trials_from_ledger(ledger.filter(pl.col("metric") == "passed"), 100)[1].size == 0
+    with pytest.raises(ValueError, match="n_days"):
+        dsr_trials_from_ledger(ledger, 0)
+
+
 @pytest.fixture(scope="module")
 def planted(spec):
     effects = (PlantedDrift("VOL_SHOCK", "SYM00USDT", 12, 30.0),)
@@ -209,21 +267,64 @@ def test_planted_effect_survives_stage_a_and_noise_does_not(spec, planted):
     assert decisions["planted"]["passed"] and decisions["planted"]["mean_ic"] > 0.02
     assert not decisions["noise"]["passed"] and decisions["noise"]["failure_reasons"]
     trials = stage_a_trials(result, bridge, "runset")
-    # 3 folds x (IC, Sharpe, test days, training expectancy, selected_in_train, fold_passed) + passed
-    assert trials.filter(pl.col("trial_id") == "planted").height == 3 * 6 + 1
+    planted_rows = trials.filter(pl.col("trial_id") == "planted")
+    # One hypothesis evaluation (passed) and one fold evaluation per anchored fold, each with IC, Sharpe,
+    # test days, training expectancy, selected_in_train and fold_passed.
+    by_evaluation = (
+        planted_rows.group_by("kind", "sub_id").agg(pl.col("metric").sort()).sort("kind", "sub_id")
+    )
+    fold_metrics = sorted(
+        ["ic", "sharpe_ann", "n_test_days", "train_expectancy_bps", "selected_in_train", "fold_passed"]
+    )
+    assert by_evaluation.rows() == [
+        ("fold", "0", fold_metrics),
+        ("fold", "1", fold_metrics),
+        ("fold", "2", fold_metrics),
+        ("hypothesis", "", ["passed"]),
+    ]
+    fold_rows = result.fold_metrics.filter(pl.col("candidate_id") == "planted").sort("fold")
+    assert planted_rows.filter(pl.col("kind") == "fold", pl.col("metric") == "ic").sort("sub_id")[
+        "value"
+    ].to_list() == pytest.approx(fold_rows["ic"].to_list(), nan_ok=True)
     assert (
-        trials.filter(pl.col("trial_id") == "planted", pl.col("metric") == "fold0_selected_in_train")[
-            "value"
-        ].item()
+        planted_rows.filter(pl.col("sub_id") == "0", pl.col("metric") == "selected_in_train")["value"].item()
         == 1.0
     )
     assert trials["family"].null_count() == 0
-    # Stage B: only the Stage A survivor is evaluated; the noise rule is a trial for V[SR].
+    # Stage B: only the Stage A survivor is evaluated, deflated by every hypothesis of the ledger: 30 tested
+    # by discovery (the two replayed ones among them), which Stage A's rows re-evaluate without adding any.
+    discovery = _discovery_ledger(["planted", "noise", *[f"h{i:02d}" for i in range(28)]], seed=21)
+    ledger = pl.concat([discovery, trials], how="diagonal_relaxed")
     stage_b = evaluate_stage_a_survivors(
-        bridge, result.decisions, world.bars, world.events, world.states, n_trials_total=2, base_config=base
+        bridge,
+        result.decisions,
+        world.bars,
+        world.events,
+        world.states,
+        trial_ledger=ledger,
+        base_config=base,
     )
     assert stage_b.candidates["candidate_id"].to_list() == ["planted"]
-    assert stage_b.candidates["dsr_n_trials_total"][0] == 2
+    row = stage_b.candidates.row(0, named=True)
+    # A single survivor gets a defined DSR: V[SR] comes from the 30 tested hypotheses, not the replayed one.
+    assert row["dsr_n_trials_total"] == 30 and row["dsr_n_trials_used"] == 30.0
+    assert row["dsr"] is not None and row["dsr_expected_max_sharpe_ann"] is not None
+    assert "unestimable" not in (row["dsr_reason"] or "")
+    assert row["dsr_trial_count_method"] == "all_trials"
+    # Independent truth: per-trade Sharpe t/sqrt(n) -> per-day sqrt(n/D) s / sqrt(1 + s^2) (compound Poisson),
+    # V[SR] over the 30, then the published E[max] and PSR formulas.
+    t = discovery.filter(pl.col("metric") == "t_statistic")["value"].to_numpy()
+    n = discovery.filter(pl.col("metric") == "n_observations")["value"].to_numpy()
+    s = t / np.sqrt(n)
+    days = world.bars["ts"].dt.date().n_unique()
+    variance = np.var(np.sqrt(n / days) * s / np.sqrt(1 + s**2), ddof=1)
+    emax = expected_max_sharpe(variance, 30.0, units=SharpeUnits.PER_PERIOD)
+    assert row["dsr_expected_max_sharpe_ann"] == pytest.approx(emax * math.sqrt(365), rel=1e-9)
+    dsr = probabilistic_sharpe_ratio(
+        row["sharpe_ann"] / math.sqrt(365), emax, row["n_days"], row["skew"], row["kurtosis"],
+        units=SharpeUnits.PER_PERIOD,
+    )  # fmt: skip
+    assert row["dsr"] == pytest.approx(dsr, rel=1e-9)
     assert set(stage_b.stress["scenario"]) == {
         "cost_x2",
         "latency_plus_1_bar",
@@ -233,10 +334,15 @@ def test_planted_effect_survives_stage_a_and_noise_does_not(spec, planted):
     assert stage_b.stress["evaluated"].all()
     funnel = stage_b.funnel["n_remaining"].to_list()
     assert funnel == sorted(funnel, reverse=True) and funnel[0] == 1
-    # The ledger holds the survivor's statistics, gates and every CPCV path it was evaluated on.
+    # The ledger holds the survivor's statistics and gates, and one cpcv_path evaluation per path.
     ledger = stage_b_trials(stage_b, bridge, "runset")
-    path_metrics = ledger.filter(pl.col("metric").str.starts_with("cpcv_path"))
-    assert path_metrics.height == stage_b.cpcv_paths.height > 0
+    paths = ledger.filter(pl.col("kind") == "cpcv_path")
+    assert paths.height == paths["sub_id"].n_unique() == stage_b.cpcv_paths.height > 0
+    assert set(paths["metric"]) == {"sharpe_ann"}
+    expected_paths = stage_b.cpcv_paths.sort("path")["sharpe_ann"].fill_null(float("nan")).to_list()
+    got_paths = paths.sort(pl.col("sub_id").cast(pl.Int64))["value"].to_list()
+    assert got_paths == pytest.approx(expected_paths, nan_ok=True)
+    assert set(ledger.filter(pl.col("kind") == "hypothesis")["sub_id"]) == {""}
     assert set(ledger["trial_id"]) == {"planted"}
 
 
@@ -257,12 +363,13 @@ def test_no_survivors_give_empty_schema_valid_results(spec):
     result = screen_bridge_survivors(bridge, bars, _one_event(10), base_config=EngineConfig())
     assert result.decisions.height == 0
     StageADecisions.validate(result.decisions)
+    ledger = _discovery_ledger(["x"], seed=1)
     stage_b = evaluate_stage_a_survivors(
-        bridge, result.decisions, bars, _one_event(10), n_trials_total=1, base_config=EngineConfig()
+        bridge, result.decisions, bars, _one_event(10), trial_ledger=ledger, base_config=EngineConfig()
     )
     assert stage_b.candidates.height == 0 and stage_b.funnel["n_remaining"].sum() == 0
     stranger = pl.DataFrame({"candidate_id": ["zzz"], "passed": [True]})
     with pytest.raises(ValueError, match="not tradable candidates"):
         evaluate_stage_a_survivors(
-            bridge, stranger, bars, _one_event(10), n_trials_total=1, base_config=EngineConfig()
+            bridge, stranger, bars, _one_event(10), trial_ledger=ledger, base_config=EngineConfig()
         )

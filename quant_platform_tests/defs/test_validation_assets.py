@@ -4,8 +4,8 @@ A planted world (a post-event drift on one symbol, none on the other) is written
 ``bars_5m`` / ``market_events`` / ``features_v1`` day partitions, registered as a dataset and a RunSet; then
 hypothesis_candidates → bridge_evaluation → stage_a_screen → stage_b_survivors materialize for that RunSet
 partition on an ephemeral instance. Truths: the planted symbol gets further down the chain than the noise
-symbol; the gate funnel never grows; the trial ledger grows by exactly the candidates each stage judged and
-Stage B deflates by all of it; every blocking check passes; the funnel chart draws the counts."""
+symbol; the gate funnel never grows; the trial ledger grows by exactly the candidates, folds and CPCV paths
+each stage judged and Stage B deflates by every hypothesis in it; every blocking check passes; the funnel chart draws the counts."""
 
 from datetime import date
 
@@ -149,11 +149,32 @@ def test_trial_ledger_grows_by_each_stage_and_stage_b_deflates_by_all_of_it(mate
     stage_a = library.count_trials(RUNSET, "stage_a")
     stage_b = library.count_trials(RUNSET, "stage_b")
     assert discovery == outputs["hypothesis_candidates"]["tested"].sum()
-    assert stage_a == outputs["stage_a_screen"].height == metadata["stage_a_screen"]["trials_recorded"]
+    assert stage_a == outputs["stage_a_screen"].height
     assert stage_b == outputs["stage_b_survivors"].height
-    assert metadata["stage_b_survivors"]["n_trials_total"] == discovery + stage_a
-    assert (outputs["stage_b_survivors"]["dsr_n_trials_total"] == discovery + stage_a).all()
+    # Stage B deflates by every hypothesis tested (discovery's), each once: Stage A re-screens known ones.
+    assert library.count_hypotheses(RUNSET) == discovery
+    assert metadata["stage_b_survivors"]["n_trials_total"] == discovery
+    assert (outputs["stage_b_survivors"]["dsr_n_trials_total"] == discovery).all()
+    assert (outputs["stage_b_survivors"]["dsr_trial_count_method"] == "all_trials").all()
+    assert outputs["stage_b_survivors"]["dsr_expected_max_sharpe_ann"].null_count() == 0
     assert library.count_trials(RUNSET) == discovery + stage_a + stage_b
+
+
+def test_ledger_records_every_fold_and_cpcv_path_as_its_own_evaluation(materialized):
+    outputs, metadata, _, library = materialized
+    stage_a, stage_b = outputs["stage_a_screen"], outputs["stage_b_survivors"]
+    n_folds = int(stage_a["n_folds"].sum())
+    n_paths = int(stage_b["cpcv_n_paths"].sum())
+    assert n_folds >= 3 * stage_a.height > 0 and n_paths > 0
+    assert library.count_evaluations(RUNSET, "stage_a", "fold") == n_folds
+    assert library.count_evaluations(RUNSET, "stage_a", "hypothesis") == stage_a.height
+    assert metadata["stage_a_screen"]["trials_recorded"] == stage_a.height + n_folds
+    assert library.count_evaluations(RUNSET, "stage_b", "cpcv_path") == n_paths
+    folds = library.trials(RUNSET, "stage_a", "fold")
+    per_fold = folds.group_by("trial_id", "sub_id").agg(pl.col("metric").n_unique())
+    assert per_fold.height == n_folds and (per_fold["metric"] == 6).all()
+    # A hypothesis is one trial however many stages, folds and paths evaluated it.
+    assert library.count_hypotheses(RUNSET) == library.count_hypotheses(RUNSET, "phase2_discovery")
 
 
 def test_rematerializing_stage_b_is_byte_identical(materialized):

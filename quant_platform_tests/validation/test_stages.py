@@ -22,6 +22,7 @@ from quant_platform.validation.sharpe import (
 )
 from quant_platform.validation.stage_a import StageAConfig, stage_a_screen
 from quant_platform.validation.stage_b import StageBConfig, stage_b_evaluate
+from quant_platform.validation.trials import per_period_sharpe_from_trades
 from quant_platform_tests.validation.synthetic import make_streams
 
 
@@ -396,3 +397,51 @@ def test_dsr_fails_with_a_reason_when_expected_max_sharpe_is_out_of_range():
             50.0,
             units=SharpeUnits.PER_PERIOD,
         )
+
+
+def test_dsr_from_every_tested_trial_is_more_conservative_than_from_the_selected_ones():
+    """Planted truth: 400 null hypotheses (true Sharpe 0, 150 trades each over a year) and one genuine
+    candidate. Those passing a t > 2 screen are a selected set whose Sharpe spread is biased low: their
+    E[max SR] falls far below the realized maximum of the null Sharpes, while V[SR] from every tested
+    hypothesis puts E[max SR] near it; so the DSR from all trials is the lower (more conservative) one."""
+    rng = np.random.default_rng(31)
+    n_hypotheses, n_trades, n_days = 400, 150, 365
+    trades = rng.normal(0.0, 0.01, (n_hypotheses, n_trades))
+    t = trades.mean(axis=1) / (trades.std(axis=1, ddof=1) / math.sqrt(n_trades))
+    every = per_period_sharpe_from_trades(t / math.sqrt(n_trades), np.full(n_hypotheses, n_trades), n_days)
+    selected = every[t > 2.0]
+    assert selected.size >= 2
+    null_max_ann = every.max() * math.sqrt(n_days)
+
+    config = StageBConfig.from_spec()
+    streams = make_streams(1, n_days, 4, skill={0: 0.1}, seed=32)
+    stressed = _stressed(streams, config)
+    n_total = n_hypotheses + 1
+    from_all, from_selected = (
+        stage_b_evaluate(
+            streams,
+            n_total,
+            trial_sharpes_ann=s * math.sqrt(n_days),
+            stressed_streams=stressed,
+            config=config,
+        ).candidates.row(0, named=True)
+        for s in (every, selected)
+    )
+    assert 0.7 * null_max_ann < from_all["dsr_expected_max_sharpe_ann"] < 1.4 * null_max_ann
+    assert from_selected["dsr_expected_max_sharpe_ann"] < 0.5 * null_max_ann
+    assert from_all["psr"] == from_selected["psr"]  # same candidate, only the deflation differs
+    assert from_all["dsr"] < from_selected["dsr"] - 0.3
+
+
+def test_a_single_trial_has_nothing_to_deflate_by():
+    """N = 1 is no selection: the DSR is the PSR against a zero benchmark, with no V[SR] needed."""
+    config = StageBConfig.from_spec()
+    streams = make_streams(1, 365, 4, skill={0: 0.1}, seed=33)
+    row = stage_b_evaluate(
+        streams, 1, trial_sharpes_ann=np.array([]), stressed_streams=_stressed(streams, config), config=config
+    ).candidates.row(0, named=True)
+    sr = row["sharpe_ann"] / math.sqrt(365)
+    expected = probabilistic_sharpe_ratio(
+        sr, 0.0, row["n_days"], row["skew"], row["kurtosis"], units=SharpeUnits.PER_PERIOD
+    )
+    assert row["dsr"] == pytest.approx(expected, rel=1e-12) and row["dsr_expected_max_sharpe_ann"] == 0.0

@@ -12,7 +12,7 @@ from quant_platform.validation.stress import (
     apply_vol_shock,
     standard_scenarios,
 )
-from quant_platform.validation.trials import effective_number_of_trials
+from quant_platform.validation.trials import effective_number_of_trials, per_period_sharpe_from_trades
 
 
 def test_identical_streams_count_as_one():
@@ -78,3 +78,30 @@ def test_vol_shock_and_prices():
     )
     with pytest.raises(ValueError, match="positive"):
         apply_scenario_to_prices(-prices, StressScenario("v", vol_shock=2.0))
+
+
+@pytest.mark.parametrize(("rate", "mean", "sd"), [(0.4, 0.002, 0.01), (3.0, 0.01, 0.01), (1.0, -0.001, 0.02)])
+def test_per_period_sharpe_from_trades_matches_a_simulated_compound_poisson_stream(rate, mean, sd):
+    """Planted truth: Poisson(rate) trades per day with N(mean, sd) returns, summed per day (a day without a
+    trade returns 0); the sample per-day Sharpe of 200,000 days agrees with the conversion of the trades'
+    own per-trade Sharpe (taken, as from discovery's ledger, as t / sqrt(n))."""
+    rng = np.random.default_rng(7)
+    n_days = 200_000
+    per_day = rng.poisson(rate, n_days)
+    trades = rng.normal(mean, sd, per_day.sum())
+    daily = np.bincount(np.repeat(np.arange(n_days), per_day), weights=trades, minlength=n_days)
+    t_statistic = trades.mean() / (trades.std(ddof=1) / np.sqrt(trades.size))
+    converted = per_period_sharpe_from_trades(t_statistic / np.sqrt(trades.size), trades.size, n_days)
+    assert converted == pytest.approx(daily.mean() / daily.std(ddof=1), abs=4 / np.sqrt(n_days))
+    # The naive s * sqrt(trades per day) overstates it once s is not small (here s = 1).
+    if mean == sd:
+        assert mean / sd * np.sqrt(rate) > converted + 0.3
+
+
+def test_per_period_sharpe_from_trades_refuses_bad_input():
+    with pytest.raises(ValueError, match="n_periods"):
+        per_period_sharpe_from_trades(0.1, 10, 0)
+    with pytest.raises(ValueError, match="finite"):
+        per_period_sharpe_from_trades(np.array([0.1, np.nan]), np.array([10, 10]), 100)
+    with pytest.raises(ValueError, match=">= 1"):
+        per_period_sharpe_from_trades(0.1, 0, 100)
