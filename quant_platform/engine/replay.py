@@ -7,7 +7,8 @@ target and that bar's fill price (``units = w * capital / fill_price``); no bar-
 2. a change decided at signal bar ``t`` is due at bar ``d = t + delay``; it fills at the first fillable bar
    ``>= d`` (orders wait over gaps); when several changes of a column fall due by the same fill bar, the
    latest wins, and a fill that would not change the position is dropped;
-3. costs are computed only at the fills (sparse);
+3. costs are computed only at the fills (sparse), from each fill's reference bar: the last fillable bar
+   before the fill bar, whose range and volume are known when the order goes out (``costs.py``);
 4. dense units are each fill's units held until the next fill; cash moves only at fills and funding
    settlements; equity = capital + cumulative cash flows + units × mark (last known close).
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quant_platform.engine.arrays import expand_segments, forward_fill
+from quant_platform.engine.arrays import expand_segments, forward_fill, last_true_index
 from quant_platform.engine.config import EngineConfig
 from quant_platform.engine.costs import fill_prices, fillable_bars, slippage_bps
 from quant_platform.engine.risk import RiskOutcome, apply_risk_limits
@@ -144,6 +145,15 @@ def schedule_fills(accepted: TargetChanges, fillable: np.ndarray, delay: int) ->
     return drop_repeats(held)
 
 
+def reference_bars(fillable: np.ndarray, column: np.ndarray, fill_bar: np.ndarray) -> np.ndarray:
+    """For each fill, the last fillable bar strictly before its fill bar (-1 if none): the latest completed
+    bar whose range and volume the slippage model may use."""
+    if fillable.all():
+        return fill_bar - 1  # fill bars are >= 1 (entry_lag_bars >= 1)
+    last = last_true_index(fillable)
+    return last[_rows(last, column), fill_bar - 1]
+
+
 def _segment_cumsum(column: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Cumulative sum restarting at each column (k-major input), one 1-D cumsum per column so the bits never
     depend on which other columns share the block."""
@@ -179,13 +189,18 @@ def replay(
         units_before[np.r_[True, column[1:] != column[:-1]]] = 0.0
     qty = units_after - units_before
 
-    def at(a: np.ndarray | None) -> np.ndarray | None:
+    ref_bar = reference_bars(fillable, column, bar)
+    known = ref_bar >= 0
+    ref_at = np.maximum(ref_bar, 0)
+
+    def at_ref(a: np.ndarray | None) -> np.ndarray | None:
         if a is None:
             return None
-        return a[0][bar] if a.shape[0] == 1 else a[column, bar]
+        got = a[0][ref_at] if a.shape[0] == 1 else a[column, ref_at]
+        return got if known.all() else np.where(known, got, np.nan)
 
     slip = slippage_bps(
-        config, qty, at(market.high), at(market.low), at(market.close), at(market.volume), rng
+        config, qty, at_ref(market.high), at_ref(market.low), at_ref(market.close), at_ref(market.volume), rng
     )
     exec_price = fill_price * (1.0 + np.sign(qty) * slip * 1e-4)
     fills = Fills(

@@ -131,18 +131,53 @@ def test_hard_constraints_reject_and_count_orders() -> None:
 
 
 def test_slippage_formula_on_one_fill() -> None:
-    bars = make_bars([100.0, 100.0, 100.0], open_=[100.0, 100.0, 102.0], volume=50.0)
+    # the order decided at bar 1's close fills at bar 2's open; its slippage reads bar 1 (range, volume 40)
+    bars = make_bars([100.0, 100.0, 100.0], open_=[100.0, 100.0, 102.0], volume=[50.0, 40.0, 7.0])
     conf = cfg(slippage_base_bps=2.0, slippage_vol_coef=0.1, slippage_impact_bps=10.0, taker_fee_bps=4.0)
     res = run_backtest(bars, np.array([0.0, 1.0, 1.0]), conf)
-    high, low, close = 102.0 * 1.01, 100.0 * 0.99, 100.0
+    high, low, close, volume = 100.0 * 1.01, 100.0 * 0.99, 100.0, 40.0  # bar 1
     qty = 1000.0 / 102.0
-    slip = 2.0 + 0.1 * 1e4 * (high - low) / close + 10.0 * np.sqrt(qty / 50.0)
+    slip = 2.0 + 0.1 * 1e4 * (high - low) / close + 10.0 * np.sqrt(qty / volume)
     exec_price = 102.0 * (1 + slip / 1e4)
     assert res.trades["slippage_bps"].item() == pytest.approx(slip, rel=1e-12)
     assert res.trades["exec_price"].item() == pytest.approx(exec_price, rel=1e-12)
     assert res.metrics["slippage_cost"] == pytest.approx(qty * (exec_price - 102.0), rel=1e-9)
     final = 1000.0 - qty * exec_price - qty * exec_price * 4e-4 + qty * 100.0
     assert res.metrics["final_equity"] == pytest.approx(final, rel=1e-12)
+
+
+@pytest.mark.parametrize("fill_price", ["next_open", "next_close"])
+def test_slippage_never_reads_the_fill_bars_own_range_or_volume(fill_price: str) -> None:
+    conf = cfg(fill_price=fill_price, slippage_vol_coef=0.1, slippage_impact_bps=10.0, taker_fee_bps=4.0)
+    bars = make_bars(
+        [100.0, 101.0, 99.0, 100.0], open_=[100.0, 100.5, 102.0, 99.0], volume=[50.0, 40.0, 30.0, 20.0]
+    )
+    target = np.array([0.0, 1.0, 1.0, 1.0])  # fills at bar 2
+    base = run_backtest(bars, target, conf)
+    fill_bar = pl.col("ts") == bars["ts"][2]
+    wider = bars.with_columns(
+        high=pl.when(fill_bar).then(pl.col("high") * 1.5).otherwise(pl.col("high")),
+        low=pl.when(fill_bar).then(pl.col("low") * 0.5).otherwise(pl.col("low")),
+        volume=pl.when(fill_bar).then(0.001).otherwise(pl.col("volume")),
+    )
+    same = run_backtest(wider, target, conf)
+    for col in ("slippage_bps", "exec_price", "fee", "slippage_cost"):
+        assert same.trades[col].to_list() == base.trades[col].to_list(), col
+    assert same.metrics["final_equity"] == base.metrics["final_equity"]
+    # the bar before the fill is what it reads: thinning bar 1's volume makes the same order dearer
+    thinner = run_backtest(bars.with_columns(volume=pl.Series([50.0, 4.0, 30.0, 20.0])), target, conf)
+    assert thinner.trades["slippage_bps"].item() > base.trades["slippage_bps"].item()
+
+
+def test_a_fill_after_gap_bars_reads_the_last_bar_that_could_fill() -> None:
+    # signal at bar 1, bars 2 and 3 are gaps, the order fills at bar 4 and prices its slippage from bar 1
+    bars = make_bars([100.0, 100.0, 100.0, 100.0, 100.0], volume=[9.0, 25.0, 1.0, 1.0, 3.0], gap_at=(2, 3))
+    conf = cfg(slippage_impact_bps=10.0, slippage_vol_coef=0.1)
+    res = run_backtest(bars, np.array([0.0, 1.0, 1.0, 1.0, 1.0]), conf)
+    qty = 1000.0 / 100.0
+    expected = 0.1 * 1e4 * (101.0 - 99.0) / 100.0 + 10.0 * np.sqrt(qty / 25.0)
+    assert res.trades["ts"].to_list() == [bars["ts"][4]]
+    assert res.trades["slippage_bps"].item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_daily_sharpe_and_observation_adequacy() -> None:
