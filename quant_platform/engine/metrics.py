@@ -6,8 +6,16 @@ Units are explicit in every name:
   ``mean(daily) / max(std(daily), daily_vol_floor) * sqrt(365)`` with per-step PnL summed into UTC day
   buckets (``sharpe_method = "daily_agg_v1"``). Returns are PnL over the fixed capital base.
 - ``total_return_*``, ``max_drawdown`` and ``turnover`` are fractions of capital over the whole run.
-A run observed on fewer than ``min_observation_days`` UTC days (or fewer than 2), or with fewer than
-``min_completed_runs`` completed runs, gets ``status = "insufficient_observation"`` and a NaN ``sharpe_daily``.
+Observation days are *complete* UTC days: a run that starts after midnight or stops before the next one
+observes its first/last day only in part. Such a partial day would count as a full day of evidence while
+holding a few hours of PnL (a smaller, differently scaled return), so it is left out of both
+``observation_days`` and the daily Sharpe and reported as ``partial_days`` (0, 1 or 2); its PnL still counts
+in every whole-run statistic. The first day is complete when the run's first bar opens at 00:00 UTC, the last
+when its last bar closes (opens + the bar length, the smallest timestamp step) at or after the next 00:00.
+Days between them are complete (a day without any bar is not an observation day at all).
+A run observed on fewer than ``min_observation_days`` complete UTC days (or fewer than 2), or with fewer
+than ``min_completed_runs`` completed runs, gets ``status = "insufficient_observation"`` and a NaN
+``sharpe_daily``.
 """
 
 from __future__ import annotations
@@ -35,6 +43,26 @@ def day_end_bars(ts_ms: np.ndarray) -> np.ndarray:
     next_day_starts = np.arange(first + 1, last + 2, dtype=np.int64) * MS_PER_DAY
     ends = np.searchsorted(ts_ms, next_day_starts, side="left") - 1
     return np.unique(ends)  # a day without bars repeats the previous end: it is not an observation day
+
+
+def complete_days(ts_ms: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The complete UTC days of a run with bar open times ``ts_ms`` (see the module docstring).
+
+    Returns ``(ends, base_bar, partial_days)``: the last bar of every complete day, the bar whose close
+    starts the first complete day (-1: the run's initial capital), and the number of partial days.
+    """
+    ends = day_end_bars(ts_ms)
+    if ends.size == 0:
+        return ends, -1, 0
+    step = int(np.min(np.diff(ts_ms))) if ts_ms.size > 1 else 0  # one bar: no known length, not complete
+    first_partial = int(ts_ms[0]) % MS_PER_DAY != 0
+    last_partial = int(ts_ms[-1]) + step < (int(ts_ms[-1]) // MS_PER_DAY + 1) * MS_PER_DAY
+    keep = np.ones(ends.size, dtype=bool)
+    keep[0] &= not first_partial
+    keep[-1] &= not last_partial
+    first = int(np.argmax(keep)) if keep.any() else ends.size  # only the first/last day can be partial
+    base_bar = int(ends[first - 1]) if first > 0 else -1
+    return ends[keep], base_bar, int((~keep).sum())
 
 
 def path_metrics(
@@ -71,13 +99,14 @@ def path_metrics(
     dd_rel = step_ret.max(axis=1)
 
     if ts_ms is None:
-        days = 0
+        days = partial_days = 0
         daily_mean = daily_std = sharpe_daily = np.full(n_cols, np.nan)
         floor_applied = np.zeros(n_cols, dtype=bool)
     else:
-        ends = day_end_bars(ts_ms)
+        ends, base_bar, partial_days = complete_days(ts_ms)
         days = len(ends)
-        daily = np.diff(equity[:, ends], axis=1, prepend=capital) / capital
+        start = equity[:, base_bar : base_bar + 1] if base_bar >= 0 else capital
+        daily = np.diff(equity[:, ends], axis=1, prepend=start) / capital
         daily_mean = row_mean(daily)
         daily_std = row_std(daily)
         floor_applied = ~(daily_std >= config.daily_vol_floor)
@@ -101,6 +130,7 @@ def path_metrics(
         "sharpe_daily": sharpe_daily,
         "sharpe_method": np.full(n_cols, SHARPE_METHOD, dtype=object),
         "observation_days": np.full(n_cols, days, dtype=np.int64),
+        "partial_days": np.full(n_cols, partial_days, dtype=np.int64),
         "vol_floor_applied": floor_applied,
         "status": status,
     }

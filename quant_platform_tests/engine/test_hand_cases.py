@@ -196,6 +196,7 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
     row = res.summary.row(0, named=True)
     assert row["sharpe_daily"] == pytest.approx(expected, rel=1e-9)
     assert row["status"] == "ok" and row["observation_days"] == n_days and not row["vol_floor_applied"]
+    assert row["partial_days"] == 0  # daily bars at 00:00 UTC: each bar spans its whole day
     # one bar per day here, so the per-step diagnostic equals the un-annualized daily Sharpe
     step_ret = np.diff(res.equity[:, 0], prepend=1000.0) / 1000.0
     assert row["sharpe_step_raw"] == pytest.approx(step_ret.mean() / step_ret.std(ddof=1), rel=1e-9)
@@ -205,6 +206,36 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
     assert short["sharpe_daily"] is None  # no number that could pass a gate
     runs = run_sweep(close, np.ones(n_days), conf.replace(min_completed_runs=3), ts_ms=ts, completed_runs=2)
     assert runs.summary["status"].item() == "insufficient_observation"
+
+
+def test_partial_first_and_last_days_are_not_observation_days() -> None:
+    # hourly bars from 2024-01-01 12:00 UTC: day 1 is observed from noon only
+    rng = np.random.default_rng(12)
+    start = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    n_bars = 12 + 29 * 24 + 13  # Jan 1 12:00 … Jan 31 12:00: 29 complete days (Jan 2 … Jan 30), two partial
+    close = 100.0 * np.cumprod(1 + rng.normal(0.0005, 0.004, n_bars))
+    ts = int(start.timestamp() * 1000) + np.arange(n_bars, dtype=np.int64) * 3_600_000
+    conf = cfg(fill_price="next_close", min_observation_days=30)
+    row = run_sweep(close, np.ones(n_bars), conf, ts_ms=ts).summary.row(0, named=True)
+    assert (row["observation_days"], row["partial_days"]) == (29, 2)
+    assert row["status"] == "insufficient_observation" and row["sharpe_daily"] is None  # 31 calendar days
+
+    # run on to Feb 1 23:00 (the last bar closes at midnight): 31 complete days, the noon start still partial
+    n_bars += 35
+    close = 100.0 * np.cumprod(1 + rng.normal(0.0005, 0.004, n_bars))
+    ts = int(start.timestamp() * 1000) + np.arange(n_bars, dtype=np.int64) * 3_600_000
+    res = run_sweep(close, np.ones(n_bars), conf, ts_ms=ts, keep_equity=True)
+    row = res.summary.row(0, named=True)
+    assert (row["observation_days"], row["partial_days"], row["status"]) == (31, 1, "ok")
+    # independent truth: step PnL summed per UTC calendar date, the partial first date dropped
+    steps = pl.DataFrame(
+        {"ts": pl.Series(ts).cast(pl.Datetime("ms", "UTC")), "pnl": np.diff(res.equity[:, 0], prepend=1000.0)}
+    )
+    daily = steps.group_by(pl.col("ts").dt.date()).agg(pl.col("pnl").sum()).sort("ts")["pnl"].to_numpy()
+    daily = daily[1:] / 1000.0
+    assert len(daily) == 31
+    expected = daily.mean() / daily.std(ddof=1) * np.sqrt(365)
+    assert row["sharpe_daily"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_vol_floor_caps_the_sharpe_of_a_nearly_riskless_path() -> None:
