@@ -61,13 +61,33 @@ def fill_prices(
     return (open_ + high + low + close) / 4.0  # type: ignore[operator]
 
 
-def fillable_bars(fill_price: np.ndarray, close: np.ndarray, gap: np.ndarray | None) -> np.ndarray:
-    """Bars where an order can execute: not a gap, finite positive fill price and close."""
+def valid_prices(prices: np.ndarray) -> np.ndarray:
+    """Finite positive prices (False for NaN, inf, 0 and below)."""
     with np.errstate(invalid="ignore"):
-        ok = fill_price > 0  # False for NaN
-        ok &= close > 0
-        if np.isinf(fill_price.max(initial=0.0)) or np.isinf(close.max(initial=0.0)):
-            ok &= np.isfinite(fill_price) & np.isfinite(close)
+        ok = prices > 0  # False for NaN
+    if np.isinf(prices.max(initial=0.0)):
+        ok &= np.isfinite(prices)
+    return ok
+
+
+def fillable_bars(
+    fill_price: np.ndarray,
+    close: np.ndarray,
+    gap: np.ndarray | None,
+    *,
+    valid_close: np.ndarray | None = None,
+) -> np.ndarray:
+    """Bars where an order can execute: not a gap, finite positive fill price and close.
+
+    ``valid_close`` (``valid_prices(close)``) may be passed in when the caller has it already.
+    """
+    if valid_close is None:
+        valid_close = valid_prices(close)
+    if fill_price is close:  # next_close: one validity mask serves both
+        ok = valid_close.copy()
+    else:
+        ok = valid_prices(fill_price)
+        ok &= valid_close
     if gap is not None:
         ok &= ~gap
     return ok
@@ -78,7 +98,7 @@ def slippage_bps(
     qty: np.ndarray,
     high: np.ndarray | None,
     low: np.ndarray | None,
-    close: np.ndarray,
+    close: np.ndarray | None,
     volume: np.ndarray | None,
     rng: np.random.Generator,
 ) -> np.ndarray:
@@ -88,6 +108,8 @@ def slippage_bps(
     if config.slippage_vol_coef > 0:
         if high is None or low is None:
             raise ValueError("slippage_vol_coef > 0 needs high and low prices")
+        if close is None:
+            raise ValueError("slippage_vol_coef > 0 needs close prices")
         range_bps = 1e4 * (high - low) / close
         slip += config.slippage_vol_coef * np.nan_to_num(range_bps, nan=0.0)
     if config.slippage_impact_bps > 0:
