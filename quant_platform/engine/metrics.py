@@ -222,8 +222,10 @@ def exposure_metrics(
         end[np.r_[col[1:] != col[:-1], True]] = n_bars
     cum_mark = np.zeros((mark.shape[0], n_bars + 1))
     np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
-    rows = np.zeros_like(col) if mark.shape[0] == 1 else col
-    held_mark = cum_mark[rows, end] - cum_mark[rows, start]
+    if mark.shape[0] == 1:  # shared prices: 1-D gathers
+        held_mark = cum_mark[0][end] - cum_mark[0][start]
+    else:
+        held_mark = cum_mark[col, end] - cum_mark[col, start]
     gross = np.bincount(col, weights=np.abs(fills.units_after) * held_mark, minlength=n_columns)
     in_market = np.bincount(
         col, weights=(fills.units_after != 0) * (end - start).astype(float), minlength=n_columns
