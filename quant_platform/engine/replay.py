@@ -53,8 +53,8 @@ class MarketArrays:
         if self.close.shape[0] == 1:
             return self
 
-        def cut(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[columns]
+        def cut(a: np.ndarray | None) -> np.ndarray | None:  # a shared (1, T) row stays shared
+            return a if a is None or a.shape[0] == 1 else a[columns]
 
         return MarketArrays(
             close=self.close[columns],
