@@ -44,10 +44,17 @@ def expand_segments(
     """
     starts = np.arange(n_columns, dtype=np.int64) * n_bars
     keys = column.astype(np.int64) * n_bars + bar
-    all_keys = np.concatenate([starts, keys])
-    all_values = np.concatenate([np.full(n_columns, initial), value])
-    order = np.argsort(all_keys, kind="stable")
-    all_keys, all_values = all_keys[order], all_values[order]
+    if keys.size < 2 or (keys[1:] >= keys[:-1]).all():
+        # already sorted (the usual case): merge each column's start in front of its first point, which is
+        # where a stable sort of [starts, keys] puts it, without sorting
+        at = np.searchsorted(keys, starts, side="left")
+        all_keys = np.insert(keys, at, starts)
+        all_values = np.insert(np.asarray(value, dtype=np.float64), at, initial)
+    else:
+        all_keys = np.concatenate([starts, keys])
+        all_values = np.concatenate([np.full(n_columns, initial), value])
+        order = np.argsort(all_keys, kind="stable")
+        all_keys, all_values = all_keys[order], all_values[order]
     lengths = np.diff(all_keys, append=n_columns * n_bars)
     return np.repeat(all_values, lengths).reshape(n_columns, n_bars)
 

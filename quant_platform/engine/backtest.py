@@ -422,20 +422,26 @@ def run_sweep(
         parts.append(part)
         if keep_equity:
             equities.append(rep.equity.T)
-    merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    summary = (
-        pl.DataFrame({"column": np.arange(n_cols, dtype=np.int64), **merged})
-        .with_columns(
-            pl.col(pl.Float64).fill_nan(None),  # undefined statistics are null, never a number
-            pnl_gross=pl.col("pnl_net") + pl.col("fees") + pl.col("slippage_cost") - pl.col("funding_pnl"),
-            reject_rate=pl.when(pl.col("n_orders_submitted") > 0)
-            .then(pl.col("n_orders_rejected") / pl.col("n_orders_submitted"))
-            .otherwise(0.0),
-        )
-        .with_columns(
-            pnl_after_cost=pl.col("pnl_net"),
-            total_return_gross=pl.col("pnl_gross") / config.initial_capital,
-        )
+    merged = (
+        parts[0] if len(parts) == 1 else {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    )
+    # derived columns in NumPy (a one-row summary is dominated by per-call expression overhead otherwise)
+    pnl_gross = merged["pnl_net"] + merged["fees"] + merged["slippage_cost"] - merged["funding_pnl"]
+    submitted, rejected = merged["n_orders_submitted"], merged["n_orders_rejected"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reject_rate = np.where(submitted > 0, rejected / submitted, 0.0)
+    summary = pl.DataFrame(
+        {
+            "column": np.arange(n_cols, dtype=np.int64),
+            **merged,
+            "pnl_gross": pnl_gross,
+            "reject_rate": reject_rate,
+            "pnl_after_cost": merged["pnl_net"],
+        },
+        nan_to_null=True,  # undefined statistics are null, never a number
+    ).with_columns(
+        # Polars' own division (it multiplies by 1/c on multi-row frames): the same bits as ever
+        total_return_gross=pl.col("pnl_gross") / config.initial_capital
     )
     equity = np.ascontiguousarray(np.concatenate(equities, axis=1)) if keep_equity else None
     return SweepResult(summary=summary, config=config, equity=equity)

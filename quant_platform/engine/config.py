@@ -37,6 +37,9 @@ class EngineConfig:
             + slippage_impact_bps * sqrt(min(|qty| / volume, max_participation))
             + slippage_noise_bps * z))                              # z ~ N(0, 1) from the run's seeded generator
 
+    ``high``, ``low``, ``close`` and ``volume`` are those of the last fillable bar *before* the fill bar (known
+    when the order is sent), for every fill model.
+
     Risk: requests with ``|w| > hard_max_abs_weight`` or ``w < 0`` when ``allow_short`` is False are
     rejected (counted, the previous accepted target stays); accepted targets are then scaled down to
     ``max_symbol_weight`` per symbol and ``max_gross_weight`` across a portfolio's symbols. These caps bound

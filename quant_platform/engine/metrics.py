@@ -6,8 +6,17 @@ Units are explicit in every name:
   ``mean(daily) / max(std(daily), daily_vol_floor) * sqrt(365)`` with per-step PnL summed into UTC day
   buckets (``sharpe_method = "daily_agg_v1"``). Returns are PnL over the fixed capital base.
 - ``total_return_*``, ``max_drawdown`` and ``turnover`` are fractions of capital over the whole run.
-A run observed on fewer than ``min_observation_days`` UTC days (or fewer than 2), or with fewer than
-``min_completed_runs`` completed runs, gets ``status = "insufficient_observation"`` and a NaN ``sharpe_daily``.
+Observation days are *complete* UTC days: a run that starts after midnight or stops before the next one
+observes its first/last day only in part. Such a partial day would count as a full day of evidence while
+holding a few hours of PnL (a smaller, differently scaled return), so it is left out of both
+``observation_days`` and the daily Sharpe and reported as ``partial_days`` (0, 1 or 2); its PnL still counts
+in every whole-run statistic. The first day is complete when the run's first bar opens at 00:00 UTC, the last
+when its last bar closes (opens + the bar length, the smallest timestamp step over the last day's bars and
+the bar before them) at or after the next 00:00.
+Days between them are complete (a day without any bar is not an observation day at all).
+A run observed on fewer than ``min_observation_days`` complete UTC days (or fewer than 2), or with fewer
+than ``min_completed_runs`` completed runs, gets ``status = "insufficient_observation"`` and a NaN
+``sharpe_daily``.
 """
 
 from __future__ import annotations
@@ -37,6 +46,56 @@ def day_end_bars(ts_ms: np.ndarray) -> np.ndarray:
     return np.unique(ends)  # a day without bars repeats the previous end: it is not an observation day
 
 
+def complete_days(ts_ms: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The complete UTC days of a run with bar open times ``ts_ms`` (see the module docstring).
+
+    Returns ``(ends, base_bar, partial_days)``: the last bar of every complete day, the bar whose close
+    starts the first complete day (-1: the run's initial capital), and the number of partial days.
+    """
+    ends = day_end_bars(ts_ms)
+    if ends.size == 0:
+        return ends, -1, 0
+    # bar length: the smallest step among the last day's bars and the bar before them (one bar: unknown)
+    tail = ts_ms[int(ends[-2]) if ends.size > 1 else 0 :]
+    step = int(np.min(np.diff(tail))) if tail.size > 1 else 0
+    first_partial = int(ts_ms[0]) % MS_PER_DAY != 0
+    last_partial = int(ts_ms[-1]) + step < (int(ts_ms[-1]) // MS_PER_DAY + 1) * MS_PER_DAY
+    keep = np.ones(ends.size, dtype=bool)
+    keep[0] &= not first_partial
+    keep[-1] &= not last_partial
+    first = int(np.argmax(keep)) if keep.any() else ends.size  # only the first/last day can be partial
+    base_bar = int(ends[first - 1]) if first > 0 else -1
+    return ends[keep], base_bar, int((~keep).sum())
+
+
+def max_drawdown(
+    equity: np.ndarray, capital: float, block_elements: int = 1 << 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``equity (K, T)``: the largest drop below the running peak (floored at ``capital``), absolute
+    and relative to that peak.
+
+    Computed over blocks of bars in two cache-sized buffers, the running peak carried from block to block:
+    maxima are exact, so the result is bit-for-bit that of full-length arrays, without allocating them.
+    """
+    n_cols, n_bars = equity.shape
+    width = min(n_bars, max(256, block_elements // max(n_cols, 1)))
+    peak_buf, drop_buf = np.empty((n_cols, width)), np.empty((n_cols, width))
+    carry = np.full((n_cols, 1), capital)
+    dd_abs = np.full(n_cols, -np.inf)
+    dd_rel = np.full(n_cols, -np.inf)
+    for lo in range(0, n_bars, width):
+        block = equity[:, lo : lo + width]
+        peak, drop = peak_buf[:, : block.shape[1]], drop_buf[:, : block.shape[1]]
+        np.maximum.accumulate(block, axis=1, out=peak)
+        np.maximum(peak, carry, out=peak)
+        carry = peak[:, -1:].copy()
+        np.subtract(peak, block, out=drop)
+        np.maximum(dd_abs, drop.max(axis=1), out=dd_abs)
+        drop /= peak
+        np.maximum(dd_rel, drop.max(axis=1), out=dd_rel)
+    return dd_abs, dd_rel
+
+
 def path_metrics(
     equity: np.ndarray,
     ts_ms: np.ndarray | None,
@@ -63,21 +122,17 @@ def path_metrics(
     with np.errstate(divide="ignore", invalid="ignore"):
         sharpe_step = np.where(step_std > 0, step_mean / step_std, np.where(step_mean == 0, 0.0, np.nan))
 
-    peak = np.maximum.accumulate(equity, axis=1)
-    np.maximum(peak, capital, out=peak)
-    np.subtract(peak, equity, out=step_ret)  # reuse the buffer: absolute drawdown
-    dd_abs = step_ret.max(axis=1)
-    step_ret /= peak
-    dd_rel = step_ret.max(axis=1)
+    dd_abs, dd_rel = max_drawdown(equity, capital)
 
     if ts_ms is None:
-        days = 0
+        days = partial_days = 0
         daily_mean = daily_std = sharpe_daily = np.full(n_cols, np.nan)
         floor_applied = np.zeros(n_cols, dtype=bool)
     else:
-        ends = day_end_bars(ts_ms)
+        ends, base_bar, partial_days = complete_days(ts_ms)
         days = len(ends)
-        daily = np.diff(equity[:, ends], axis=1, prepend=capital) / capital
+        start = equity[:, base_bar : base_bar + 1] if base_bar >= 0 else capital
+        daily = np.diff(equity[:, ends], axis=1, prepend=start) / capital
         daily_mean = row_mean(daily)
         daily_std = row_std(daily)
         floor_applied = ~(daily_std >= config.daily_vol_floor)
@@ -101,6 +156,7 @@ def path_metrics(
         "sharpe_daily": sharpe_daily,
         "sharpe_method": np.full(n_cols, SHARPE_METHOD, dtype=object),
         "observation_days": np.full(n_cols, days, dtype=np.int64),
+        "partial_days": np.full(n_cols, partial_days, dtype=np.int64),
         "vol_floor_applied": floor_applied,
         "status": status,
     }
@@ -125,18 +181,21 @@ def episode_pnl(fills: Fills, funding: Funding, n_bars: int) -> tuple[np.ndarray
     rest_cf = fills.cash_flow - close_cf
 
     n_episodes = int(n_open[-1]) if n_open.size else 0
-    pnl = np.zeros(n_episodes)
     has_close = closes & (previous >= 0)
-    np.add.at(pnl, previous[has_close], close_cf[has_close])
     has_rest = (ua != 0) & (current >= 0)
-    np.add.at(pnl, current[has_rest], rest_cf[has_rest])
+    # every closing flow, then every other fill flow, then funding, added in that order per episode
+    # (np.bincount adds sequentially in input order, so the sums are those of a loop over the three lists)
+    episode = [previous[has_close], current[has_rest]]
+    flow = [close_cf[has_close], rest_cf[has_rest]]
     if funding.pnl.size:
         keys = fills.column.astype(np.int64) * n_bars + fills.bar
         idx = (
             np.searchsorted(keys, funding.column.astype(np.int64) * n_bars + funding.bar - 1, side="right")
             - 1
         )
-        np.add.at(pnl, current[idx], funding.pnl)
+        episode.append(current[idx])
+        flow.append(funding.pnl)
+    pnl = np.bincount(np.concatenate(episode), weights=np.concatenate(flow), minlength=n_episodes)
     episode_column = np.zeros(n_episodes, dtype=np.int64)
     episode_column[current[opens]] = fills.column[opens]
     closed = np.zeros(n_episodes, dtype=bool)
@@ -163,8 +222,10 @@ def exposure_metrics(
         end[np.r_[col[1:] != col[:-1], True]] = n_bars
     cum_mark = np.zeros((mark.shape[0], n_bars + 1))
     np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
-    rows = np.zeros_like(col) if mark.shape[0] == 1 else col
-    held_mark = cum_mark[rows, end] - cum_mark[rows, start]
+    if mark.shape[0] == 1:  # shared prices: 1-D gathers
+        held_mark = cum_mark[0][end] - cum_mark[0][start]
+    else:
+        held_mark = cum_mark[col, end] - cum_mark[col, start]
     gross = np.bincount(col, weights=np.abs(fills.units_after) * held_mark, minlength=n_columns)
     in_market = np.bincount(
         col, weights=(fills.units_after != 0) * (end - start).astype(float), minlength=n_columns

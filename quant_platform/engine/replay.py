@@ -7,7 +7,8 @@ target and that bar's fill price (``units = w * capital / fill_price``); no bar-
 2. a change decided at signal bar ``t`` is due at bar ``d = t + delay``; it fills at the first fillable bar
    ``>= d`` (orders wait over gaps); when several changes of a column fall due by the same fill bar, the
    latest wins, and a fill that would not change the position is dropped;
-3. costs are computed only at the fills (sparse);
+3. costs are computed only at the fills (sparse), from each fill's reference bar: the last fillable bar
+   before the fill bar, whose range and volume are known when the order goes out (``costs.py``);
 4. dense units are each fill's units held until the next fill; cash moves only at fills and funding
    settlements; equity = capital + cumulative cash flows + units × mark (last known close).
 
@@ -20,12 +21,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from quant_platform.engine.arrays import expand_segments, forward_fill
+from quant_platform.engine.arrays import expand_segments, forward_fill, last_true_index
 from quant_platform.engine.config import EngineConfig
-from quant_platform.engine.costs import fill_prices, fillable_bars, slippage_bps
+from quant_platform.engine.costs import fill_prices, fillable_bars, slippage_bps, valid_prices
 from quant_platform.engine.risk import RiskOutcome, apply_risk_limits
 from quant_platform.engine.targets import TargetChanges, drop_repeats
 
@@ -51,8 +53,8 @@ class MarketArrays:
         if self.close.shape[0] == 1:
             return self
 
-        def cut(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[columns]
+        def cut(a: np.ndarray | None) -> np.ndarray | None:  # a shared (1, T) row stays shared
+            return a if a is None or a.shape[0] == 1 else a[columns]
 
         return MarketArrays(
             close=self.close[columns],
@@ -100,13 +102,18 @@ class Replay:
     risk: RiskOutcome
     fills: Fills
     funding: Funding
-    units: np.ndarray  # (K, T) units held at each bar's close
     mark: np.ndarray  # (P, T) last known close (0 before the first one)
     equity: np.ndarray  # (K, T) capital + cash flows + units × mark, per column
 
+    @cached_property
+    def units(self) -> np.ndarray:
+        """(K, T) units held at each bar's close; built on demand (a sweep's summary never needs it)."""
+        k, t = self.equity.shape
+        return expand_segments(self.fills.column, self.fills.bar, self.fills.units_after, k, t)
+
     def held_weight(self) -> np.ndarray:
         """(K, T) target weight in force after each bar's fills."""
-        k, t = self.units.shape
+        k, t = self.equity.shape
         return expand_segments(self.fills.column, self.fills.bar, self.fills.target_weight, k, t)
 
 
@@ -127,21 +134,31 @@ def schedule_fills(accepted: TargetChanges, fillable: np.ndarray, delay: int) ->
     due = accepted.bar + delay
     on_time = due < n_bars
     changes = accepted.select(on_time)
-    due = due[on_time]
+    if changes is not accepted:
+        due = due[on_time]
     if fillable.all():
         fill_bar = due
     else:
         nxt = next_true_index(fillable)
         fill_bar = nxt[_rows(nxt, changes.column), due]
     inside = fill_bar < n_bars
-    col, fill_bar, weight = changes.column[inside], fill_bar[inside], changes.weight[inside]
+    col, weight = changes.column, changes.weight
+    if not inside.all():
+        col, fill_bar, weight = col[inside], fill_bar[inside], weight[inside]
     last_of_bar = (
         np.r_[(col[1:] != col[:-1]) | (fill_bar[1:] != fill_bar[:-1]), True] if col.size else col.astype(bool)
     )
-    held = TargetChanges(
-        col[last_of_bar], fill_bar[last_of_bar], weight[last_of_bar], accepted.n_columns, n_bars
-    )
+    held = TargetChanges(col, fill_bar, weight, accepted.n_columns, n_bars).select(last_of_bar)
     return drop_repeats(held)
+
+
+def reference_bars(fillable: np.ndarray, column: np.ndarray, fill_bar: np.ndarray) -> np.ndarray:
+    """For each fill, the last fillable bar strictly before its fill bar (-1 if none): the latest completed
+    bar whose range and volume the slippage model may use."""
+    if fillable.all():
+        return fill_bar - 1  # fill bars are >= 1 (entry_lag_bars >= 1)
+    last = last_true_index(fillable)
+    return last[_rows(last, column), fill_bar - 1]
 
 
 def _segment_cumsum(column: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -168,7 +185,8 @@ def replay(
     risk = apply_risk_limits(requests, config, portfolio=portfolio)
 
     price = fill_prices(config.fill_price, market.open, market.high, market.low, market.close)
-    fillable = fillable_bars(price, market.close, market.gap)
+    valid_close = valid_prices(market.close)
+    fillable = fillable_bars(price, market.close, market.gap, valid_close=valid_close)
     held = schedule_fills(risk.accepted, fillable, config.execution_delay_bars)
     column, bar, weight = held.column, held.bar, held.weight
     fill_price = price[0][bar] if price.shape[0] == 1 else price[column, bar]
@@ -179,13 +197,28 @@ def replay(
         units_before[np.r_[True, column[1:] != column[:-1]]] = 0.0
     qty = units_after - units_before
 
-    def at(a: np.ndarray | None) -> np.ndarray | None:
+    ref_bar = reference_bars(fillable, column, bar)
+    known = ref_bar >= 0
+    ref_at = np.maximum(ref_bar, 0)
+
+    def at_ref(a: np.ndarray | None) -> np.ndarray | None:
         if a is None:
             return None
-        return a[0][bar] if a.shape[0] == 1 else a[column, bar]
+        got = a[0][ref_at] if a.shape[0] == 1 else a[column, ref_at]
+        return got if known.all() else np.where(known, got, np.nan)
 
+    uses_range, uses_volume = (
+        config.slippage_vol_coef > 0,
+        config.slippage_impact_bps > 0,
+    )  # gather only these
     slip = slippage_bps(
-        config, qty, at(market.high), at(market.low), at(market.close), at(market.volume), rng
+        config,
+        qty,
+        at_ref(market.high) if uses_range else None,
+        at_ref(market.low) if uses_range else None,
+        at_ref(market.close) if uses_range else None,
+        at_ref(market.volume) if uses_volume else None,
+        rng,
     )
     exec_price = fill_price * (1.0 + np.sign(qty) * slip * 1e-4)
     fills = Fills(
@@ -202,11 +235,8 @@ def replay(
         fee=np.abs(qty) * exec_price * (config.fee_bps * 1e-4),
     )
 
-    units = expand_segments(column, bar, units_after, n_cols, n_bars)
-    with np.errstate(invalid="ignore"):
-        valid_close = market.close > 0  # False for NaN
-    if np.isinf(market.close.max(initial=0.0)):
-        valid_close &= np.isfinite(market.close)
+    # one dense buffer: units held, then units × mark, then equity (units are rebuilt on demand, Replay.units)
+    position = expand_segments(column, bar, units_after, n_cols, n_bars)
     mark = forward_fill(market.close, valid_close, initial=0.0)
 
     funding = Funding(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
@@ -215,19 +245,21 @@ def replay(
         fbar = np.nonzero((rate != 0.0).any(axis=0))[0]
         fbar = fbar[fbar >= 1]
         mark_before = mark[:, fbar - 1]
-        flows = -units[:, fbar - 1] * mark_before * rate[:, fbar]
+        flows = -position[:, fbar - 1] * mark_before * rate[:, fbar]
         fk, fi = np.nonzero(flows)
         funding = Funding(fk, fbar[fi], flows[fk, fi])
 
     # cash: per column, cumulative cash flows of fills and settlements (merged in bar order)
-    ev_col = np.concatenate([column, funding.column])
-    ev_bar = np.concatenate([bar, funding.bar])
-    ev_cash = np.concatenate([fills.cash_flow, funding.pnl])
-    order = np.argsort(ev_col.astype(np.int64) * n_bars + ev_bar, kind="stable")
-    ev_col, ev_bar, ev_cash = ev_col[order], ev_bar[order], ev_cash[order]
+    ev_col, ev_bar, ev_cash = column, bar, fills.cash_flow  # fills alone are already k-major
+    if funding.pnl.size:
+        ev_col = np.concatenate([column, funding.column])
+        ev_bar = np.concatenate([bar, funding.bar])
+        ev_cash = np.concatenate([ev_cash, funding.pnl])
+        order = np.argsort(ev_col.astype(np.int64) * n_bars + ev_bar, kind="stable")
+        ev_col, ev_bar, ev_cash = ev_col[order], ev_bar[order], ev_cash[order]
     cash = expand_segments(
         ev_col, ev_bar, _segment_cumsum(ev_col, ev_cash) + capital, n_cols, n_bars, initial=capital
     )
-    equity = units * mark
+    equity = np.multiply(position, mark, out=position)
     equity += cash
-    return Replay(risk=risk, fills=fills, funding=funding, units=units, mark=mark, equity=equity)
+    return Replay(risk=risk, fills=fills, funding=funding, mark=mark, equity=equity)

@@ -23,6 +23,9 @@ class TargetChanges:
     n_bars: int
 
     def select(self, keep: np.ndarray) -> TargetChanges:
+        """The changes where ``keep`` is True (``self`` when it keeps them all: the arrays are never written)."""
+        if keep.all():
+            return self
         return TargetChanges(
             self.column[keep], self.bar[keep], self.weight[keep], self.n_columns, self.n_bars
         )
@@ -109,11 +112,15 @@ def changes_from_signals(
     if entries.ndim == 1:
         entries, exits = entries[:, None], exits[:, None]
     n_bars, n_cols = entries.shape
-    enter = entries & ~exits
-    event = enter | (exits & ~entries)
-    bar, column = np.nonzero(event)
-    order = _k_major(bar, column, n_bars)
-    bar, column = bar[order], column[order]
+    # an event is a bar with exactly one of entry/exit (both at once changes nothing); 1-D flatnonzero is
+    # several times faster than a 2-D nonzero on long single-column inputs
+    flat = np.flatnonzero(entries ^ exits)
+    if n_cols == 1:
+        bar, column = flat, np.zeros_like(flat)
+    else:
+        bar, column = np.divmod(flat, n_cols)
+        order = _k_major(bar, column, n_bars)
+        bar, column = bar[order], column[order]
     signed = size if direction == "long" else -size
-    weight = np.where(enter[bar, column], signed, 0.0)
+    weight = np.where(entries[bar, column], signed, 0.0)
     return drop_repeats(TargetChanges(column, bar, weight, n_cols, n_bars))

@@ -25,7 +25,7 @@ def make_bars(
     open_: list[float] | np.ndarray | None = None,
     start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
     minutes: int = 5,
-    volume: float = 1e9,
+    volume: float | list[float] | np.ndarray = 1e9,
     gap_at: tuple[int, ...] = (),
 ) -> pl.DataFrame:
     close = np.asarray(close, dtype=float)
@@ -42,7 +42,7 @@ def make_bars(
             "high": np.where(gap, np.nan, high),
             "low": np.where(gap, np.nan, low),
             "close": np.where(gap, np.nan, close),
-            "volume": np.where(gap, np.nan, volume),
+            "volume": np.where(gap, np.nan, np.asarray(volume, dtype=float)),
             "gap": gap,
         }
     )
@@ -62,12 +62,14 @@ def reference_backtest(
 ) -> tuple[list[tuple[int, float, float]], list[float]]:
     """Bar-by-bar event loop with explicit cash: the engine's documented rules, written the obvious way.
 
-    ``target`` is the (already valid, uncapped) weight decided at each bar's close. Returns the fills as
-    (bar, qty, exec_price) and the equity after every bar.
+    ``target`` is the (already valid, uncapped) weight decided at each bar's close. Slippage reads the range
+    and volume of the last bar that could fill before the current one (what an order knows when it is sent).
+    Returns the fills as (bar, qty, exec_price) and the equity after every bar.
     """
     capital = config.initial_capital
     delay = config.entry_lag_bars + config.latency_bars
     cash, units, held, last_close = capital, 0.0, 0.0, 0.0
+    known_high = known_low = known_close = known_volume = math.nan  # nothing seen yet
     fills, equity = [], []
     for t in range(len(close)):
         if funding_rate is not None and funding_rate[t] != 0 and t > 0:
@@ -84,10 +86,10 @@ def reference_backtest(
             new_units = wanted * capital / price
             qty = new_units - units
             slip = config.slippage_base_bps
-            slip += config.slippage_vol_coef * 1e4 * (high[t] - low[t]) / close[t]
-            slip += config.slippage_impact_bps * math.sqrt(
-                min(abs(qty) / volume[t], config.max_participation)
-            )
+            range_bps = 1e4 * (known_high - known_low) / known_close
+            slip += config.slippage_vol_coef * (0.0 if math.isnan(range_bps) else range_bps)
+            participation = abs(qty) / known_volume if known_volume > 0 else math.inf  # False for NaN
+            slip += config.slippage_impact_bps * math.sqrt(min(participation, config.max_participation))
             slip = min(max(slip, 0.0), config.max_slippage_bps)
             side = 1.0 if qty > 0 else -1.0
             exec_price = price * (1.0 + side * slip / 1e4)
@@ -95,6 +97,8 @@ def reference_backtest(
             cash -= qty * exec_price + fee
             units, held = new_units, wanted
             fills.append((t, qty, exec_price))
+        if can_fill:  # this bar's range and volume are known to every later order
+            known_high, known_low, known_close, known_volume = high[t], low[t], close[t], volume[t]
         if math.isfinite(close[t]):
             last_close = close[t]
         equity.append(cash + units * last_close)

@@ -131,18 +131,53 @@ def test_hard_constraints_reject_and_count_orders() -> None:
 
 
 def test_slippage_formula_on_one_fill() -> None:
-    bars = make_bars([100.0, 100.0, 100.0], open_=[100.0, 100.0, 102.0], volume=50.0)
+    # the order decided at bar 1's close fills at bar 2's open; its slippage reads bar 1 (range, volume 40)
+    bars = make_bars([100.0, 100.0, 100.0], open_=[100.0, 100.0, 102.0], volume=[50.0, 40.0, 7.0])
     conf = cfg(slippage_base_bps=2.0, slippage_vol_coef=0.1, slippage_impact_bps=10.0, taker_fee_bps=4.0)
     res = run_backtest(bars, np.array([0.0, 1.0, 1.0]), conf)
-    high, low, close = 102.0 * 1.01, 100.0 * 0.99, 100.0
+    high, low, close, volume = 100.0 * 1.01, 100.0 * 0.99, 100.0, 40.0  # bar 1
     qty = 1000.0 / 102.0
-    slip = 2.0 + 0.1 * 1e4 * (high - low) / close + 10.0 * np.sqrt(qty / 50.0)
+    slip = 2.0 + 0.1 * 1e4 * (high - low) / close + 10.0 * np.sqrt(qty / volume)
     exec_price = 102.0 * (1 + slip / 1e4)
     assert res.trades["slippage_bps"].item() == pytest.approx(slip, rel=1e-12)
     assert res.trades["exec_price"].item() == pytest.approx(exec_price, rel=1e-12)
     assert res.metrics["slippage_cost"] == pytest.approx(qty * (exec_price - 102.0), rel=1e-9)
     final = 1000.0 - qty * exec_price - qty * exec_price * 4e-4 + qty * 100.0
     assert res.metrics["final_equity"] == pytest.approx(final, rel=1e-12)
+
+
+@pytest.mark.parametrize("fill_price", ["next_open", "next_close"])
+def test_slippage_never_reads_the_fill_bars_own_range_or_volume(fill_price: str) -> None:
+    conf = cfg(fill_price=fill_price, slippage_vol_coef=0.1, slippage_impact_bps=10.0, taker_fee_bps=4.0)
+    bars = make_bars(
+        [100.0, 101.0, 99.0, 100.0], open_=[100.0, 100.5, 102.0, 99.0], volume=[50.0, 40.0, 30.0, 20.0]
+    )
+    target = np.array([0.0, 1.0, 1.0, 1.0])  # fills at bar 2
+    base = run_backtest(bars, target, conf)
+    fill_bar = pl.col("ts") == bars["ts"][2]
+    wider = bars.with_columns(
+        high=pl.when(fill_bar).then(pl.col("high") * 1.5).otherwise(pl.col("high")),
+        low=pl.when(fill_bar).then(pl.col("low") * 0.5).otherwise(pl.col("low")),
+        volume=pl.when(fill_bar).then(0.001).otherwise(pl.col("volume")),
+    )
+    same = run_backtest(wider, target, conf)
+    for col in ("slippage_bps", "exec_price", "fee", "slippage_cost"):
+        assert same.trades[col].to_list() == base.trades[col].to_list(), col
+    assert same.metrics["final_equity"] == base.metrics["final_equity"]
+    # the bar before the fill is what it reads: thinning bar 1's volume makes the same order dearer
+    thinner = run_backtest(bars.with_columns(volume=pl.Series([50.0, 4.0, 30.0, 20.0])), target, conf)
+    assert thinner.trades["slippage_bps"].item() > base.trades["slippage_bps"].item()
+
+
+def test_a_fill_after_gap_bars_reads_the_last_bar_that_could_fill() -> None:
+    # signal at bar 1, bars 2 and 3 are gaps, the order fills at bar 4 and prices its slippage from bar 1
+    bars = make_bars([100.0, 100.0, 100.0, 100.0, 100.0], volume=[9.0, 25.0, 1.0, 1.0, 3.0], gap_at=(2, 3))
+    conf = cfg(slippage_impact_bps=10.0, slippage_vol_coef=0.1)
+    res = run_backtest(bars, np.array([0.0, 1.0, 1.0, 1.0, 1.0]), conf)
+    qty = 1000.0 / 100.0
+    expected = 0.1 * 1e4 * (101.0 - 99.0) / 100.0 + 10.0 * np.sqrt(qty / 25.0)
+    assert res.trades["ts"].to_list() == [bars["ts"][4]]
+    assert res.trades["slippage_bps"].item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_daily_sharpe_and_observation_adequacy() -> None:
@@ -161,6 +196,7 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
     row = res.summary.row(0, named=True)
     assert row["sharpe_daily"] == pytest.approx(expected, rel=1e-9)
     assert row["status"] == "ok" and row["observation_days"] == n_days and not row["vol_floor_applied"]
+    assert row["partial_days"] == 0  # daily bars at 00:00 UTC: each bar spans its whole day
     # one bar per day here, so the per-step diagnostic equals the un-annualized daily Sharpe
     step_ret = np.diff(res.equity[:, 0], prepend=1000.0) / 1000.0
     assert row["sharpe_step_raw"] == pytest.approx(step_ret.mean() / step_ret.std(ddof=1), rel=1e-9)
@@ -170,6 +206,36 @@ def test_daily_sharpe_and_observation_adequacy() -> None:
     assert short["sharpe_daily"] is None  # no number that could pass a gate
     runs = run_sweep(close, np.ones(n_days), conf.replace(min_completed_runs=3), ts_ms=ts, completed_runs=2)
     assert runs.summary["status"].item() == "insufficient_observation"
+
+
+def test_partial_first_and_last_days_are_not_observation_days() -> None:
+    # hourly bars from 2024-01-01 12:00 UTC: day 1 is observed from noon only
+    rng = np.random.default_rng(12)
+    start = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    n_bars = 12 + 29 * 24 + 13  # Jan 1 12:00 … Jan 31 12:00: 29 complete days (Jan 2 … Jan 30), two partial
+    close = 100.0 * np.cumprod(1 + rng.normal(0.0005, 0.004, n_bars))
+    ts = int(start.timestamp() * 1000) + np.arange(n_bars, dtype=np.int64) * 3_600_000
+    conf = cfg(fill_price="next_close", min_observation_days=30)
+    row = run_sweep(close, np.ones(n_bars), conf, ts_ms=ts).summary.row(0, named=True)
+    assert (row["observation_days"], row["partial_days"]) == (29, 2)
+    assert row["status"] == "insufficient_observation" and row["sharpe_daily"] is None  # 31 calendar days
+
+    # run on to Feb 1 23:00 (the last bar closes at midnight): 31 complete days, the noon start still partial
+    n_bars += 35
+    close = 100.0 * np.cumprod(1 + rng.normal(0.0005, 0.004, n_bars))
+    ts = int(start.timestamp() * 1000) + np.arange(n_bars, dtype=np.int64) * 3_600_000
+    res = run_sweep(close, np.ones(n_bars), conf, ts_ms=ts, keep_equity=True)
+    row = res.summary.row(0, named=True)
+    assert (row["observation_days"], row["partial_days"], row["status"]) == (31, 1, "ok")
+    # independent truth: step PnL summed per UTC calendar date, the partial first date dropped
+    steps = pl.DataFrame(
+        {"ts": pl.Series(ts).cast(pl.Datetime("ms", "UTC")), "pnl": np.diff(res.equity[:, 0], prepend=1000.0)}
+    )
+    daily = steps.group_by(pl.col("ts").dt.date()).agg(pl.col("pnl").sum()).sort("ts")["pnl"].to_numpy()
+    daily = daily[1:] / 1000.0
+    assert len(daily) == 31
+    expected = daily.mean() / daily.std(ddof=1) * np.sqrt(365)
+    assert row["sharpe_daily"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_vol_floor_caps_the_sharpe_of_a_nearly_riskless_path() -> None:

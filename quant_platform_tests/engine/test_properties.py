@@ -93,11 +93,11 @@ def test_prices_before_the_fill_bar_never_change_the_fill(data, draw) -> None:
     target[signal_bar:] = draw.draw(st.sampled_from([-1.0, 0.5, 1.0]))
     config = COSTLY.replace(latency_bars=draw.draw(st.integers(0, 1)))
     first = sweep(bars, target, config)
-    # perturb every price and volume at and before the signal bar (the bars an order could peek at)
+    # scale every price at and before the signal bar (the bars an order could peek at); the slippage may
+    # read the last such bar's range relative to its close and its volume, both unchanged by the scaling
     shaken = {k: v.copy() for k, v in bars.items()}
     for key in ("open", "high", "low", "close"):
         shaken[key][: signal_bar + 1] *= 1.37
-    shaken["volume"][: signal_bar + 1] *= 0.1
     second = sweep(shaken, target, config)
     assert first.summary["n_fills"].item() == second.summary["n_fills"].item()
     if first.summary["n_fills"].item():
@@ -109,6 +109,32 @@ def test_prices_before_the_fill_bar_never_change_the_fill(data, draw) -> None:
             rtol=0,
             atol=1e-7,
         )
+
+
+@SETTINGS
+@given(market(min_bars=8), st.data())
+def test_slippage_of_a_fill_never_reads_its_own_bars_range_or_volume(data, draw) -> None:
+    bars, targets, _ = data
+    config = COSTLY.replace(latency_bars=draw.draw(st.integers(0, 1)))
+    n = len(bars["close"])
+    frame = pl.DataFrame(
+        {"symbol": "X", "ts": np.arange(n, dtype=np.int64) * 300_000, **bars},
+    ).with_columns(pl.from_epoch("ts", "ms").dt.replace_time_zone("UTC"), pl.col(pl.Float64).fill_nan(None))
+    first = run_backtest(frame, targets[:, 0], config)
+    if first.trades.height == 0:
+        return
+    fill_ts = first.trades["ts"][draw.draw(st.integers(0, first.trades.height - 1))]
+    at_fill = pl.col("ts") == fill_ts
+    shaken = frame.with_columns(
+        high=pl.when(at_fill).then(pl.col("high") * 3.0).otherwise(pl.col("high")),
+        low=pl.when(at_fill).then(pl.col("low") * 0.2).otherwise(pl.col("low")),
+        volume=pl.when(at_fill).then(1e-3).otherwise(pl.col("volume")),
+    )
+    second = run_backtest(shaken, targets[:, 0], config)
+    # every fill up to and including the shaken bar is priced exactly as before
+    upto = pl.col("ts") <= fill_ts
+    for col in ("ts", "qty", "slippage_bps", "exec_price", "fee"):
+        assert first.trades.filter(upto)[col].to_list() == second.trades.filter(upto)[col].to_list(), col
 
 
 @SETTINGS

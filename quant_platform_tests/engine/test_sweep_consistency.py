@@ -80,6 +80,19 @@ def test_per_column_prices_equal_separate_runs() -> None:
         np.testing.assert_array_equal(alone.equity[:, 0], together.equity[:, k])
 
 
+def test_shared_rows_next_to_per_column_prices_serve_every_block() -> None:
+    # per-column closes with one shared funding/volume row: every block of columns sees the shared row
+    rng = np.random.default_rng(9)
+    close = 100 * np.cumprod(1 + rng.normal(0, 0.01, (60, 4)), axis=0)
+    target = rng.choice([1.0, -1.0], (60, 4))  # always positioned: every column settles funding
+    funding = np.where(np.arange(60) % 8 == 0, 1e-3, 0.0)
+    kw = {"open": close, "high": close * 1.01, "low": close * 0.99, "volume": np.full(60, 50.0)}
+    blocks = run_sweep(close, target, CONFIG, funding_rate=funding, chunk_columns=1, keep_equity=True, **kw)
+    whole = run_sweep(close, target, CONFIG, funding_rate=funding, chunk_columns=4, keep_equity=True, **kw)
+    np.testing.assert_array_equal(blocks.equity, whole.equity)
+    assert (blocks.summary["funding_pnl"] != 0.0).all()
+
+
 def test_sweep_refuses_bad_shapes() -> None:
     with pytest.raises(ValueError, match="bars"):
         run_sweep(np.ones(10), np.zeros((9, 2)), CONFIG, open=np.ones(10))
