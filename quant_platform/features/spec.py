@@ -63,9 +63,18 @@ class FeatureSpec:
     def lookback_days(self, table: str = "features_v1", bar_minutes: int | None = None) -> int:
         """Days of history before a partition day that make every lookback of ``table`` complete
         (``bar_minutes`` overrides the spec's bar length for coarser sources)."""
-        bars_per_day = 24 * 60 // (bar_minutes or self.bar_minutes)
         warmup = max(f.warmup_bars for f in self.table_features(table))
-        return math.ceil(warmup / bars_per_day) + self.daily_lookback_margin_days
+        return days_spanned(warmup, bar_minutes or self.bar_minutes) + self.daily_lookback_margin_days
+
+
+MINUTES_PER_DAY = 24 * 60
+
+
+def days_spanned(bars: int, bar_minutes: int) -> int:
+    """Whole days that ``bars`` bars of ``bar_minutes`` minutes reach back (a warm-up in bars -> days)."""
+    if bar_minutes <= 0 or bars < 0:
+        raise ValueError(f"need bar_minutes > 0 and bars >= 0, got bar_minutes={bar_minutes}, bars={bars}")
+    return math.ceil(bars * bar_minutes / MINUTES_PER_DAY)
 
 
 def _feature_defs(doc: dict[str, Any]) -> list[FeatureDef]:

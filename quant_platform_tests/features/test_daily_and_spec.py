@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -107,3 +108,43 @@ def test_unknown_builder_or_scope_is_refused(tmp_path) -> None:
     }
     with pytest.raises(ValueError, match="unknown scope"):
         parse_feature_spec({"conventions": conv, "x": bad}, {})
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+
+
+def eurusd_hourly_source():
+    from quant_platform.market.sources.factory import make_source
+
+    path = REAL / "eurusd_1h_ask.csv"
+    if not path.exists():
+        pytest.skip("shared real data not present")
+    return make_source(
+        "ohlcv_csv",
+        path=str(path),
+        symbol="EURUSD",
+        symbols=("EURUSD",),
+        columns={"time": "Time", "symbol": None, "adj_close": None},
+        time_format="%d.%m.%Y %H:%M:%S%.3f",
+    )
+
+
+def test_hourly_real_file_day_after_the_warmup_span_is_computed_like_full_history() -> None:
+    """Real hourly EUR/USD on its 60-minute grid: the 60-minute lookback (40 days, not the 5 days of 5m bars)
+    reproduces the full-history values of a day after it, and price features are defined on that day."""
+    from quant_platform.features.market_window import bars_for_days
+
+    k = lookback_days(bar_minutes=60)
+    assert k == math.ceil(SPEC.max_warmup_bars() * 60 / (24 * 60)) + SPEC.daily_lookback_margin_days
+    bars = bars_for_days(eurusd_hourly_source(), "2017-01-02", "2017-02-24", bar_minutes=60)
+    day = "2017-02-24"  # a Friday (late in the week: segment features restart after each weekend gap)
+    full = compute_features(bars, grid_minutes=60).filter(pl.col("ts").dt.date().cast(pl.String) == day)
+    daily = compute_features_for_day(bars, day, grid_minutes=60)
+    assert daily.height == full.height == 24 and daily["gap"].sum() == 2  # the market closes at 22:00 UTC
+    assert daily.select("symbol", "ts", "gap", "warmup").equals(full.select("symbol", "ts", "gap", "warmup"))
+    trading = daily.filter(~pl.col("gap"))
+    for name in ("rsi_14", "ewma_vol", "atr_14", "ret_48", "realized_vol_48", "vol_of_vol", "vwap_dist_20"):
+        assert trading[name].null_count() == 0, name
+        np.testing.assert_allclose(
+            daily[name].to_numpy(), full[name].to_numpy(), rtol=1e-9, atol=1e-12, err_msg=name
+        )
