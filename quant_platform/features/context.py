@@ -18,7 +18,6 @@ import polars as pl
 from quant_platform.features.builders import zscore_expr
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
-from quant_platform.specs import ontology_hash
 
 TABLE = "context_features"
 _MARKET_POS = "_market_pos"
@@ -286,7 +285,7 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
             "warmup",
             *names,
             *states,
-            pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash"),
+            pl.lit(spec.ontology_hash, dtype=pl.String).alias("ontology_hash"),
         )
         .collect()
     )

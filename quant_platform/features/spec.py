@@ -8,7 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from quant_platform.specs import load_dir
+from quant_platform.core.hashing import canonical_hash
+from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
 
 Scope = Literal["segment", "symbol", "market"]
 
@@ -44,6 +45,8 @@ class FeatureSpec:
     min_coverage: float
     daily_lookback_margin_days: int
     context_params: dict[str, Any] = field(default_factory=dict)
+    # The ontology hash of the spec this was read from: what every output computed with it carries.
+    ontology_hash: str = ""
 
     def table_features(self, table: str, families: tuple[str, ...] | None = None) -> tuple[FeatureDef, ...]:
         chosen = tuple(f for f in self.features if f.table == table)
@@ -110,7 +113,11 @@ def _state_def(doc: dict[str, Any]) -> StateDef:
     return StateDef(doc["name"], doc["table"], doc["input"], tuple(b["label"] for b in bins), uppers)
 
 
-def parse_feature_spec(feature_docs: dict[str, Any], state_docs: dict[str, Any]) -> FeatureSpec:
+def parse_feature_spec(
+    feature_docs: dict[str, Any], state_docs: dict[str, Any], spec_hash: str | None = None
+) -> FeatureSpec:
+    """``spec_hash``: the ontology hash of the spec root the documents come from; without it, the
+    canonical hash of the documents themselves (so a hand-built spec never carries the default root's hash)."""
     conventions = [d for d in feature_docs.values() if d.get("kind") == "conventions"]
     if len(conventions) != 1:
         raise ValueError("spec/features needs exactly one conventions file")
@@ -135,6 +142,7 @@ def parse_feature_spec(feature_docs: dict[str, Any], state_docs: dict[str, Any])
         min_coverage=float(conv["min_coverage"]),
         daily_lookback_margin_days=int(conv["daily_lookback_margin_days"]),
         context_params=context_params,
+        ontology_hash=spec_hash or canonical_hash({"features": feature_docs, "states": state_docs}),
     )
 
 
@@ -142,9 +150,11 @@ def load_feature_spec(root: Path | None = None) -> FeatureSpec:
     """Parse ``spec/features`` and ``spec/states`` (from ``root``, default the active spec root)."""
     if root is None:
         return _cached_default()
-    return parse_feature_spec(load_dir("features", root), load_dir("states", root))
+    return parse_feature_spec(
+        load_dir("features", root), load_dir("states", root), compute_ontology_hash(root)
+    )
 
 
 @lru_cache(maxsize=1)
 def _cached_default() -> FeatureSpec:
-    return parse_feature_spec(load_dir("features"), load_dir("states"))
+    return parse_feature_spec(load_dir("features"), load_dir("states"), ontology_hash())
