@@ -44,6 +44,7 @@ class FeatureSpec:
     bar_minutes: int
     min_coverage: float
     daily_lookback_margin_days: int
+    recursive_burn_in_bars: int
     context_params: dict[str, Any] = field(default_factory=dict)
     # The ontology hash of the spec this was read from: what every output computed with it carries.
     ontology_hash: str = ""
@@ -66,7 +67,7 @@ class FeatureSpec:
     def lookback_days(self, table: str = "features_v1", bar_minutes: int | None = None) -> int:
         """Days of history before a partition day that make every lookback of ``table`` complete
         (``bar_minutes`` overrides the spec's bar length for coarser sources)."""
-        warmup = max(f.warmup_bars for f in self.table_features(table))
+        warmup = max(f.warmup_bars for f in self.table_features(table)) + self.recursive_burn_in_bars
         return days_spanned(warmup, bar_minutes or self.bar_minutes) + self.daily_lookback_margin_days
 
 
@@ -141,6 +142,7 @@ def parse_feature_spec(
         bar_minutes=int(conv["bar_minutes"]),
         min_coverage=float(conv["min_coverage"]),
         daily_lookback_margin_days=int(conv["daily_lookback_margin_days"]),
+        recursive_burn_in_bars=int(conv.get("recursive_burn_in_bars", 0)),
         context_params=context_params,
         ontology_hash=spec_hash or canonical_hash({"features": feature_docs, "states": state_docs}),
     )

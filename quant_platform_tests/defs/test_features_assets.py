@@ -17,11 +17,11 @@ from quant_platform.features import compute_features_for_day, lookback_days
 from quant_platform.features.spec import load_feature_spec
 from quant_platform.storage import ParquetStore
 
-LAST_DAY = "2024-01-06"
+LAST_DAY = "2024-01-08"
 
 
 def test_features_layer_materialises_with_checks(tmp_path: Path) -> None:
-    assert lookback_days() == 5  # the range below covers the last day's full window
+    assert lookback_days() == 7  # the range below covers the last day's full window
     result = dg.materialize(
         [
             *market.raw_assets,
@@ -76,16 +76,17 @@ def test_layer_lookback_is_the_spec_warmup_at_the_built_bar_length(bar_minutes: 
     }
     for (asset, upstream), warmup in expected.items():
         mapping = layer.get_assets_def(asset).get_partition_mapping(dg.AssetKey(upstream))
-        assert mapping.start_offset == -(days(warmup) + spec.daily_lookback_margin_days), (asset, bar_minutes)
+        expected_days = days(warmup + spec.recursive_burn_in_bars) + spec.daily_lookback_margin_days
+        assert mapping.start_offset == -expected_days, (asset, bar_minutes)
     events = layer.get_assets_def("market_events")
     for upstream in ("features_v1", "context_features"):
         assert events.get_partition_mapping(dg.AssetKey(upstream)).start_offset == -days(
             events_lookback_bars()
         )
     if bar_minutes == 60:
-        assert mapping.start_offset == -40  # the hourly figure the audit computed by hand
+        assert mapping.start_offset == -(math.ceil((913 + 720) / 24) + 1)  # not 5 days as for 5m bars
     if bar_minutes == 1440:
-        assert mapping.start_offset == -914
+        assert mapping.start_offset == -(913 + 720 + 1)
 
 
 def test_layer_refuses_a_market_of_another_bar_length() -> None:
