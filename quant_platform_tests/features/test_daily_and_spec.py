@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -15,6 +14,7 @@ from quant_platform.features import compute_features, compute_features_for_day, 
 from quant_platform.features.builders import BUILDERS
 from quant_platform.features.spec import load_feature_spec
 from quant_platform_tests.features.bars_fixture import make_bars, plant_gaps
+from quant_platform_tests.features.real_data import eurusd_hourly_bars
 
 SPEC = load_feature_spec()
 
@@ -111,34 +111,13 @@ def test_unknown_builder_or_scope_is_refused(tmp_path) -> None:
         parse_feature_spec({"conventions": conv, "x": bad}, {})
 
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-
-
-def eurusd_hourly_source():
-    from quant_platform.market.sources.factory import make_source
-
-    path = REAL / "eurusd_1h_ask.csv"
-    if not path.exists():
-        pytest.skip("shared real data not present")
-    return make_source(
-        "ohlcv_csv",
-        path=str(path),
-        symbol="EURUSD",
-        symbols=("EURUSD",),
-        columns={"time": "Time", "symbol": None, "adj_close": None},
-        time_format="%d.%m.%Y %H:%M:%S%.3f",
-    )
-
-
 def test_hourly_real_file_day_after_the_warmup_span_is_computed_like_full_history() -> None:
     """Real hourly EUR/USD on its 60-minute grid: the 60-minute lookback (40 days, not the 5 days of 5m bars)
     reproduces the full-history values of a day after it, and price features are defined on that day."""
-    from quant_platform.features.market_window import bars_for_days
-
     k = lookback_days(bar_minutes=60)
     warmup = SPEC.max_warmup_bars() + SPEC.recursive_burn_in_bars
     assert k == math.ceil(warmup * 60 / (24 * 60)) + SPEC.daily_lookback_margin_days
-    bars = bars_for_days(eurusd_hourly_source(), "2017-01-02", "2017-04-21", bar_minutes=60)
+    bars = eurusd_hourly_bars("2017-01-02", "2017-04-21")
     day = "2017-04-21"  # a Friday (late in the week: segment features restart after each weekend gap)
     full = compute_features(bars, grid_minutes=60).filter(pl.col("ts").dt.date().cast(pl.String) == day)
     daily = compute_features_for_day(bars, day, grid_minutes=60)
