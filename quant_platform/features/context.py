@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from quant_platform.features.builders import zscore_expr
@@ -143,41 +144,58 @@ def _pairwise_correlation(
     symbol of the frame has a return (a pair's window never mixes different bars).
     Returns (``ts, avg_pair_corr``) and (``symbol, ts, corr_others``)."""
     symbols = sorted(frame["symbol"].unique().to_list())
-    wide = frame.pivot(on="symbol", index="ts", values="ret_1").sort("ts").select("ts", *symbols)
-    complete = pl.all_horizontal(pl.col(symbols).is_not_null()) & pl.lit(len(symbols) >= 2)
-    xs = [pl.when(complete).then(pl.col(s)) for s in symbols]
-
-    def mean(e: pl.Expr) -> pl.Expr:
-        return e.rolling_mean(window, min_samples=min_samples)
-
-    total = pl.sum_horizontal(xs).alias("_s")  # fixed column order: the same float sum in every run
-    wide = wide.with_columns(pl.when(complete).then(total).alias("_s"))
-    var = [mean(x * x) - mean(x) ** 2 for x in xs]
-    cov_total = [mean(x * pl.col("_s")) - mean(x) * mean(pl.col("_s")) for x in xs]
-    wide = wide.with_columns(
-        *[v.clip(lower_bound=0.0).alias(f"_v{i}") for i, v in enumerate(var)],
-        *[c.alias(f"_c{i}") for i, c in enumerate(cov_total)],
-        (mean(pl.col("_s") ** 2) - mean(pl.col("_s")) ** 2).alias("_var_s"),
+    stamps = frame["ts"].unique().sort()
+    # NumPy on the T x N matrix (scattered, not pivoted: a 2,000-column pivot or O(N) polars expressions
+    # do not scale to an equity panel).
+    row = np.searchsorted(stamps.to_physical().to_numpy(), frame["ts"].to_physical().to_numpy())
+    column = (
+        frame["symbol"].replace_strict(symbols, list(range(len(symbols))), return_dtype=pl.Int64).to_numpy()
     )
-    v = [pl.col(f"_v{i}") for i in range(len(symbols))]
-    vol = [x.sqrt() for x in v]
-    sum_v, sum_vol = pl.sum_horizontal(v), pl.sum_horizontal(vol)
-    pair_denominator = sum_vol**2 - sum_v
-    wide = wide.with_columns(
-        pl.when(pair_denominator > 0)
-        .then((pl.col("_var_s") - sum_v) / pair_denominator)
-        .clip(-1.0, 1.0)
-        .alias("avg_pair_corr"),
-        *[
-            pl.when(vol[i] * (sum_vol - vol[i]) > 0)
-            .then((pl.col(f"_c{i}") - v[i]) / (vol[i] * (sum_vol - vol[i])))
-            .clip(-1.0, 1.0)
-            .alias(symbol)
-            for i, symbol in enumerate(symbols)
-        ],
+    x = np.full((len(stamps), len(symbols)), np.nan)
+    x[row, column] = frame["ret_1"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    complete = ~np.isnan(x).any(axis=1) & (len(symbols) >= 2)
+    x = np.where(complete[:, None], x, 0.0)
+    total = x.sum(axis=1)  # the same row sum (same order) in every run
+    count = _rolling_sum(complete.astype(np.float64), window)
+    enough = count >= min_samples
+    with np.errstate(divide="ignore", invalid="ignore"):
+
+        def mean(values: np.ndarray) -> np.ndarray:
+            return _rolling_sum(values, window) / (count if values.ndim == 1 else count[:, None])
+
+        mean_x, mean_total = mean(x), mean(total)
+        var = np.clip(mean(x * x) - mean_x**2, 0.0, None)
+        cov_total = mean(x * total[:, None]) - mean_x * mean_total[:, None]
+        var_total = mean(total * total) - mean_total**2
+        vol = np.sqrt(var)
+        sum_var, sum_vol = var.sum(axis=1), vol.sum(axis=1)
+        pair_denominator = sum_vol**2 - sum_var
+        avg_pair = np.where(pair_denominator > 0, (var_total - sum_var) / pair_denominator, np.nan)
+        others_denominator = vol * (sum_vol[:, None] - vol)
+        to_others = np.where(others_denominator > 0, (cov_total - var) / others_denominator, np.nan)
+    avg_pair = np.where(enough, np.clip(avg_pair, -1.0, 1.0), np.nan)
+    to_others = np.where(enough[:, None], np.clip(to_others, -1.0, 1.0), np.nan)
+    pairs = pl.DataFrame({"ts": stamps, "avg_pair_corr": avg_pair}, nan_to_null=True)
+    others = pl.DataFrame(
+        {
+            "symbol": pl.Series(symbols, dtype=pl.String).gather(
+                np.repeat(np.arange(len(symbols)), len(stamps))
+            ),
+            "ts": pl.concat([stamps] * len(symbols)),
+            "corr_others": to_others.T.reshape(-1),
+        },
+        nan_to_null=True,
     )
-    others = wide.unpivot(on=symbols, index="ts", variable_name="symbol", value_name="corr_others")
-    return wide.select("ts", "avg_pair_corr"), others
+    return pairs, others
+
+
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing sums over ``window`` rows (axis 0) by differences of one cumulative sum: a prefix of the
+    rows gives exactly the same sums (point-in-time), and a later start differs only by float round-off."""
+    cumulative = np.cumsum(values, axis=0)
+    out = cumulative.copy()
+    out[window:] -= cumulative[:-window]
+    return out
 
 
 def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | None = None) -> pl.DataFrame:
