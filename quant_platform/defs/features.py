@@ -1,10 +1,13 @@
 """Features layer assets: features_v1 and context_features from bars_5m, then market_events and event_flags.
 
-Daily UTC partitions with look-back windows through ``lookback(k)`` (k from the spec's longest warm-up);
-each day is computed on its own window so a day's bytes never depend on how a backfill was batched.
-Checks: blocking pandera schema checks, the warm-up marking check, and one WARN prevalence check per event.
+Daily UTC partitions with look-back windows through ``lookback(k)``; k is the spec's longest warm-up in bars
+times the bar length the layer is built for, in days (``build_features_layer(bar_minutes)``: 5-minute bars
+by default, 60 or 1440 for hourly or daily CSV sources). Each day is computed on its own window so a day's
+bytes never depend on how a backfill was batched. Checks: blocking pandera schema checks, the warm-up
+marking check, and one WARN prevalence check per event.
 """
 
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -22,17 +25,45 @@ from quant_platform.features.checks import warmup_violations
 from quant_platform.features.compute import compute_features_for_day, lookback_days
 from quant_platform.features.context import compute_context_for_day, context_lookback_days
 from quant_platform.features.schemas import ContextFeatures, FeaturesV1
+from quant_platform.features.spec import days_spanned, load_feature_spec
 from quant_platform.specs import ontology_hash
 
 GROUP = "features"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 TAGS = {"quant_platform/layer": "features"}
 KINDS = {"polars", "parquet"}
-FEATURES_LOOKBACK = lookback_days()
-CONTEXT_LOOKBACK = context_lookback_days()
-EVENTS_LOOKBACK = -(-events_lookback_bars() // (24 * 60 // 5))  # ceil: days of bars a rule reads back
 WARMUP_CHECK = "warmup_marked"
 REGISTRY = load_event_registry()
+
+
+@dataclass(frozen=True)
+class LayerLookbacks:
+    """Days of upstream partitions each asset of the layer reads before its own day, for one bar length."""
+
+    bar_minutes: int
+    features: int
+    context: int
+    events: int
+
+    @classmethod
+    def for_bar_minutes(cls, bar_minutes: int | None = None) -> "LayerLookbacks":
+        bar_minutes = bar_minutes or load_feature_spec().bar_minutes
+        return cls(
+            bar_minutes=bar_minutes,
+            features=lookback_days(bar_minutes=bar_minutes),
+            context=context_lookback_days(bar_minutes=bar_minutes),
+            # an event rule reads a few bars back (lags, onsets): at least the previous day at any bar length
+            events=days_spanned(events_lookback_bars(), bar_minutes),
+        )
+
+
+def _require_bar_minutes(market_data: MarketDataResource, lookbacks: LayerLookbacks) -> None:
+    # The partition mapping is fixed when the layer is built: a different grid would get a wrong warm-up.
+    if market_data.bar_minutes != lookbacks.bar_minutes:
+        raise ValueError(
+            f"the features layer was built for {lookbacks.bar_minutes}-minute bars but market_data.bar_minutes="
+            f"{market_data.bar_minutes}: build it with build_features_layer(bar_minutes={market_data.bar_minutes})"
+        )
 
 
 def _window_input(asset: str, days: int) -> dg.AssetIn:
@@ -40,151 +71,168 @@ def _window_input(asset: str, days: int) -> dg.AssetIn:
     return dg.AssetIn(asset, partition_mapping=lookback(days), metadata={ALLOW_MISSING_KEY: True})
 
 
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
-    ins={"bars": _window_input("bars_5m", FEATURES_LOOKBACK)},
-    description=FeaturesV1.__doc__,
-    kinds=KINDS,
-    tags=TAGS,
-    check_specs=[
-        schema_check_spec("features_v1", FeaturesV1),
-        dg.AssetCheckSpec(
-            WARMUP_CHECK,
-            asset="features_v1",
-            blocking=True,
-            description="Rows marked complete have every price-only feature defined; gap rows are marked warm-up.",
-        ),
-    ],
-)
-def features_v1(context: dg.AssetExecutionContext, bars: pl.LazyFrame, market_data: MarketDataResource):
-    parts = {
-        day: compute_features_for_day(bars, day, grid_minutes=market_data.bar_minutes)
-        for day in context.partition_keys
-    }
-    whole = pl.concat(list(parts.values()))
-    yield parquet_output(
-        context,
-        parts,
-        metadata={
-            "ontology_hash": ontology_hash(),
-            "lookback_days": FEATURES_LOOKBACK,
-            "warmup_rows": int(whole["warmup"].sum()),
+def build_features_layer(bar_minutes: int | None = None) -> dg.Definitions:
+    """features_v1, context_features and market_events/event_flags for bars of ``bar_minutes`` minutes
+    (default: the spec's bar length). Their partition mappings read the spec's warm-up converted to days at
+    that bar length; materialising with a ``market_data`` of another bar length is refused."""
+    lookbacks = LayerLookbacks.for_bar_minutes(bar_minutes)
+
+    @dg.asset(
+        group_name=GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
+        ins={"bars": _window_input("bars_5m", lookbacks.features)},
+        description=FeaturesV1.__doc__,
+        kinds=KINDS,
+        tags=TAGS,
+        check_specs=[
+            schema_check_spec("features_v1", FeaturesV1),
+            dg.AssetCheckSpec(
+                WARMUP_CHECK,
+                asset="features_v1",
+                blocking=True,
+                description="Rows marked complete have every price-only feature defined; gap rows are marked warm-up.",
+            ),
+        ],
+    )
+    def features_v1(context: dg.AssetExecutionContext, bars: pl.LazyFrame, market_data: MarketDataResource):
+        _require_bar_minutes(market_data, lookbacks)
+        parts = {
+            day: compute_features_for_day(bars, day, grid_minutes=market_data.bar_minutes)
+            for day in context.partition_keys
+        }
+        whole = pl.concat(list(parts.values()))
+        yield parquet_output(
+            context,
+            parts,
+            metadata={
+                "ontology_hash": ontology_hash(),
+                "lookback_days": lookbacks.features,
+                "warmup_rows": int(whole["warmup"].sum()),
+            },
+        )
+        yield schema_check_result("features_v1", FeaturesV1, whole)
+        violations = warmup_violations(whole)
+        yield dg.AssetCheckResult(
+            asset_key="features_v1",
+            check_name=WARMUP_CHECK,
+            passed=not violations,
+            metadata={
+                "violations": dg.MetadataValue.json(violations),
+                "warmup_rows": int(whole["warmup"].sum()),
+            },
+        )
+
+    @dg.asset(
+        group_name=GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
+        ins={"features": _window_input("features_v1", lookbacks.context)},
+        description=ContextFeatures.__doc__,
+        kinds=KINDS,
+        tags=TAGS,
+        check_specs=[schema_check_spec("context_features", ContextFeatures)],
+    )
+    def context_features(
+        context: dg.AssetExecutionContext, features: pl.LazyFrame, market_data: MarketDataResource
+    ):
+        _require_bar_minutes(market_data, lookbacks)
+        parts = {
+            day: compute_context_for_day(features, day, bar_minutes=market_data.bar_minutes)
+            for day in context.partition_keys
+        }
+        whole = pl.concat(list(parts.values()))
+        yield parquet_output(
+            context, parts, metadata={"ontology_hash": ontology_hash(), "lookback_days": lookbacks.context}
+        )
+        yield schema_check_result("context_features", ContextFeatures, whole)
+
+    @dg.multi_asset(
+        group_name=GROUP,
+        partitions_def=daily_partitions,
+        backfill_policy=SINGLE_RUN,
+        ins={
+            "features": _window_input("features_v1", lookbacks.events),
+            "context_window": _window_input("context_features", lookbacks.events),
         },
+        outs={
+            "market_events": dg.AssetOut(description=MarketEvents.__doc__, kinds=KINDS, tags=TAGS),
+            "event_flags": dg.AssetOut(description=EventFlags.__doc__, kinds=KINDS, tags=TAGS),
+        },
+        check_specs=[
+            schema_check_spec("market_events", MarketEvents),
+            schema_check_spec("event_flags", EventFlags),
+            *[
+                dg.AssetCheckSpec(
+                    _prevalence_check_name(e.name),
+                    asset="market_events",
+                    description=(
+                        f"{e.name} fires {e.min_per_symbol_day:g} to {e.max_per_symbol_day:g} times on every "
+                        "complete symbol-day (WARN when outside)."
+                        if e.prevalence_compare == "each_symbol_day"
+                        else f"{e.name} fires at a rate of {e.min_per_symbol_day:g} to {e.max_per_symbol_day:g} "
+                        "per symbol-day (Poisson test per symbol; WARN when outside, or when not evaluated)."
+                    ),
+                )
+                for e in REGISTRY.events
+            ],
+        ],
     )
-    yield schema_check_result("features_v1", FeaturesV1, whole)
-    violations = warmup_violations(whole)
-    yield dg.AssetCheckResult(
-        asset_key="features_v1",
-        check_name=WARMUP_CHECK,
-        passed=not violations,
-        metadata={"violations": dg.MetadataValue.json(violations), "warmup_rows": int(whole["warmup"].sum())},
-    )
+    def market_events(
+        context: dg.AssetExecutionContext, features: pl.LazyFrame, context_window: pl.LazyFrame
+    ):
+        events, flags = {}, {}
+        for day in context.partition_keys:
+            events[day], flags[day] = detect_events_for_day(features, context_window, day)
+        all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
+        columns = set(features.collect_schema().names()) | set(context_window.collect_schema().names())
+        days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])
+        empty = inputs_without_data(features.filter(days)) | inputs_without_data(context_window.filter(days))
+        report = event_report(all_flags, input_columns=columns, empty_inputs=empty)
+        not_detected = report.filter(
+            (pl.col("status") != "active") | (pl.col("unavailable_symbol_days") > 0)
+        ).select("event_type", "status", "reason", "unavailable_symbol_days")
+        yield parquet_output(
+            context,
+            events,
+            output_name="market_events",
+            metadata={
+                "ontology_hash": ontology_hash(),
+                "events_per_type": dg.MetadataValue.json(
+                    dict(
+                        all_events.group_by("event_type", maintain_order=True)
+                        .len()
+                        .sort("event_type")
+                        .iter_rows()
+                    )
+                ),
+                "not_detected": dg.MetadataValue.json(not_detected.to_dicts()),
+            },
+        )
+        yield parquet_output(
+            context, flags, output_name="event_flags", metadata={"ontology_hash": ontology_hash()}
+        )
+        yield schema_check_result("market_events", MarketEvents, all_events)
+        yield schema_check_result("event_flags", EventFlags, all_flags)
+        for item in report.iter_rows(named=True):
+            yield dg.AssetCheckResult(
+                asset_key="market_events",
+                check_name=_prevalence_check_name(item["event_type"]),
+                # Skipped or unavailable (not evaluated) is not a pass: it warns with its reason.
+                passed=item["within_bounds"] is True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={k: v for k, v in item.items() if v is not None and k != "event_type"},
+            )
 
-
-@dg.asset(
-    group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
-    ins={"features": _window_input("features_v1", CONTEXT_LOOKBACK)},
-    description=ContextFeatures.__doc__,
-    kinds=KINDS,
-    tags=TAGS,
-    check_specs=[schema_check_spec("context_features", ContextFeatures)],
-)
-def context_features(
-    context: dg.AssetExecutionContext, features: pl.LazyFrame, market_data: MarketDataResource
-):
-    parts = {
-        day: compute_context_for_day(features, day, bar_minutes=market_data.bar_minutes)
-        for day in context.partition_keys
-    }
-    whole = pl.concat(list(parts.values()))
-    yield parquet_output(
-        context, parts, metadata={"ontology_hash": ontology_hash(), "lookback_days": CONTEXT_LOOKBACK}
-    )
-    yield schema_check_result("context_features", ContextFeatures, whole)
+    return dg.Definitions(assets=[features_v1, context_features, market_events])
 
 
 def _prevalence_check_name(event: str) -> str:
     return f"prevalence_{event.lower()}"
 
 
-@dg.multi_asset(
-    group_name=GROUP,
-    partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
-    ins={
-        "features": _window_input("features_v1", EVENTS_LOOKBACK),
-        "context_window": _window_input("context_features", EVENTS_LOOKBACK),
-    },
-    outs={
-        "market_events": dg.AssetOut(description=MarketEvents.__doc__, kinds=KINDS, tags=TAGS),
-        "event_flags": dg.AssetOut(description=EventFlags.__doc__, kinds=KINDS, tags=TAGS),
-    },
-    check_specs=[
-        schema_check_spec("market_events", MarketEvents),
-        schema_check_spec("event_flags", EventFlags),
-        *[
-            dg.AssetCheckSpec(
-                _prevalence_check_name(e.name),
-                asset="market_events",
-                description=(
-                    f"{e.name} fires {e.min_per_symbol_day:g} to {e.max_per_symbol_day:g} times on every complete "
-                    "symbol-day (WARN when outside)."
-                    if e.prevalence_compare == "each_symbol_day"
-                    else f"{e.name} fires at a rate of {e.min_per_symbol_day:g} to {e.max_per_symbol_day:g} per "
-                    "symbol-day (Poisson test per symbol; WARN when outside, or when not evaluated)."
-                ),
-            )
-            for e in REGISTRY.events
-        ],
-    ],
+defs = build_features_layer()
+# The default (spec bar length) layer's assets, for callers that materialise a subset.
+features_v1, context_features, market_events = (
+    defs.get_assets_def(k) for k in ("features_v1", "context_features", "market_events")
 )
-def market_events(context: dg.AssetExecutionContext, features: pl.LazyFrame, context_window: pl.LazyFrame):
-    events, flags = {}, {}
-    for day in context.partition_keys:
-        events[day], flags[day] = detect_events_for_day(features, context_window, day)
-    all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
-    columns = set(features.collect_schema().names()) | set(context_window.collect_schema().names())
-    days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])
-    empty = inputs_without_data(features.filter(days)) | inputs_without_data(context_window.filter(days))
-    report = event_report(all_flags, input_columns=columns, empty_inputs=empty)
-    not_detected = report.filter(
-        (pl.col("status") != "active") | (pl.col("unavailable_symbol_days") > 0)
-    ).select("event_type", "status", "reason", "unavailable_symbol_days")
-    yield parquet_output(
-        context,
-        events,
-        output_name="market_events",
-        metadata={
-            "ontology_hash": ontology_hash(),
-            "events_per_type": dg.MetadataValue.json(
-                dict(
-                    all_events.group_by("event_type", maintain_order=True)
-                    .len()
-                    .sort("event_type")
-                    .iter_rows()
-                )
-            ),
-            "not_detected": dg.MetadataValue.json(not_detected.to_dicts()),
-        },
-    )
-    yield parquet_output(
-        context, flags, output_name="event_flags", metadata={"ontology_hash": ontology_hash()}
-    )
-    yield schema_check_result("market_events", MarketEvents, all_events)
-    yield schema_check_result("event_flags", EventFlags, all_flags)
-    for item in report.iter_rows(named=True):
-        yield dg.AssetCheckResult(
-            asset_key="market_events",
-            check_name=_prevalence_check_name(item["event_type"]),
-            # Skipped or unavailable (not evaluated) is not a pass: it warns with its reason.
-            passed=item["within_bounds"] is True,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={k: v for k, v in item.items() if v is not None and k != "event_type"},
-        )
-
-
-defs = dg.Definitions(assets=[features_v1, context_features, market_events])

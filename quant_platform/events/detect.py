@@ -208,6 +208,7 @@ def detect_events(
     ``ontology_hash``. Context columns are joined backward as-of on ``(symbol, ts)``.
     """
     registry = registry or load_event_registry()
+    spec_hash = registry.ontology_hash or ontology_hash()  # the hash of the spec the rules came from
     frame = _joined(features, context)
     columns = set(frame.columns)
     fired_cols, direction_cols, active = [], [], []
@@ -225,7 +226,7 @@ def detect_events(
     # Adding columns to an eager frame shares the existing ones: only flags, directions, lags are new memory.
     wide = frame.with_columns(*fired_cols, *direction_cols, *lag_cols)
     flags = wide.select(
-        "symbol", "ts", *registry.names, pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash")
+        "symbol", "ts", *registry.names, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash")
     )
     parts = []
     for event in active:
@@ -250,7 +251,7 @@ def detect_events(
     events = pl.concat(parts).collect() if parts else pl.DataFrame(schema=EVENT_COLUMNS)
     events = events.sort("symbol", "ts", "event_type")
     events = events.with_columns(_hash_ids(events.select(event_id_expr()).to_series()))
-    events = events.with_columns(pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash"))
+    events = events.with_columns(pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
     return events.select(*EVENT_COLUMNS), flags
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from quant_platform.specs import load_dir, load_yaml
+from quant_platform.core.hashing import canonical_hash
+from quant_platform.specs import compute_ontology_hash, load_dir, load_yaml, ontology_hash
 
 EXPECTED_EVENT_COUNT = 57
 OPS = ("gt", "ge", "lt", "le", "abs_gt", "abs_lt", "eq", "isin", "sign_change", "changed", "same_sign")
@@ -69,6 +70,7 @@ class EventRegistry:
     events: tuple[EventDef, ...]
     # Prevalence check: a symbol's count warns when this improbable under every rate inside the bounds.
     prevalence_tail_probability: float = 0.001
+    ontology_hash: str | None = None  # of the spec root it was read from (None: the default root)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -174,17 +176,25 @@ def parse_event_registry(registry_doc: dict[str, Any], event_docs: dict[str, Any
     tail = float(registry_doc["prevalence_check"]["tail_probability"])
     if not 0 < tail < 0.5:
         raise ValueError(f"prevalence_check.tail_probability must be in (0, 0.5), got {tail}")
-    return EventRegistry(families, tuple(events), tail)
+    # Without a spec root (documents built by hand) the registry carries the hash of its own documents.
+    return EventRegistry(
+        families,
+        tuple(events),
+        prevalence_tail_probability=tail,
+        ontology_hash=canonical_hash({"registry": registry_doc, "events": event_docs}),
+    )
 
 
 def load_event_registry(root: Path | None = None) -> EventRegistry:
     if root is None:
         return _cached_default()
-    return parse_event_registry(
+    registry = parse_event_registry(
         load_yaml("events/canonical_event_registry.yaml", root), load_dir("events", root)
     )
+    return replace(registry, ontology_hash=compute_ontology_hash(root))
 
 
 @lru_cache(maxsize=1)
 def _cached_default() -> EventRegistry:
-    return parse_event_registry(load_yaml("events/canonical_event_registry.yaml"), load_dir("events"))
+    registry = parse_event_registry(load_yaml("events/canonical_event_registry.yaml"), load_dir("events"))
+    return replace(registry, ontology_hash=ontology_hash())

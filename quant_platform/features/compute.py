@@ -24,7 +24,6 @@ from quant_platform.features.builders import (
 )
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
-from quant_platform.specs import ontology_hash
 
 TABLE = "features_v1"
 SEGMENT_KEY = SEGMENT_GROUP  # one id per (symbol, gap-free segment) on the sorted frame
@@ -160,7 +159,7 @@ def features_plan(
     names = [f.name for f in features]
     states = state_columns(spec.table_states(TABLE), set(names))
     return plan.with_columns(warmup.alias("warmup")).select(
-        *KEY_COLUMNS, *names, *states, pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash")
+        *KEY_COLUMNS, *names, *states, pl.lit(spec.ontology_hash, dtype=pl.String).alias("ontology_hash")
     )
 
 

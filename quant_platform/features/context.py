@@ -1,5 +1,7 @@
-"""``context_features``: each symbol against an equal-weight market proxy (correlation, beta, residuals),
-plus market-wide dispersion, volatility and correlation regime. Parameters come from
+"""``context_features``: each symbol against a leave-one-out equal-weight market proxy (correlation, beta,
+residuals: the symbol's own return is not part of the market it is compared with), its average pairwise
+correlation to the other symbols, plus market-wide dispersion, volatility, average pairwise correlation and
+correlation regime. Parameters come from
 ``spec/features/context.yaml``; states with ``table: context_features`` come from ``spec/states``.
 
 Point-in-time: the market series at bar t aggregates bar t of every symbol (all known at its close);
@@ -11,19 +13,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import polars as pl
 
 from quant_platform.features.builders import zscore_expr
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
-from quant_platform.specs import ontology_hash
 
 TABLE = "context_features"
 _MARKET_POS = "_market_pos"
 _MARKET_SEGMENT = "_market_segment"
 _MARKET_N_VALID = "_market_n_valid"
 _SYMBOL_POS = "_symbol_pos"
-_SYMBOL_KEY = "_symbol_key"  # integer id per symbol on the sorted frame: cheaper to group by than strings
+_SYMBOL_KEY = "_symbol_key"
+_MARKET_SUM = "_market_sum"
+_LOO_MARKET = "_market_ex_symbol"  # the equal-weight mean of the other symbols' ret_1 at the bar  # integer id per symbol on the sorted frame: cheaper to group by than strings
 
 
 def _defs(spec: FeatureSpec) -> dict[str, FeatureDef]:
@@ -31,7 +35,7 @@ def _defs(spec: FeatureSpec) -> dict[str, FeatureDef]:
     expected = {
         "mkt_ret", "dispersion", "dispersion_z", "mkt_vol", "mkt_vol_percentile", "corr_mkt_48", "corr_mkt_288",
         "corr_gap", "beta_mkt_288", "avg_corr_48", "avg_corr_288", "avg_corr_jump", "residual_ret", "residual_z",
-        "residual_cum_12_z",
+        "residual_cum_12_z", "avg_pair_corr_288", "corr_others_288",
     }  # fmt: skip
     if set(defs) != expected:
         raise ValueError(
@@ -66,8 +70,9 @@ def _market_frame(features: pl.LazyFrame, defs: dict[str, FeatureDef], spec: Fea
             pl.when(pl.col("_n_valid_symbols") >= min_symbols)
             .then(pl.col("_cross_section").list.std())
             .alias("dispersion"),
+            pl.col("_cross_section").list.sum().alias(_MARKET_SUM),
         )
-        .drop("_n_valid_symbols", "_cross_section")
+        .drop("_cross_section")
         .sort("ts")
         .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(_MARKET_POS))
         # The market EWMA restarts wherever the proxy is undefined, exactly like a symbol segment after a gap.
@@ -101,10 +106,19 @@ def _market_frame(features: pl.LazyFrame, defs: dict[str, FeatureDef], spec: Fea
     return market.with_columns(_masked(rank / count, pct, _MARKET_POS))
 
 
+def _leave_one_out_market(min_other_symbols: int) -> pl.Expr:
+    """Mean ret_1 of the other valid symbols at the bar: (sum - own) / (n - 1), or sum / n when the symbol's
+    own return is missing; null with fewer than ``min_other_symbols`` others."""
+    own = pl.col("ret_1")
+    others = pl.col("_n_valid_symbols").cast(pl.Int64) - own.is_not_null().cast(pl.Int64)
+    total = pl.col(_MARKET_SUM) - own.fill_null(0.0)
+    return pl.when(others >= max(min_other_symbols, 1)).then(total / others).alias(_LOO_MARKET)
+
+
 def _rolling_corr_beta(window: int, min_samples: int) -> tuple[pl.Expr, pl.Expr]:
-    both = pl.col("ret_1").is_not_null() & pl.col("mkt_ret").is_not_null()
+    both = pl.col("ret_1").is_not_null() & pl.col(_LOO_MARKET).is_not_null()
     x = pl.when(both).then(pl.col("ret_1"))
-    y = pl.when(both).then(pl.col("mkt_ret"))
+    y = pl.when(both).then(pl.col(_LOO_MARKET))
 
     def mean(e: pl.Expr) -> pl.Expr:
         return e.rolling_mean(window, min_samples=min_samples)
@@ -115,6 +129,73 @@ def _rolling_corr_beta(window: int, min_samples: int) -> tuple[pl.Expr, pl.Expr]
     corr = pl.when((var_x > 0) & (var_y > 0)).then(cov / (var_x * var_y).sqrt())
     beta = pl.when(var_y > 0).then(cov / var_y)
     return corr.clip(-1.0, 1.0), beta
+
+
+def _pairwise_correlation(
+    frame: pl.DataFrame, window: int, min_samples: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rolling average pairwise correlation of ret_1 without forming the N x N pairs (O(N) per bar).
+
+    With window variances v_i, volatilities s_i and S = sum_i x_i: var(S) - sum v_i = sum_{i!=j} s_i s_j rho_ij,
+    so ``(var(S) - sum v) / ((sum s)^2 - sum v)`` is the average of the pairwise correlations weighted by
+    s_i s_j (the realised form of the CBOE implied-correlation formula), and ``(cov(x_i, S) - v_i) /
+    (s_i (sum s - s_i))`` is symbol i's average correlation to the others weighted by s_j. Both are exact
+    identities; with equal volatilities they are the plain averages. The window counts only bars where every
+    symbol of the frame has a return (a pair's window never mixes different bars).
+    Returns (``ts, avg_pair_corr``) and (``symbol, ts, corr_others``)."""
+    symbols = sorted(frame["symbol"].unique().to_list())
+    stamps = frame["ts"].unique().sort()
+    # NumPy on the T x N matrix (scattered, not pivoted: a 2,000-column pivot or O(N) polars expressions
+    # do not scale to an equity panel).
+    row = np.searchsorted(stamps.to_physical().to_numpy(), frame["ts"].to_physical().to_numpy())
+    column = (
+        frame["symbol"].replace_strict(symbols, list(range(len(symbols))), return_dtype=pl.Int64).to_numpy()
+    )
+    x = np.full((len(stamps), len(symbols)), np.nan)
+    x[row, column] = frame["ret_1"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    complete = ~np.isnan(x).any(axis=1) & (len(symbols) >= 2)
+    x = np.where(complete[:, None], x, 0.0)
+    total = x.sum(axis=1)  # the same row sum (same order) in every run
+    count = _rolling_sum(complete.astype(np.float64), window)
+    enough = count >= min_samples
+    with np.errstate(divide="ignore", invalid="ignore"):
+
+        def mean(values: np.ndarray) -> np.ndarray:
+            return _rolling_sum(values, window) / (count if values.ndim == 1 else count[:, None])
+
+        mean_x, mean_total = mean(x), mean(total)
+        var = np.clip(mean(x * x) - mean_x**2, 0.0, None)
+        cov_total = mean(x * total[:, None]) - mean_x * mean_total[:, None]
+        var_total = mean(total * total) - mean_total**2
+        vol = np.sqrt(var)
+        sum_var, sum_vol = var.sum(axis=1), vol.sum(axis=1)
+        pair_denominator = sum_vol**2 - sum_var
+        avg_pair = np.where(pair_denominator > 0, (var_total - sum_var) / pair_denominator, np.nan)
+        others_denominator = vol * (sum_vol[:, None] - vol)
+        to_others = np.where(others_denominator > 0, (cov_total - var) / others_denominator, np.nan)
+    avg_pair = np.where(enough, np.clip(avg_pair, -1.0, 1.0), np.nan)
+    to_others = np.where(enough[:, None], np.clip(to_others, -1.0, 1.0), np.nan)
+    pairs = pl.DataFrame({"ts": stamps, "avg_pair_corr": avg_pair}, nan_to_null=True)
+    others = pl.DataFrame(
+        {
+            "symbol": pl.Series(symbols, dtype=pl.String).gather(
+                np.repeat(np.arange(len(symbols)), len(stamps))
+            ),
+            "ts": pl.concat([stamps] * len(symbols)),
+            "corr_others": to_others.T.reshape(-1),
+        },
+        nan_to_null=True,
+    )
+    return pairs, others
+
+
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing sums over ``window`` rows (axis 0) by differences of one cumulative sum: a prefix of the
+    rows gives exactly the same sums (point-in-time), and a later start differs only by float round-off."""
+    cumulative = np.cumsum(values, axis=0)
+    out = cumulative.copy()
+    out[window:] -= cumulative[:-window]
+    return out
 
 
 def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | None = None) -> pl.DataFrame:
@@ -136,7 +217,10 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
             .cum_sum()
             .alias(_SYMBOL_KEY)
         )
-        .with_columns(pl.int_range(pl.len(), dtype=pl.Int64).over(_SYMBOL_KEY).alias(_SYMBOL_POS))
+        .with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).over(_SYMBOL_KEY).alias(_SYMBOL_POS),
+            _leave_one_out_market(int(spec.context_params["min_other_symbols"])),
+        )
     )
     c48, c288, beta_def = defs["corr_mkt_48"], defs["corr_mkt_288"], defs["beta_mkt_288"]
     corr48, _ = _rolling_corr_beta(c48.params["window"], math.ceil(cover * c48.params["window"]))
@@ -150,7 +234,7 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     frame = frame.with_columns(
         (pl.col("corr_mkt_48") - pl.col("corr_mkt_288")).alias("corr_gap"),
         _masked(
-            pl.col("ret_1") - pl.col("beta_mkt_288").shift(1) * pl.col("mkt_ret"), resid, _SYMBOL_POS
+            pl.col("ret_1") - pl.col("beta_mkt_288").shift(1) * pl.col(_LOO_MARKET), resid, _SYMBOL_POS
         ).over(_SYMBOL_KEY),
     )
     rz, rcz = defs["residual_z"], defs["residual_cum_12_z"]
@@ -188,7 +272,25 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         .replace_strict(average_corr["ts"], average_corr[name], return_dtype=pl.Float64)
         .alias(name)
         for name in ("avg_corr_48", "avg_corr_288", "avg_corr_jump")
-    ).lazy()
+    )
+    pair_def, others_def = defs["avg_pair_corr_288"], defs["corr_others_288"]
+    pair_window = pair_def.params["window"]
+    if others_def.params["window"] != pair_window:  # one pass computes both from the same window sums
+        raise ValueError("context.yaml: avg_pair_corr_288 and corr_others_288 must share one window")
+    pairs, others = _pairwise_correlation(frame, pair_window, math.ceil(cover * pair_window))
+    frame = (
+        frame.with_columns(
+            pl.col("ts")
+            .replace_strict(pairs["ts"], pairs["avg_pair_corr"], return_dtype=pl.Float64)
+            .alias("avg_pair_corr_288")
+        )
+        .join(others, on=["symbol", "ts"], how="left", maintain_order="left")
+        .lazy()
+        .with_columns(
+            _masked(pl.col("avg_pair_corr_288"), pair_def, _MARKET_POS),
+            _masked(pl.col("corr_others"), others_def, _SYMBOL_POS),
+        )
+    )
     names = list(defs)
     max_warmup = max(f.warmup_bars for f in defs.values())
     warmup = pl.col("warmup") | (pl.col(_SYMBOL_POS) < max_warmup) | (pl.col(_MARKET_POS) < max_warmup)
@@ -201,7 +303,7 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
             "warmup",
             *names,
             *states,
-            pl.lit(ontology_hash(), dtype=pl.String).alias("ontology_hash"),
+            pl.lit(spec.ontology_hash, dtype=pl.String).alias("ontology_hash"),
         )
         .collect()
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 import polars as pl
 
@@ -25,16 +26,16 @@ REPORT_SCHEMA = {
 }
 
 
-def _features(bars: pl.DataFrame) -> pl.DataFrame:
-    return compute_features(bars)
+def _features(bars: pl.DataFrame, bar_minutes: int | None = None) -> pl.DataFrame:
+    return compute_features(bars, grid_minutes=bar_minutes)
 
 
-def _context(bars: pl.DataFrame) -> pl.DataFrame:
-    return compute_context(compute_features(bars))
+def _context(bars: pl.DataFrame, bar_minutes: int | None = None) -> pl.DataFrame:
+    return compute_context(compute_features(bars, grid_minutes=bar_minutes))
 
 
-def _events(bars: pl.DataFrame) -> pl.DataFrame:
-    features = compute_features(bars)
+def _events(bars: pl.DataFrame, bar_minutes: int | None = None) -> pl.DataFrame:
+    features = compute_features(bars, grid_minutes=bar_minutes)
     events, flags = detect_events(features, compute_context(features))
     # Compare the wide flags (one row per bar) and the long events (keyed by type) in one keyed frame.
     return events.drop("event_id").join(
@@ -42,7 +43,8 @@ def _events(bars: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-PIPELINES: dict[str, tuple[Pipeline, tuple[str, ...]]] = {
+# Each built-in pipeline also takes the bar length of the grid (``bar_minutes``; None: the spec's).
+PIPELINES: dict[str, tuple[Callable[..., pl.DataFrame], tuple[str, ...]]] = {
     "features_v1": (_features, ("symbol", "ts")),
     "context_features": (_context, ("symbol", "ts")),
     "market_events": (_events, ("symbol", "ts", "event_type")),
@@ -96,18 +98,21 @@ def lookahead_report(
     pipeline: Pipeline | None = None,
     keys: Sequence[str] | None = None,
     rtol: float = 0.0,
+    bar_minutes: int | None = None,
 ) -> pl.DataFrame:
     """Recompute ``asset`` on ``bars`` truncated at every cut point (rows with ``ts <= cut``) and report each
     column whose values at or before the cut differ from the full computation: one row per offending column
     with the number of changed values and the first offending timestamp (empty frame = no lookahead).
 
     ``pipeline``/``keys`` override the asset's computation (e.g. to prove a planted lookahead is caught);
-    ``rtol`` tolerates float reassociation in cross-symbol sums (0 = exact).
+    ``rtol`` tolerates float reassociation in cross-symbol sums (0 = exact); ``bar_minutes`` is the grid of
+    ``bars`` for the built-in pipelines (60 or 1440 for hourly or daily sources).
     """
     if pipeline is None:
         if asset not in PIPELINES:
             raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
-        pipeline, default_keys = PIPELINES[asset]
+        compute, default_keys = PIPELINES[asset]
+        pipeline = partial(compute, bar_minutes=bar_minutes)
         keys = keys or default_keys
     if keys is None:
         raise ValueError("keys are required with a custom pipeline")

@@ -2,31 +2,57 @@
 partition day and report every column whose past values change (exit status 1 when any does).
 
 Registered into the project's CLI by ``register(subparsers)``; computes from a market source directly
-(the synthetic market by default) over the partition's lookback window, so it needs no materialised store.
+(the synthetic market by default; ``ohlcv_csv`` and ``binance_files`` with their options) over every day
+of history the asset chain reads (features, plus context, plus events lookbacks), so it needs no
+materialised store.
 """
 
 from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
 from quant_platform.core.timeutil import day_bounds, parse_day
+from quant_platform.events.detect import events_lookback_bars
 from quant_platform.features.compute import lookback_days
+from quant_platform.features.context import context_lookback_days
 from quant_platform.features.lookahead import PIPELINES, lookahead_report, sample_cut_points
 from quant_platform.features.market_window import bars_for_days
+from quant_platform.features.spec import days_spanned, load_feature_spec
 from quant_platform.market.sources.base import MarketDataSource
+from quant_platform.market.sources.factory import make_source
 
-SOURCES = ("synthetic",)
+SOURCES = ("synthetic", "ohlcv_csv", "binance_files")
 
 
-def _source(name: str, symbols: tuple[str, ...] | None = None) -> MarketDataSource:
-    if name == "synthetic":
-        from quant_platform.market.sources.synthetic import SyntheticConfig, SyntheticMarket
+def _source(
+    name: str, symbols: tuple[str, ...] | None = None, options: dict[str, Any] | None = None
+) -> MarketDataSource:
+    """The market source ``name`` built as the ``market_data`` resource builds it (``options``: its settings,
+    e.g. ``path``/``symbol``/``columns``/``time_format`` for ohlcv_csv, ``root`` for binance_files)."""
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {name!r}; expected one of {SOURCES}")
+    chosen = {k: v for k, v in (options or {}).items() if v is not None}
+    if symbols:
+        chosen["symbols"] = tuple(symbols)
+    return make_source(name, **chosen)
 
-        return SyntheticMarket(SyntheticConfig(symbols=symbols) if symbols else None)
-    raise ValueError(f"unknown source {name!r}; expected one of {SOURCES}")
+
+def history_days(asset: str, bar_minutes: int | None = None) -> int:
+    """Days of bars before the partition day that make ``asset`` complete on it when computed from bars: the
+    features' lookback, plus the context's lookback on features, plus the events' lookback on both."""
+    features = lookback_days(bar_minutes=bar_minutes)
+    if asset == "features_v1":
+        return features
+    context = features + context_lookback_days(bar_minutes=bar_minutes)
+    if asset == "context_features":
+        return context
+    if asset == "market_events":
+        return context + days_spanned(events_lookback_bars(), bar_minutes or load_feature_spec().bar_minutes)
+    raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
 
 
 def run_lookahead(
@@ -36,26 +62,56 @@ def run_lookahead(
     cuts: int = 5,
     seed: int = 0,
     symbols: tuple[str, ...] | None = None,
+    *,
+    bar_minutes: int = 5,
+    source_options: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """The lookahead report of ``asset`` for one partition day (cut points sampled inside that day)."""
+    """The lookahead report of ``asset`` for one partition day (cut points sampled inside that day), computed
+    from ``source`` cleaned on a ``bar_minutes`` grid over the whole history the asset chain reads."""
     if asset not in PIPELINES:
         raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
     day = parse_day(partition)
-    market = _source(source, symbols)
-    first = day - timedelta(days=lookback_days())
+    market = _source(source, symbols, source_options)
+    first = day - timedelta(days=history_days(asset, bar_minutes))
     # A window reaching before the source's first day starts at it: those rows are warm-up, as in the asset.
     origin = getattr(getattr(market, "config", None), "origin_date", None)
     if origin is not None:
         first = max(first, parse_day(origin))
-    bars = bars_for_days(market, first.isoformat(), day.isoformat())
+    bars = bars_for_days(market, first.isoformat(), day.isoformat(), bar_minutes=bar_minutes)
     start, end = day_bounds(day)
-    in_day = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
-    return lookahead_report(bars, sample_cut_points(in_day, cuts, seed=seed), asset=asset)
+    in_day = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end), ~pl.col("gap"))
+    if in_day.height == 0:
+        raise ValueError(f"{source} has no bars on {partition}: nothing to audit")
+    return lookahead_report(
+        bars, sample_cut_points(in_day, cuts, seed=seed), asset=asset, bar_minutes=bar_minutes
+    )
+
+
+def _source_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if args.source == "binance_files":
+        options["root"] = args.root
+    if args.source == "ohlcv_csv":
+        options.update(path=args.path, layout=args.layout, symbol=args.symbol, time_format=args.time_format)
+        if args.time_column:
+            options["columns"] = {"time": args.time_column, "symbol": None, "adj_close": None}
+    if args.source == "synthetic" and args.seed_market is not None:
+        options["seed"] = args.seed_market
+    return options
 
 
 def _main(args: argparse.Namespace) -> int:
     symbols = tuple(s for s in args.symbols.split(",") if s) if args.symbols else None
-    report = run_lookahead(args.asset, args.partition, args.source, args.cuts, args.seed, symbols)
+    report = run_lookahead(
+        args.asset,
+        args.partition,
+        args.source,
+        args.cuts,
+        args.seed,
+        symbols,
+        bar_minutes=args.bar_minutes,
+        source_options=_source_options(args),
+    )
     if report.height == 0:
         print(f"lookahead {args.asset} {args.partition}: no past value changed at {args.cuts} cut points")
         return 0
@@ -76,6 +132,19 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--cuts", type=int, default=5, help="number of cut points sampled inside the day")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cut-point sample")
     parser.add_argument("--symbols", default=None, help="comma-separated universe (default: the source's)")
+    parser.add_argument(
+        "--bar-minutes",
+        type=int,
+        default=5,
+        help="grid of the cleaned bars (60 or 1440 for hourly/daily CSV)",
+    )
+    parser.add_argument("--path", default=None, help="ohlcv_csv: the CSV file")
+    parser.add_argument("--symbol", default=None, help="ohlcv_csv: symbol of a single-instrument file")
+    parser.add_argument("--layout", default="long", choices=("long", "wide"), help="ohlcv_csv: file layout")
+    parser.add_argument("--time-column", default=None, help="ohlcv_csv: time column when it is not 'Date'")
+    parser.add_argument("--time-format", default=None, help="ohlcv_csv: strptime-style time format")
+    parser.add_argument("--root", default=None, help="binance_files: root of the data-dump tree")
+    parser.add_argument("--seed-market", type=int, default=None, help="synthetic: the market's seed")
     parser.set_defaults(func=_main)
     return parser
 

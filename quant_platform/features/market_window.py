@@ -1,4 +1,4 @@
-"""Bars5m for a range of days straight from a market data source (fetch + clean per day), for tools that
+"""Cleaned bars for a range of days straight from a market data source (fetch + clean per day), for tools that
 run without the Dagster store (the lookahead CLI, benchmarks). The assets read bars_5m from the store."""
 
 from __future__ import annotations
@@ -8,15 +8,18 @@ from datetime import timedelta
 import polars as pl
 
 from quant_platform.core.timeutil import day_range, parse_day
-from quant_platform.market.cleaning import clean_day
+from quant_platform.market.cleaning import CleaningConfig, clean_day
 from quant_platform.market.sources.base import MarketDataSource
 
 _TABLES = ("perp_bars", "spot_bars", "funding", "open_interest", "liquidations")
 
 
-def bars_for_days(source: MarketDataSource, first_day: str, last_day: str) -> pl.DataFrame:
-    """Cleaned 5m bars of every day in ``[first_day, last_day]``, each day's funding/OI as-of join seeded
-    with the previous day's prints (as the bars_5m asset does)."""
+def bars_for_days(
+    source: MarketDataSource, first_day: str, last_day: str, bar_minutes: int = 5
+) -> pl.DataFrame:
+    """Cleaned bars (a ``bar_minutes`` grid, as ``market_data.bar_minutes``) of every day in
+    ``[first_day, last_day]``, each day's funding/OI as-of join seeded with the previous day's prints
+    (as the bars_5m asset does)."""
     frames = []
     previous = None
     if parse_day(first_day) > parse_day(last_day):
@@ -34,6 +37,7 @@ def bars_for_days(source: MarketDataSource, first_day: str, last_day: str) -> pl
             universe=tuple(source.symbols),
             prior_funding=previous["funding"] if previous else None,
             prior_open_interest=previous["open_interest"] if previous else None,
+            config=CleaningConfig(interval_minutes=bar_minutes),
         )
         result.check()
         frames.append(result.bars)

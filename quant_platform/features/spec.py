@@ -8,7 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from quant_platform.specs import load_dir
+from quant_platform.core.hashing import canonical_hash
+from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
 
 Scope = Literal["segment", "symbol", "market"]
 
@@ -43,7 +44,10 @@ class FeatureSpec:
     bar_minutes: int
     min_coverage: float
     daily_lookback_margin_days: int
+    recursive_burn_in_bars: int
     context_params: dict[str, Any] = field(default_factory=dict)
+    # The ontology hash of the spec this was read from: what every output computed with it carries.
+    ontology_hash: str = ""
 
     def table_features(self, table: str, families: tuple[str, ...] | None = None) -> tuple[FeatureDef, ...]:
         chosen = tuple(f for f in self.features if f.table == table)
@@ -63,9 +67,18 @@ class FeatureSpec:
     def lookback_days(self, table: str = "features_v1", bar_minutes: int | None = None) -> int:
         """Days of history before a partition day that make every lookback of ``table`` complete
         (``bar_minutes`` overrides the spec's bar length for coarser sources)."""
-        bars_per_day = 24 * 60 // (bar_minutes or self.bar_minutes)
-        warmup = max(f.warmup_bars for f in self.table_features(table))
-        return math.ceil(warmup / bars_per_day) + self.daily_lookback_margin_days
+        warmup = max(f.warmup_bars for f in self.table_features(table)) + self.recursive_burn_in_bars
+        return days_spanned(warmup, bar_minutes or self.bar_minutes) + self.daily_lookback_margin_days
+
+
+MINUTES_PER_DAY = 24 * 60
+
+
+def days_spanned(bars: int, bar_minutes: int) -> int:
+    """Whole days that ``bars`` bars of ``bar_minutes`` minutes reach back (a warm-up in bars -> days)."""
+    if bar_minutes <= 0 or bars < 0:
+        raise ValueError(f"need bar_minutes > 0 and bars >= 0, got bar_minutes={bar_minutes}, bars={bars}")
+    return math.ceil(bars * bar_minutes / MINUTES_PER_DAY)
 
 
 def _feature_defs(doc: dict[str, Any]) -> list[FeatureDef]:
@@ -101,7 +114,11 @@ def _state_def(doc: dict[str, Any]) -> StateDef:
     return StateDef(doc["name"], doc["table"], doc["input"], tuple(b["label"] for b in bins), uppers)
 
 
-def parse_feature_spec(feature_docs: dict[str, Any], state_docs: dict[str, Any]) -> FeatureSpec:
+def parse_feature_spec(
+    feature_docs: dict[str, Any], state_docs: dict[str, Any], spec_hash: str | None = None
+) -> FeatureSpec:
+    """``spec_hash``: the ontology hash of the spec root the documents come from; without it, the
+    canonical hash of the documents themselves (so a hand-built spec never carries the default root's hash)."""
     conventions = [d for d in feature_docs.values() if d.get("kind") == "conventions"]
     if len(conventions) != 1:
         raise ValueError("spec/features needs exactly one conventions file")
@@ -125,7 +142,9 @@ def parse_feature_spec(feature_docs: dict[str, Any], state_docs: dict[str, Any])
         bar_minutes=int(conv["bar_minutes"]),
         min_coverage=float(conv["min_coverage"]),
         daily_lookback_margin_days=int(conv["daily_lookback_margin_days"]),
+        recursive_burn_in_bars=int(conv.get("recursive_burn_in_bars", 0)),
         context_params=context_params,
+        ontology_hash=spec_hash or canonical_hash({"features": feature_docs, "states": state_docs}),
     )
 
 
@@ -133,9 +152,11 @@ def load_feature_spec(root: Path | None = None) -> FeatureSpec:
     """Parse ``spec/features`` and ``spec/states`` (from ``root``, default the active spec root)."""
     if root is None:
         return _cached_default()
-    return parse_feature_spec(load_dir("features", root), load_dir("states", root))
+    return parse_feature_spec(
+        load_dir("features", root), load_dir("states", root), compute_ontology_hash(root)
+    )
 
 
 @lru_cache(maxsize=1)
 def _cached_default() -> FeatureSpec:
-    return parse_feature_spec(load_dir("features"), load_dir("states"))
+    return parse_feature_spec(load_dir("features"), load_dir("states"), ontology_hash())

@@ -1,23 +1,27 @@
 """The features layer in a real Dagster run: market + features assets over a lookback-sized range on the
 synthetic market; checks pass, prevalence checks are WARN, and stored days equal the library's output."""
 
+import math
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from quant_platform.defs import features, market
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource
 from quant_platform.events import load_event_registry
+from quant_platform.events.detect import events_lookback_bars
 from quant_platform.features import compute_features_for_day, lookback_days
+from quant_platform.features.spec import load_feature_spec
 from quant_platform.storage import ParquetStore
 
-LAST_DAY = "2024-01-06"
+LAST_DAY = "2024-01-08"
 
 
 def test_features_layer_materialises_with_checks(tmp_path: Path) -> None:
-    assert lookback_days() == 5  # the range below covers the last day's full window
+    assert lookback_days() == 7  # the range below covers the last day's full window
     result = dg.materialize(
         [
             *market.raw_assets,
@@ -56,3 +60,41 @@ def test_features_layer_materialises_with_checks(tmp_path: Path) -> None:
     assert not stored["warmup"].all()
     flags = store.scan("event_flags", [LAST_DAY])[0].collect()
     assert flags.height == stored.height and flags["CROSS_VENUE_DESYNC"].null_count() == flags.height
+
+
+@pytest.mark.parametrize("bar_minutes", [5, 60, 1440])
+def test_layer_lookback_is_the_spec_warmup_at_the_built_bar_length(bar_minutes: int) -> None:
+    """start_offset = -(ceil(longest warm-up in bars x bar length / one day) + margin), from the spec."""
+    spec = load_feature_spec()
+
+    def days(bars: int) -> int:
+        return math.ceil(bars * bar_minutes / (24 * 60))
+
+    layer = features.build_features_layer(bar_minutes)
+    expected = {
+        ("features_v1", "bars_5m"): max(f.warmup_bars for f in spec.table_features("features_v1")),
+        ("context_features", "features_v1"): max(
+            f.warmup_bars for f in spec.table_features("context_features")
+        ),
+    }
+    for (asset, upstream), warmup in expected.items():
+        mapping = layer.get_assets_def(asset).get_partition_mapping(dg.AssetKey(upstream))
+        expected_days = days(warmup + spec.recursive_burn_in_bars) + spec.daily_lookback_margin_days
+        assert mapping.start_offset == -expected_days, (asset, bar_minutes)
+    events = layer.get_assets_def("market_events")
+    for upstream in ("features_v1", "context_features"):
+        assert events.get_partition_mapping(dg.AssetKey(upstream)).start_offset == -days(
+            events_lookback_bars()
+        )
+    if bar_minutes == 60:
+        assert mapping.start_offset == -(math.ceil((913 + 720) / 24) + 1)  # not 5 days as for 5m bars
+    if bar_minutes == 1440:
+        assert mapping.start_offset == -(913 + 720 + 1)
+
+
+def test_layer_refuses_a_market_of_another_bar_length() -> None:
+    from quant_platform.defs.features import LayerLookbacks, _require_bar_minutes
+
+    _require_bar_minutes(MarketDataResource(bar_minutes=60), LayerLookbacks.for_bar_minutes(60))
+    with pytest.raises(ValueError, match="build_features_layer\\(bar_minutes=60\\)"):
+        _require_bar_minutes(MarketDataResource(bar_minutes=60), LayerLookbacks.for_bar_minutes(5))

@@ -14,6 +14,7 @@ from quant_platform.features import compute_features, compute_features_for_day, 
 from quant_platform.features.builders import BUILDERS
 from quant_platform.features.spec import load_feature_spec
 from quant_platform_tests.features.bars_fixture import make_bars, plant_gaps
+from quant_platform_tests.features.real_data import eurusd_hourly_bars
 
 SPEC = load_feature_spec()
 
@@ -22,7 +23,8 @@ def test_lookback_days_covers_the_longest_warmup() -> None:
     k = lookback_days()
     bars_per_day = 24 * 60 // SPEC.bar_minutes
     assert k * bars_per_day >= SPEC.max_warmup_bars()
-    assert k == math.ceil(SPEC.max_warmup_bars() / bars_per_day) + SPEC.daily_lookback_margin_days
+    warmup = SPEC.max_warmup_bars() + SPEC.recursive_burn_in_bars
+    assert k == math.ceil(warmup / bars_per_day) + SPEC.daily_lookback_margin_days
 
 
 def test_daily_partition_equals_full_history_for_that_day() -> None:
@@ -107,3 +109,24 @@ def test_unknown_builder_or_scope_is_refused(tmp_path) -> None:
     }
     with pytest.raises(ValueError, match="unknown scope"):
         parse_feature_spec({"conventions": conv, "x": bad}, {})
+
+
+def test_hourly_real_file_day_after_the_warmup_span_is_computed_like_full_history() -> None:
+    """Real hourly EUR/USD on its 60-minute grid: the 60-minute lookback (40 days, not the 5 days of 5m bars)
+    reproduces the full-history values of a day after it, and price features are defined on that day."""
+    k = lookback_days(bar_minutes=60)
+    warmup = SPEC.max_warmup_bars() + SPEC.recursive_burn_in_bars
+    assert k == math.ceil(warmup * 60 / (24 * 60)) + SPEC.daily_lookback_margin_days
+    bars = eurusd_hourly_bars("2017-01-02", "2017-04-21")
+    day = "2017-04-21"  # a Friday (late in the week: segment features restart after each weekend gap)
+    full = compute_features(bars, grid_minutes=60).filter(pl.col("ts").dt.date().cast(pl.String) == day)
+    daily = compute_features_for_day(bars, day, grid_minutes=60)
+    # The market closes at 21:00 or 22:00 UTC on Fridays (daylight saving): the last hours are gap rows.
+    assert daily.height == full.height == 24 and daily["gap"].sum() in (2, 3)
+    assert daily.select("symbol", "ts", "gap", "warmup").equals(full.select("symbol", "ts", "gap", "warmup"))
+    trading = daily.filter(~pl.col("gap"))
+    for name in ("rsi_14", "ewma_vol", "atr_14", "ret_48", "realized_vol_48", "vol_of_vol", "vwap_dist_20"):
+        assert trading[name].null_count() == 0, name
+        np.testing.assert_allclose(
+            daily[name].to_numpy(), full[name].to_numpy(), rtol=1e-9, atol=1e-12, err_msg=name
+        )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
 
-from quant_platform.features import lookahead_cli
+from quant_platform.features import compute_features, lookahead_cli, lookahead_report, lookback_days
+from quant_platform.features.context import context_lookback_days
+from quant_platform.features.lookahead import sample_cut_points
+from quant_platform_tests.features.real_data import EURUSD, LAST_DAY, eurusd_hourly_bars
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +38,17 @@ def test_register_adds_the_subcommand_with_its_options() -> None:
 def test_cli_runs_on_the_synthetic_market_and_finds_no_lookahead(capsys) -> None:
     assert (
         lookahead_cli.main(
-            ["lookahead", "--asset", "context_features", "--partition", "2024-01-06", "--cuts", "1"]
+            [
+                "lookahead",
+                "--asset",
+                "context_features",
+                "--partition",
+                "2024-01-06",
+                "--cuts",
+                "1",
+                "--symbols",
+                "BTCUSDT,ETHUSDT,SOLUSDT",
+            ]
         )
         == 0
     )
@@ -54,3 +68,53 @@ def test_partition_near_the_source_origin_uses_the_available_window():
 
     report = run_lookahead("features_v1", "2024-01-02", cuts=2, symbols=("BTCUSDT", "ETHUSDT"))
     assert report.height == 0
+
+
+EURUSD_ARGS = [
+    "--source", "ohlcv_csv", "--path", str(EURUSD), "--symbol", "EURUSD", "--time-column", "Time",
+    "--time-format", "%d.%m.%Y %H:%M:%S%.3f", "--bar-minutes", "60",
+]  # fmt: skip
+
+
+def test_history_covers_the_lookbacks_of_the_whole_asset_chain() -> None:
+    """Events read context (its lookback) which reads features (theirs): the history loaded is their sum."""
+    for minutes in (5, 60):
+        features = lookback_days(bar_minutes=minutes)
+        context = features + context_lookback_days(bar_minutes=minutes)
+        assert lookahead_cli.history_days("features_v1", minutes) == features
+        assert lookahead_cli.history_days("context_features", minutes) == context
+        assert lookahead_cli.history_days("market_events", minutes) > context
+
+
+def test_cli_audits_the_real_hourly_csv_over_the_chain_history(monkeypatch, capsys) -> None:
+    loaded = []
+
+    def recording(source, first_day, last_day, bar_minutes=5):
+        # The session's cleaned copy of the same file (cleaning 140 days again would cost seconds).
+        assert source.symbols == ("EURUSD",)
+        bars = eurusd_hourly_bars(first_day, last_day)
+        loaded.append((first_day, last_day, bar_minutes, bars))
+        return bars
+
+    monkeypatch.setattr(lookahead_cli, "bars_for_days", recording)
+    argv = ["lookahead", "--asset", "market_events", "--partition", LAST_DAY, "--cuts", "2", *EURUSD_ARGS]
+    assert lookahead_cli.main(argv) == 0
+    assert "no past value changed" in capsys.readouterr().out
+    ((first_day, last_day, bar_minutes, bars),) = loaded
+    days_back = (date.fromisoformat(last_day) - date.fromisoformat(first_day)).days
+    assert bar_minutes == 60 and days_back == lookahead_cli.history_days("market_events", 60)
+    assert bars["ts"].diff().drop_nulls().unique().to_list() == [timedelta(hours=1)]
+    assert bars.filter(~pl.col("gap")).height > 24 * 5 * 12  # months of real hourly bars, not 5 days
+
+
+def test_lookahead_on_the_real_hourly_csv_catches_a_planted_future_read() -> None:
+    """The same audit is not vacuous on the hourly file: a feature reading the next bar is reported."""
+    bars = eurusd_hourly_bars("2017-04-03", LAST_DAY)
+
+    def leaky(frame: pl.DataFrame) -> pl.DataFrame:
+        features = compute_features(frame, grid_minutes=60)
+        return features.with_columns(pl.col("close").shift(-1).over("symbol").alias("next_close"))
+
+    cuts = sample_cut_points(bars.filter(~pl.col("gap")), 2, seed=4)
+    report = lookahead_report(bars, cuts, pipeline=leaky, keys=("symbol", "ts"))
+    assert report["column"].to_list() == ["next_close"]
