@@ -1,7 +1,13 @@
 """The one Dagster entry point: every layer's definitions merged, with the shared resources.
 
 ``dagster dev -m quant_platform.definitions`` / ``dagster asset materialize -m quant_platform.definitions``.
+
+The bar length of the graph is fixed when the code location loads, because the features layer's partition
+mappings (look-back days) depend on it: ``QP_BAR_MINUTES`` (default: the spec's, 5) builds the layer and the
+``market_data`` resource for that grid, e.g. ``QP_BAR_MINUTES=60`` for an hourly ``ohlcv_csv`` source.
 """
+
+import os
 
 import dagster as dg
 
@@ -9,24 +15,43 @@ from quant_platform.defs import automation, features, market, registry, research
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource, default_store_root
+from quant_platform.features.spec import load_feature_spec
+
+BAR_MINUTES_ENV = "QP_BAR_MINUTES"
 
 
-def _shared_resources() -> dg.Definitions:
-    return dg.Definitions(
-        resources={
-            "io_manager": ImmutableParquetIOManager(root=default_store_root()),
-            "market_data": MarketDataResource(),
-            "backtest_engine": BacktestEngine(),
-        }
+def bar_minutes_from_env() -> int:
+    raw = os.environ.get(BAR_MINUTES_ENV, "").strip()
+    if not raw:
+        return load_feature_spec().bar_minutes
+    if not raw.isdigit() or not 0 < int(raw) <= 1440 or 1440 % int(raw):
+        raise ValueError(f"{BAR_MINUTES_ENV}={raw!r}: expected a whole number of minutes dividing a day")
+    return int(raw)
+
+
+def build_definitions(bar_minutes: int | None = None) -> dg.Definitions:
+    """The whole graph for bars of ``bar_minutes`` minutes (default: the spec's bar length)."""
+    bar_minutes = bar_minutes or load_feature_spec().bar_minutes
+    layer = (
+        features.defs
+        if bar_minutes == load_feature_spec().bar_minutes
+        else features.build_features_layer(bar_minutes)
+    )
+    return dg.Definitions.merge(
+        market.defs,
+        layer,
+        research.defs,
+        validation.defs,
+        registry.defs,
+        automation.defs,
+        dg.Definitions(
+            resources={
+                "io_manager": ImmutableParquetIOManager(root=default_store_root()),
+                "market_data": MarketDataResource(bar_minutes=bar_minutes),
+                "backtest_engine": BacktestEngine(),
+            }
+        ),
     )
 
 
-defs = dg.Definitions.merge(
-    market.defs,
-    features.defs,
-    research.defs,
-    validation.defs,
-    registry.defs,
-    automation.defs,
-    _shared_resources(),
-)
+defs = build_definitions(bar_minutes_from_env())

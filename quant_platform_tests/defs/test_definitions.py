@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from quant_platform.definitions import defs
 
@@ -79,3 +80,20 @@ def test_every_asset_has_a_blocking_schema_check() -> None:
         assert graph.get_check_spec(schema_checks[0]).blocking, (
             f"{key.to_user_string()}: schema check not blocking"
         )
+
+
+def test_bar_length_from_the_environment_builds_the_features_layer_for_it(monkeypatch) -> None:
+    """QP_BAR_MINUTES=60 gives the 60-minute look-backs and a market_data resource on that grid."""
+    from quant_platform import definitions
+    from quant_platform.defs.features import LayerLookbacks
+
+    monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "60")
+    hourly = definitions.build_definitions(definitions.bar_minutes_from_env())
+    mapping = hourly.resolve_assets_def("features_v1").get_partition_mapping(dg.AssetKey("bars_5m"))
+    assert mapping.start_offset == -LayerLookbacks.for_bar_minutes(60).features
+    assert mapping.start_offset != -LayerLookbacks.for_bar_minutes(5).features
+    assert hourly.resources["market_data"].bar_minutes == 60
+    for bad in ("7", "0", "abc", "2880"):
+        monkeypatch.setenv(definitions.BAR_MINUTES_ENV, bad)
+        with pytest.raises(ValueError, match="QP_BAR_MINUTES"):
+            definitions.bar_minutes_from_env()
