@@ -152,9 +152,8 @@ def run(quick: bool = False) -> list[dict]:
         ref_rate = ref_rss = None
         met = None
         if have_peer:
-            vbt_s, (vbt_orders, vbt_final) = best_of(
-                lambda m=m: run_vectorbt(m), repeat=1 if steps > 2_000_000 else 3
-            )
+            # the same number of repeats as ours: a best-of over more tries would favour one side
+            vbt_s, (vbt_orders, vbt_final) = best_of(lambda m=m: run_vectorbt(m), repeat=repeat)
             ref_rss = peak_rss_mb("vectorbt", n_bars, n_cols)
             mismatched = int((ours_fills != vbt_orders).sum())
             max_diff = float(np.max(np.abs(ours_final - vbt_final)) / CAPITAL)
