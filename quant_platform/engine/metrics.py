@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from quant_platform.core.timeutil import MS_PER_DAY
-from quant_platform.engine.arrays import row_mean, row_std
+from quant_platform.engine.arrays import prefix_sums_at, row_mean, row_std
 from quant_platform.engine.config import EngineConfig
 from quant_platform.engine.replay import Fills, Funding
 
@@ -242,12 +242,16 @@ def exposure_metrics(
     if start.size:
         end[:-1] = start[1:]
         end[np.r_[col[1:] != col[:-1], True]] = n_bars
-    cum_mark = np.zeros((mark.shape[0], n_bars + 1))
-    np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
-    if mark.shape[0] == 1:  # shared prices: 1-D gathers
-        held_mark = cum_mark[0][end] - cum_mark[0][start]
+    if n_columns == 1:  # one column: its fill bars, then the end, are sorted; no full-length prefix sum
+        cum_at = prefix_sums_at(mark[0], np.r_[start, n_bars])
+        held_mark = cum_at[1:] - cum_at[:-1]
     else:
-        held_mark = cum_mark[col, end] - cum_mark[col, start]
+        cum_mark = np.zeros((mark.shape[0], n_bars + 1))
+        np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
+        if mark.shape[0] == 1:  # shared prices: 1-D gathers
+            held_mark = cum_mark[0][end] - cum_mark[0][start]
+        else:
+            held_mark = cum_mark[col, end] - cum_mark[col, start]
     gross = np.bincount(col, weights=np.abs(fills.units_after) * held_mark, minlength=n_columns)
     in_market = np.bincount(
         col, weights=(fills.units_after != 0) * (end - start).astype(float), minlength=n_columns

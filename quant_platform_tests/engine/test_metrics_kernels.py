@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quant_platform.engine.arrays import prefix_sums_at
 from quant_platform.engine.metrics import max_drawdown
 
 
@@ -35,3 +36,22 @@ def test_max_drawdown_is_bitwise_the_full_running_maximum(
     want = reference_drawdown(equity, 1000.0)
     for g, w in zip(got, want, strict=True):
         assert g.tobytes() == w.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_bars=st.integers(0, 500),
+    block=st.integers(1, 60),
+    n_queries=st.integers(0, 40),
+)
+def test_prefix_sums_at_are_bitwise_the_full_cumsum(
+    seed: int, n_bars: int, block: int, n_queries: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(
+        0.0, 2.0, n_bars
+    )  # wide magnitudes: any change of summation order shows in the bits
+    at = np.sort(rng.integers(0, n_bars + 1, n_queries))
+    want = np.r_[0.0, np.cumsum(values)][at]
+    assert prefix_sums_at(values, at, block=block).tobytes() == want.tobytes()
