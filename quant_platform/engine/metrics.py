@@ -124,12 +124,18 @@ def path_metrics(
     config: EngineConfig,
     *,
     completed_runs: int = 1,
+    scratch: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``."""
+    """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``.
+
+    ``scratch``: an optional float64 buffer of the same shape that may be overwritten (saves an allocation).
+    """
     capital = config.initial_capital
     n_cols, n_bars = equity.shape
     final = equity[:, -1] if n_bars else np.full(n_cols, capital)
-    step_ret = np.empty_like(equity)  # step PnL (currency); its stats are divided by capital after
+    # step PnL (currency); its stats are divided by capital after
+    usable = scratch is not None and scratch.shape == equity.shape and scratch.dtype == np.float64
+    step_ret = scratch if usable else np.empty_like(equity)
     step_ret[:, :1] = equity[:, :1] - capital
     np.subtract(equity[:, 1:], equity[:, :-1], out=step_ret[:, 1:])
     step_pnl_mean = (final - capital) / max(n_bars, 1)  # the steps telescope to final - capital
