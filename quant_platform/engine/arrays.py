@@ -24,6 +24,31 @@ def forward_fill(values: np.ndarray, valid: np.ndarray, initial: float = 0.0) ->
     return out
 
 
+def prefix_sums_at(values: np.ndarray, at: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """``sum(values[:i])`` for each ``i`` of the sorted ``at`` (``0 <= i <= len(values)``), with the bits of
+    ``np.cumsum`` (a sequential sum) but without its full-length array: the running total is carried from one
+    cache-sized block to the next by adding it to the block's first value, which is the very addition
+    ``np.cumsum`` makes there."""
+    n = values.shape[0]
+    out = np.zeros(at.shape[0])
+    if n == 0:
+        return out
+    buf = np.empty(min(block, n))
+    starts = np.arange(0, n, block)
+    # block b holds the sums up to bars starts[b] .. starts[b] + block - 1, i.e. queries i in (start, start+block]
+    cuts = np.searchsorted(at, np.r_[starts, n] + 1, side="left")
+    carry = 0.0
+    for b, lo in enumerate(starts.tolist()):
+        part = buf[: min(block, n - lo)]
+        np.copyto(part, values[lo : lo + part.shape[0]])
+        if lo:
+            part[0] += carry
+        np.cumsum(part, out=part)
+        carry = part[-1]
+        out[cuts[b] : cuts[b + 1]] = part[at[cuts[b] : cuts[b + 1]] - 1 - lo]
+    return out
+
+
 def shift_bars(values: np.ndarray, lag: int, fill: float = 0.0) -> np.ndarray:
     """``out[:, t] = values[:, t - lag]`` (``fill`` for ``t < lag``)."""
     out = np.full_like(values, fill, dtype=np.float64)

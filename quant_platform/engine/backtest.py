@@ -414,7 +414,7 @@ def run_sweep(
             requests = changes_from_dense(dense_targets[:, block])
         rep = replay(market.pick(block), requests, config, portfolio=False, rng=rng)
         k = requests.n_columns
-        part = path_metrics(rep.equity, ts_ms, config, completed_runs=completed_runs)
+        part = path_metrics(rep.equity, ts_ms, config, completed_runs=completed_runs, scratch=rep.spare)
         part.update(trade_metrics(rep.fills, rep.funding, n_bars, np.arange(k), k, config))
         part.update(exposure_metrics(rep.fills, rep.mark, k, config))
         part["n_orders_submitted"] = rep.risk.submitted.astype(np.int64)

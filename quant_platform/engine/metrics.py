@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from quant_platform.core.timeutil import MS_PER_DAY
-from quant_platform.engine.arrays import row_mean, row_std
+from quant_platform.engine.arrays import prefix_sums_at, row_mean, row_std
 from quant_platform.engine.config import EngineConfig
 from quant_platform.engine.replay import Fills, Funding
 
@@ -69,30 +69,52 @@ def complete_days(ts_ms: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 def max_drawdown(
-    equity: np.ndarray, capital: float, block_elements: int = 1 << 16
+    equity: np.ndarray, capital: float, block_bars: int = 1024, block_elements: int = 1 << 16
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``equity (K, T)``: the largest drop below the running peak (floored at ``capital``), absolute
     and relative to that peak.
 
-    Computed over blocks of bars in two cache-sized buffers, the running peak carried from block to block:
-    maxima are exact, so the result is bit-for-bit that of full-length arrays, without allocating them.
+    A running maximum is a sequential scan (~20x slower than a reduction), so it only runs where it matters.
+    Bars are cut into blocks of ``block_bars``; the peak carried into each block is the maximum of the block
+    maxima before it (maxima are exact, so these are the per-bar running peak's bits). A block in which no row
+    sets a new high keeps that carried peak throughout, so its largest drop is ``carry - min(block)``
+    (``carry - x`` and ``/ carry`` are monotone under rounding: the same bits as the per-bar maximum). Only
+    runs of blocks with a new high (or a NaN) get the per-bar scan, in cache-sized slices.
     """
     n_cols, n_bars = equity.shape
-    width = min(n_bars, max(256, block_elements // max(n_cols, 1)))
-    peak_buf, drop_buf = np.empty((n_cols, width)), np.empty((n_cols, width))
-    carry = np.full((n_cols, 1), capital)
-    dd_abs = np.full(n_cols, -np.inf)
-    dd_rel = np.full(n_cols, -np.inf)
-    for lo in range(0, n_bars, width):
-        block = equity[:, lo : lo + width]
-        peak, drop = peak_buf[:, : block.shape[1]], drop_buf[:, : block.shape[1]]
-        np.maximum.accumulate(block, axis=1, out=peak)
-        np.maximum(peak, carry, out=peak)
-        carry = peak[:, -1:].copy()
-        np.subtract(peak, block, out=drop)
-        np.maximum(dd_abs, drop.max(axis=1), out=dd_abs)
-        drop /= peak
-        np.maximum(dd_rel, drop.max(axis=1), out=dd_rel)
+    width = max(1, min(block_bars, n_bars))
+    n_blocks = n_bars // width
+    body = equity[:, : n_blocks * width].reshape(n_cols, n_blocks, width)
+    block_max = body.max(axis=2)
+    carry = np.empty((n_cols, n_blocks + 1))  # the running peak before each block (and before the tail)
+    carry[:, 0] = capital
+    np.maximum.accumulate(block_max, axis=1, out=carry[:, 1:])
+    np.maximum(carry[:, 1:], capital, out=carry[:, 1:])
+    loud = ~(block_max <= carry[:, :-1]).all(axis=0)  # a block where some row sets a new high, or holds a NaN
+    quiet = np.flatnonzero(~loud)
+    before = carry[:, quiet]
+    # the minima of the quiet blocks: over every block when most are quiet (no gather), else over a gathered copy
+    many_quiet = 2 * quiet.size > n_blocks
+    block_min = body.min(axis=2)[:, quiet] if many_quiet else body[:, quiet].min(axis=2, initial=np.inf)
+    quiet_drop = before - block_min
+    dd_abs = quiet_drop.max(axis=1, initial=-np.inf)
+    quiet_drop /= before
+    dd_rel = quiet_drop.max(axis=1, initial=-np.inf)
+
+    if n_blocks * width < n_bars:  # the tail after the last whole block is scanned
+        loud = np.r_[loud, True]
+    edges = np.diff(np.r_[False, loud, False].astype(np.int8))
+    per_scan = max(1, block_elements // max(n_cols * width, 1))
+    run_starts, run_stops = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    for first, stop in zip(run_starts, run_stops, strict=True):
+        for blk in range(first, stop, per_scan):  # slices start at block boundaries: the carry there is exact
+            values = equity[:, blk * width : min(blk + per_scan, stop) * width]
+            peak = np.maximum.accumulate(values, axis=1)
+            np.maximum(peak, carry[:, blk : blk + 1], out=peak)
+            drop = peak - values
+            np.maximum(dd_abs, drop.max(axis=1), out=dd_abs)
+            drop /= peak
+            np.maximum(dd_rel, drop.max(axis=1), out=dd_rel)
     return dd_abs, dd_rel
 
 
@@ -102,12 +124,18 @@ def path_metrics(
     config: EngineConfig,
     *,
     completed_runs: int = 1,
+    scratch: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``."""
+    """Per-column path statistics of an equity curve ``(K, T)`` that starts from ``initial_capital``.
+
+    ``scratch``: an optional float64 buffer of the same shape that may be overwritten (saves an allocation).
+    """
     capital = config.initial_capital
     n_cols, n_bars = equity.shape
     final = equity[:, -1] if n_bars else np.full(n_cols, capital)
-    step_ret = np.empty_like(equity)  # step PnL (currency); its stats are divided by capital after
+    # step PnL (currency); its stats are divided by capital after
+    usable = scratch is not None and scratch.shape == equity.shape and scratch.dtype == np.float64
+    step_ret = scratch if usable else np.empty_like(equity)
     step_ret[:, :1] = equity[:, :1] - capital
     np.subtract(equity[:, 1:], equity[:, :-1], out=step_ret[:, 1:])
     step_pnl_mean = (final - capital) / max(n_bars, 1)  # the steps telescope to final - capital
@@ -220,12 +248,16 @@ def exposure_metrics(
     if start.size:
         end[:-1] = start[1:]
         end[np.r_[col[1:] != col[:-1], True]] = n_bars
-    cum_mark = np.zeros((mark.shape[0], n_bars + 1))
-    np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
-    if mark.shape[0] == 1:  # shared prices: 1-D gathers
-        held_mark = cum_mark[0][end] - cum_mark[0][start]
+    if n_columns == 1:  # one column: its fill bars, then the end, are sorted; no full-length prefix sum
+        cum_at = prefix_sums_at(mark[0], np.r_[start, n_bars])
+        held_mark = cum_at[1:] - cum_at[:-1]
     else:
-        held_mark = cum_mark[col, end] - cum_mark[col, start]
+        cum_mark = np.zeros((mark.shape[0], n_bars + 1))
+        np.cumsum(mark, axis=1, out=cum_mark[:, 1:])
+        if mark.shape[0] == 1:  # shared prices: 1-D gathers
+            held_mark = cum_mark[0][end] - cum_mark[0][start]
+        else:
+            held_mark = cum_mark[col, end] - cum_mark[col, start]
     gross = np.bincount(col, weights=np.abs(fills.units_after) * held_mark, minlength=n_columns)
     in_market = np.bincount(
         col, weights=(fills.units_after != 0) * (end - start).astype(float), minlength=n_columns

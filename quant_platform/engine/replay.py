@@ -104,6 +104,8 @@ class Replay:
     funding: Funding
     mark: np.ndarray  # (P, T) last known close (0 before the first one)
     equity: np.ndarray  # (K, T) capital + cash flows + units × mark, per column
+    # a dead (K, T) float64 buffer the caller may overwrite (a sweep's step returns), saving an allocation
+    spare: np.ndarray | None = None
 
     @cached_property
     def units(self) -> np.ndarray:
@@ -262,4 +264,5 @@ def replay(
     )
     equity = np.multiply(position, mark, out=position)
     equity += cash
-    return Replay(risk=risk, fills=fills, funding=funding, mark=mark, equity=equity)
+    spare = None if portfolio else cash  # a portfolio run keeps no spare: its caller holds the replay longer
+    return Replay(risk=risk, fills=fills, funding=funding, mark=mark, equity=equity, spare=spare)
