@@ -15,6 +15,7 @@ evaluable its flag is null (unknown), never False: missing data never looks like
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import polars as pl
 
@@ -152,11 +153,16 @@ def event_id_expr() -> pl.Expr:
     )
 
 
-def _hash_ids(texts: pl.Series) -> pl.Series:
-    # No native sha256 in Polars; one hashlib call per *event* (events are sparse), not per bar.
-    return pl.Series(
-        "event_id", [hashlib.sha256(t.encode()).hexdigest() for t in texts.to_list()], dtype=pl.String
-    )
+def _hash_ids(texts: pl.Series, chunk: int = 100_000) -> pl.Series:
+    # No native sha256 in Polars; one hashlib call per *event* (events are sparse), not per bar. In chunks,
+    # so that only one chunk's Python strings are alive at a time.
+    hashed = [
+        pl.Series(
+            [hashlib.sha256(t.encode()).hexdigest() for t in texts.slice(i, chunk).to_list()], dtype=pl.String
+        )
+        for i in range(0, len(texts), chunk)
+    ]
+    return pl.concat(hashed).rename("event_id") if hashed else pl.Series("event_id", [], dtype=pl.String)
 
 
 def _sorted(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -210,6 +216,41 @@ def detect_events(
     registry = registry or load_event_registry()
     spec_hash = registry.ontology_hash or ontology_hash()  # the hash of the spec the rules came from
     frame = _joined(features, context)
+    # Rules read only the symbol's own rows, so whole symbols can be detected a block at a time: the
+    # expressions' temporaries then scale with the block, not the panel (same values, less peak memory).
+    flag_parts, event_parts = [], []
+    for block in _symbol_blocks(frame, _BLOCK_ROWS):
+        block_flags, block_events = _detect_block(block, registry, spec_hash)
+        flag_parts.append(block_flags)
+        event_parts.append(block_events)
+    # Blocks are whole symbols in symbol order, so block-wise sorted events concatenate to the sorted whole.
+    flags = pl.concat(flag_parts, rechunk=True)
+    events = pl.concat(event_parts, rechunk=True)
+    return events, flags
+
+
+_BLOCK_ROWS = 1_000_000  # rows per block of whole symbols in detect_events (memory, not semantics)
+
+
+def _symbol_blocks(frame: pl.DataFrame, block_rows: int) -> list[pl.DataFrame]:
+    """``frame`` (sorted by symbol, ts) cut into zero-copy slices of whole symbols, about ``block_rows`` each."""
+    if frame.height <= block_rows:
+        return [frame]
+    new_symbol = frame.select((pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True).arg_true())
+    starts = new_symbol.to_series().to_list()
+    cuts, last = [0], 0
+    for start in starts:
+        if start - last >= block_rows:
+            cuts.append(start)
+            last = start
+    cuts.append(frame.height)
+    return [frame.slice(a, b - a) for a, b in itertools.pairwise(cuts)]
+
+
+def _detect_block(
+    frame: pl.DataFrame, registry: EventRegistry, spec_hash: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(event_flags, market_events) of a frame of whole symbols."""
     columns = set(frame.columns)
     fired_cols, direction_cols, active = [], [], []
     for event in registry.events:
@@ -248,11 +289,12 @@ def detect_events(
                 trigger.alias("trigger"),
             )
         )
-    events = pl.concat(parts).collect() if parts else pl.DataFrame(schema=EVENT_COLUMNS)
+    schema = {k: v for k, v in EVENT_COLUMNS.items() if k not in ("event_id", "ontology_hash")}
+    events = pl.concat(parts).collect() if parts else pl.DataFrame(schema=schema)
     events = events.sort("symbol", "ts", "event_type")
     events = events.with_columns(_hash_ids(events.select(event_id_expr()).to_series()))
     events = events.with_columns(pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
-    return events.select(*EVENT_COLUMNS), flags
+    return flags, events.select(*EVENT_COLUMNS)
 
 
 EVENT_COLUMNS = {

@@ -101,7 +101,8 @@ def validate_bars(bars: pl.LazyFrame, required: set[str], grid_minutes: int) -> 
     step = (
         bars.select("symbol", "ts")
         .sort("symbol", "ts")
-        .select(step=pl.col("ts").diff().over("symbol"))
+        # a whole-column diff, kept only within a symbol (cheaper than grouping by symbol)
+        .select(step=pl.when(pl.col("symbol") == pl.col("symbol").shift(1)).then(pl.col("ts").diff()))
         .select(
             bad_step=(
                 pl.col("step").is_not_null() & (pl.col("step") != timedelta(minutes=grid_minutes))
@@ -140,9 +141,15 @@ def features_plan(
         new_symbol.cast(pl.Int64).cum_sum().alias(SYMBOL_KEY),
         (new_symbol | pl.col("gap")).cast(pl.Int64).cum_sum().alias(SEGMENT_KEY),
     )
+    # Positions and counts within a group as differences of whole-column integer running counts (exact, and
+    # no window grouping over thousands of symbols): the value at the group's first row is forward filled.
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    valid = (~pl.col("gap")).cast(pl.Int64)
+    valid_before = valid.cum_sum() - valid
+    segment_start = new_symbol | pl.col("gap")
     plan = plan.with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).over(SYMBOL_KEY).alias(SYMBOL_POS),
-        (~pl.col("gap")).cast(pl.Int64).cum_sum().over(SEGMENT_KEY).alias(N_VALID),
+        (row - pl.when(new_symbol).then(row).forward_fill()).alias(SYMBOL_POS),
+        (valid.cum_sum() - pl.when(segment_start).then(valid_before).forward_fill()).alias(N_VALID),
     )
     for stage in _stages(features):
         built = [_feature_expr(f, ctx) for f in stage]

@@ -131,9 +131,7 @@ def _rolling_corr_beta(window: int, min_samples: int) -> tuple[pl.Expr, pl.Expr]
     return corr.clip(-1.0, 1.0), beta
 
 
-def _pairwise_correlation(
-    frame: pl.DataFrame, window: int, min_samples: int
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _pairwise_correlation(frame: pl.DataFrame, window: int, min_samples: int) -> tuple[pl.Series, pl.Series]:
     """Rolling average pairwise correlation of ret_1 without forming the N x N pairs (O(N) per bar).
 
     With window variances v_i, volatilities s_i and S = sum_i x_i: var(S) - sum v_i = sum_{i!=j} s_i s_j rho_ij,
@@ -142,7 +140,8 @@ def _pairwise_correlation(
     (s_i (sum s - s_i))`` is symbol i's average correlation to the others weighted by s_j. Both are exact
     identities; with equal volatilities they are the plain averages. The window counts only bars where every
     symbol of the frame has a return (a pair's window never mixes different bars).
-    Returns (``ts, avg_pair_corr``) and (``symbol, ts, corr_others``)."""
+    Returns ``avg_pair_corr`` and ``corr_others`` aligned with the rows of ``frame`` (gathered from the T x N
+    results by each row's (ts, symbol) cell: no join, no per-cell symbol strings)."""
     symbols = sorted(frame["symbol"].unique().to_list())
     stamps = frame["ts"].unique().sort()
     # NumPy on the T x N matrix (scattered, not pivoted: a 2,000-column pivot or O(N) polars expressions
@@ -175,18 +174,9 @@ def _pairwise_correlation(
         to_others = np.where(others_denominator > 0, (cov_total - var) / others_denominator, np.nan)
     avg_pair = np.where(enough, np.clip(avg_pair, -1.0, 1.0), np.nan)
     to_others = np.where(enough[:, None], np.clip(to_others, -1.0, 1.0), np.nan)
-    pairs = pl.DataFrame({"ts": stamps, "avg_pair_corr": avg_pair}, nan_to_null=True)
-    others = pl.DataFrame(
-        {
-            "symbol": pl.Series(symbols, dtype=pl.String).gather(
-                np.repeat(np.arange(len(symbols)), len(stamps))
-            ),
-            "ts": pl.concat([stamps] * len(symbols)),
-            "corr_others": to_others.T.reshape(-1),
-        },
-        nan_to_null=True,
-    )
-    return pairs, others
+    avg_pair_corr = pl.Series("avg_pair_corr_288", avg_pair[row], nan_to_null=True)
+    corr_others = pl.Series("corr_others", to_others[row, column], nan_to_null=True)
+    return avg_pair_corr, corr_others
 
 
 def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
@@ -253,7 +243,9 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         ).over(_SYMBOL_KEY),
     )
     # Materialise once: the cross-sectional mean must read exactly the correlations that are returned.
-    frame = frame.collect()
+    # Only what later steps read is kept (the market helpers and the leave-one-out proxy are dropped here).
+    done = [name for name in defs if name in frame.collect_schema().names()]
+    frame = frame.select("symbol", "ts", "warmup", "ret_1", _SYMBOL_POS, _MARKET_POS, *done).collect()
     average_corr = (
         frame.lazy()
         .group_by("ts", maintain_order=True)
@@ -277,19 +269,11 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     pair_window = pair_def.params["window"]
     if others_def.params["window"] != pair_window:  # one pass computes both from the same window sums
         raise ValueError("context.yaml: avg_pair_corr_288 and corr_others_288 must share one window")
-    pairs, others = _pairwise_correlation(frame, pair_window, math.ceil(cover * pair_window))
-    frame = (
-        frame.with_columns(
-            pl.col("ts")
-            .replace_strict(pairs["ts"], pairs["avg_pair_corr"], return_dtype=pl.Float64)
-            .alias("avg_pair_corr_288")
-        )
-        .join(others, on=["symbol", "ts"], how="left", maintain_order="left")
-        .lazy()
-        .with_columns(
-            _masked(pl.col("avg_pair_corr_288"), pair_def, _MARKET_POS),
-            _masked(pl.col("corr_others"), others_def, _SYMBOL_POS),
-        )
+    avg_pair_corr, corr_others = _pairwise_correlation(frame, pair_window, math.ceil(cover * pair_window))
+    frame = frame.with_columns(avg_pair_corr, corr_others).lazy()
+    frame = frame.with_columns(
+        _masked(pl.col("avg_pair_corr_288"), pair_def, _MARKET_POS),
+        _masked(pl.col("corr_others"), others_def, _SYMBOL_POS),
     )
     names = list(defs)
     max_warmup = max(f.warmup_bars for f in defs.values())

@@ -297,3 +297,20 @@ def test_severity_grows_with_how_far_the_reading_is_beyond_the_threshold() -> No
         )
         scores = frame.select(_signal_expr(sev)).to_series().to_numpy()[sev.lag :: sev.lag + 1]
         assert (np.diff(scores) > 0).all(), (name, c, scores)
+
+
+def test_detecting_in_blocks_of_symbols_equals_detecting_the_whole_frame(monkeypatch) -> None:
+    """Property: rules read only the symbol's own rows, so cutting the frame into blocks of whole symbols
+    (as a large panel is) gives exactly the single-pass events and flags; a cut inside a symbol would lose
+    the lagged values and onsets at the block's first rows."""
+    from quant_platform.events import detect
+
+    bars = make_bars(n_symbols=3, n_bars=1200, seed=5)
+    features = compute_features(bars)
+    context = compute_context(features)
+    whole_events, whole_flags = detect_events(features, context)
+    monkeypatch.setattr(detect, "_BLOCK_ROWS", 700)  # every symbol (1,200 rows) becomes its own block
+    assert len(detect._symbol_blocks(features, detect._BLOCK_ROWS)) == 3
+    block_events, block_flags = detect_events(features, context)
+    assert whole_events.height > 0
+    assert block_events.equals(whole_events) and block_flags.equals(whole_flags)
