@@ -55,7 +55,14 @@ import polars as pl
 
 from quant_platform.core.timeutil import MS_PER_DAY, MS_PER_MINUTE, TS_DTYPE, day_bounds
 from quant_platform.market import quarantine as q
-from quant_platform.market.grid import DayGrid, aggregate_bars, as_of_close, last_close, liquidation_sums
+from quant_platform.market.grid import (
+    SYMBOL_INDEX,
+    DayGrid,
+    aggregate_bars,
+    as_of_close,
+    last_close,
+    liquidation_sums,
+)
 
 BAR_COLUMNS = {
     "symbol": pl.String,
@@ -224,8 +231,14 @@ class _Checks:
     def flagging(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         return frame.with_columns(self.code).with_columns(self.bad).with_columns(self.duplicate)
 
-    def partition(self, flagged: pl.DataFrame, table: str | None = None) -> tuple[pl.DataFrame, pl.LazyFrame]:
-        """(valid rows, their QuarantinedRows plan) of a collected :meth:`flagging` frame."""
+    def partition(
+        self, flagged: pl.DataFrame, table: str | None = None, symbol_index: bool = False
+    ) -> tuple[pl.DataFrame, pl.LazyFrame]:
+        """(valid rows, their QuarantinedRows plan) of a collected :meth:`flagging` frame.
+
+        ``symbol_index``: keep the symbol codes as :data:`grid.SYMBOL_INDEX` on the valid rows (they are the
+        positions in ``sorted(set(universe))``, the grid's symbol order), so the grid need not look them up.
+        """
         bad = flagged["_bad"].to_numpy()
         if "_dup" in flagged.columns:
             rejected = bad | flagged["_dup"].to_numpy()
@@ -234,7 +247,10 @@ class _Checks:
         helpers = [c for c in flagged.columns if c in _HELPER_COLUMNS]
         mask = pl.Series(rejected)
         quarantine = flagged.lazy().filter(mask).with_columns(self.reason).drop(helpers)
-        return flagged.filter(~mask).drop(helpers), q.quarantine_rows(quarantine, table or self.table)
+        clean = flagged.filter(~mask)
+        if symbol_index:
+            clean = clean.rename({"_code": SYMBOL_INDEX})
+        return clean.drop(helpers, strict=False), q.quarantine_rows(quarantine, table or self.table)
 
 
 _HELPER_COLUMNS = frozenset({"_code", "_bad", "_key", "_dup"})
@@ -500,7 +516,12 @@ def clean_day(
     flagged = pl.collect_all(
         [checks.flagging(_conform(raw, cols)) for raw, cols, checks, _ in plans], engine=ENGINE
     )
-    split = [checks.partition(f, table) for (_, _, checks, table), f in zip(plans, flagged, strict=True)]
+    # The symbol codes are positions in sorted(grid_symbols), the grid's own order: bars and liquidations
+    # keep them for the grid (funding/OI prints are concatenated with the prior day's, which have none).
+    split = [
+        checks.partition(f, table, symbol_index=table in ("perp_bars", "spot_bars", "liquidations"))
+        for (_, _, checks, table), f in zip(plans, flagged, strict=True)
+    ]
     perp, spot, fund, oi, liq = (clean for clean, _ in split)
 
     grid = DayGrid(grid_symbols, int(start.timestamp() * 1000), interval_ms)

@@ -21,6 +21,8 @@ import pyarrow as pa
 from quant_platform.core.timeutil import MS_PER_DAY, TS_DTYPE
 
 SUMMED = ("volume", "quote_volume", "trades", "taker_buy_volume")
+# Optional integer column: the row's position in DayGrid.symbols, when validation has already looked it up.
+SYMBOL_INDEX = "symbol_index"
 
 
 @dataclass(frozen=True)
@@ -39,18 +41,19 @@ class DayGrid:
     def size(self) -> int:
         return len(self.symbols) * self.n_slots
 
-    def symbol_index(self, symbol: pl.Series) -> np.ndarray:
-        """Position of each (validated, hence known) symbol in :attr:`symbols`."""
-        return symbol.cast(pl.Enum(self.symbols)).to_physical().to_numpy().astype(np.int64)
+    def symbol_index(self, frame: pl.DataFrame) -> np.ndarray:
+        """Position of each (validated, hence known) symbol in :attr:`symbols` (the frame's
+        :data:`SYMBOL_INDEX` column when it has one)."""
+        if SYMBOL_INDEX in frame.columns:
+            return frame[SYMBOL_INDEX].to_numpy().astype(np.int64, copy=False)
+        return frame["symbol"].cast(pl.Enum(self.symbols)).to_physical().to_numpy().astype(np.int64)
 
     def offsets(self, ts: pl.Series) -> np.ndarray:
         return ts.dt.epoch("ms").to_numpy() - self.start_ms
 
     def slot_position(self, frame: pl.DataFrame) -> np.ndarray:
         """Row → ``symbol index × slots + slot index`` (the slot holding the row's stamp)."""
-        return (
-            self.symbol_index(frame["symbol"]) * self.n_slots + self.offsets(frame["ts"]) // self.interval_ms
-        )
+        return self.symbol_index(frame) * self.n_slots + self.offsets(frame["ts"]) // self.interval_ms
 
     def frame(self) -> pl.DataFrame:
         """The grid's ``symbol`` and ``ts`` (slot open) columns, sorted by symbol then time."""
@@ -94,7 +97,7 @@ def _source_layout(bars: pl.DataFrame, grid: DayGrid, source_ms: int) -> tuple[n
     """Each bar's position on the dense (symbol, source step) array, and the (slots, steps) presence mask."""
     per_slot = grid.interval_ms // source_ms
     steps_per_day = MS_PER_DAY // source_ms
-    position = grid.symbol_index(bars["symbol"]) * steps_per_day + grid.offsets(bars["ts"]) // source_ms
+    position = grid.symbol_index(bars) * steps_per_day + grid.offsets(bars["ts"]) // source_ms
     present = np.zeros(grid.size * per_slot, dtype=bool)
     present[position] = True
     return position, present.reshape(grid.size, per_slot)
@@ -175,7 +178,7 @@ def as_of_close(prints: pl.DataFrame, value: str, grid: DayGrid) -> pl.Series:
     offset = grid.offsets(prints["ts"])
     # ceil((offset - interval) / interval), clamped to the day's first slot for earlier prints
     first_slot = np.maximum(-((grid.interval_ms - offset) // grid.interval_ms), 0)
-    position = grid.symbol_index(prints["symbol"]) * n_slots + first_slot
+    position = grid.symbol_index(prints) * n_slots + first_slot
     order = np.lexsort((offset, position))  # by position, then time: the last of each run is the latest
     position, values = position[order], prints[value].to_numpy()[order]
     last_of_run = np.r_[position[1:] != position[:-1], True]
