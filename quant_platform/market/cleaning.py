@@ -55,7 +55,14 @@ import polars as pl
 
 from quant_platform.core.timeutil import MS_PER_DAY, MS_PER_MINUTE, TS_DTYPE, day_bounds
 from quant_platform.market import quarantine as q
-from quant_platform.market.grid import DayGrid, aggregate_bars, as_of_close, last_close, liquidation_sums
+from quant_platform.market.grid import (
+    SYMBOL_INDEX,
+    DayGrid,
+    aggregate_bars,
+    as_of_close,
+    last_close,
+    liquidation_sums,
+)
 
 BAR_COLUMNS = {
     "symbol": pl.String,
@@ -176,13 +183,23 @@ def _bad(c: str) -> pl.Expr:
 
 
 @lru_cache(maxsize=16)
-def _universe_series(universe: tuple[str, ...]) -> pl.Series:
-    return pl.Series("universe", universe, dtype=pl.String)  # built once, not once per table and day
+def _symbol_enum(universe: tuple[str, ...]) -> pl.Enum:
+    return pl.Enum(sorted(set(universe)))  # built once, not once per table and day
 
 
-def _stamp_checks(
-    day: str, now: datetime | None, universe: tuple[str, ...] | None, close_offset_ms: int
-) -> list[tuple[pl.Expr, str]]:
+def _symbol_code(universe: tuple[str, ...] | None) -> pl.Expr:
+    """``_code``: the row's symbol as an integer, null for a null symbol or one outside ``universe``.
+
+    The unknown-symbol check and the de-duplication key both read it: one string lookup per row.
+    """
+    if universe is None:
+        code = pl.col("symbol").cast(pl.Categorical)
+    else:
+        code = pl.col("symbol").cast(_symbol_enum(universe), strict=False)  # not in the universe: null
+    return code.to_physical().cast(pl.Int64).alias("_code")
+
+
+def _stamp_checks(day: str, now: datetime | None, close_offset_ms: int) -> list[tuple[pl.Expr, str]]:
     start, end = day_bounds(day)
     ts = pl.col("ts")
     checks = [(ts.is_null() | (ts < start) | (ts >= end), q.TS_OUTSIDE_DAY)]
@@ -190,79 +207,92 @@ def _stamp_checks(
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware (UTC)")
         checks.append((ts.dt.epoch("ms") + close_offset_ms > int(now.timestamp() * 1000), q.TS_IN_FUTURE))
-    unknown = pl.col("symbol").is_null()
-    if universe is not None:
-        unknown = unknown | ~pl.col("symbol").is_in(_universe_series(universe).implode())
-    checks.append((unknown, q.UNKNOWN_SYMBOL))
+    checks.append((pl.col("_code").is_null(), q.UNKNOWN_SYMBOL))
     return checks
 
 
 @dataclass(frozen=True)
-class _Split:
-    """One table's validation plan: the flagging query, then (on the flagged frame) clean and rejected."""
-
-    table: str
-    flagging: pl.LazyFrame
-    checks: list[tuple[pl.Expr, str]]
-
-    def queries(self) -> list[pl.LazyFrame]:
-        """The valid rows, and the flagged rows with every check as a boolean column (one plan, so the
-        flagging pass is shared when both are collected together)."""
-        flagged = pl.col("_bad") | pl.col("_dup")
-        checks = [cond.fill_null(False).alias(f"_check{i}") for i, (cond, _) in enumerate(self.checks)]
-        return [
-            self.flagging.filter(~flagged).drop("_bad", "_dup"),
-            self.flagging.filter(flagged).drop("_bad").with_columns(checks),
-        ]
-
-    def quarantine(self, flagged: pl.DataFrame) -> pl.DataFrame:
-        """QuarantinedRows of the flagged rows: the reason is the first failing check, else a duplicate."""
-        if flagged.height == 0:
-            return q.empty_quarantine()
-        check_columns = [f"_check{i}" for i in range(len(self.checks))]
-        failing = flagged.select(check_columns).to_numpy()
-        names = np.array([name for _, name in self.checks] + [duplicate_reason(self.table)], dtype=object)
-        first_failing = np.where(failing.any(axis=1), failing.argmax(axis=1), len(self.checks))
-        rejected = flagged.drop("_dup", *check_columns).with_columns(
-            pl.Series("reason", names[first_failing], dtype=pl.String)
-        )
-        return q.quarantine_rows(rejected, self.table)
-
-    def run(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        clean, flagged = pl.collect_all(self.queries(), engine=ENGINE)
-        return clean, self.quarantine(flagged)
-
-
-@dataclass(frozen=True)
 class _Checks:
-    """A table's ordered checks and the two flag expressions built from them (built once, then reused)."""
+    """A table's ordered checks and the expressions of its validation (built once per day, then reused).
+
+    One flagging pass per raw table adds ``_code``, ``_bad`` (some check fails) and the duplicate evidence:
+    ``_key`` (an integer per (symbol, ts) of a row that passed; the repeats are found in NumPy) or, for
+    liquidations, ``_dup`` (an exact copy of an earlier row that passed). The frame is then split once;
+    only the few rejected rows go through ``reason``: the first failing check, else a duplicate.
+    """
 
     table: str
     checks: tuple[tuple[pl.Expr, str], ...]
+    code: pl.Expr
     bad: pl.Expr
-    dup: pl.Expr
+    duplicate: pl.Expr
+    reason: pl.Expr
+
+    def flagging(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.with_columns(self.code).with_columns(self.bad).with_columns(self.duplicate)
+
+    def partition(
+        self, flagged: pl.DataFrame, table: str | None = None, symbol_index: bool = False
+    ) -> tuple[pl.DataFrame, pl.LazyFrame]:
+        """(valid rows, their QuarantinedRows plan) of a collected :meth:`flagging` frame.
+
+        ``symbol_index``: keep the symbol codes as :data:`grid.SYMBOL_INDEX` on the valid rows (they are the
+        positions in ``sorted(set(universe))``, the grid's symbol order), so the grid need not look them up.
+        """
+        bad = flagged["_bad"].to_numpy()
+        if "_dup" in flagged.columns:
+            rejected = bad | flagged["_dup"].to_numpy()
+        else:
+            rejected = bad | _repeats(flagged["_key"].to_numpy(), ~bad)
+        helpers = [c for c in flagged.columns if c in _HELPER_COLUMNS]
+        mask = pl.Series(rejected)
+        quarantine = flagged.lazy().filter(mask).with_columns(self.reason).drop(helpers)
+        clean = flagged.filter(~mask)
+        if symbol_index:
+            clean = clean.rename({"_code": SYMBOL_INDEX})
+        return clean.drop(helpers, strict=False), q.quarantine_rows(quarantine, table or self.table)
 
 
-def _checks(table: str, checks: tuple[tuple[pl.Expr, str], ...]) -> _Checks:
+_HELPER_COLUMNS = frozenset({"_code", "_bad", "_key", "_dup"})
+
+
+def _repeats(key: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """True where a candidate row's key is already held by an earlier candidate row (input order)."""
+    rows = np.flatnonzero(candidate)
+    order = rows[np.argsort(key[rows], kind="stable")]  # stable: equal keys keep their input order
+    ordered = key[order]
+    repeat = np.zeros(key.size, dtype=bool)
+    repeat[order[1:][ordered[1:] == ordered[:-1]]] = True
+    return repeat
+
+
+def _checks(
+    table: str, day: str, universe: tuple[str, ...] | None, checks: tuple[tuple[pl.Expr, str], ...]
+) -> _Checks:
     bad = pl.any_horizontal([cond.fill_null(False) for cond, _ in checks]).alias("_bad")
     if table != "liquidations":
-        # Failed rows get a null stamp, so "first" is the first among rows that passed (which never have a
-        # null ts); per-symbol distinctness of one integer column is much cheaper than hashing a struct.
-        first = pl.when(~pl.col("_bad")).then(pl.col("ts")).is_first_distinct().over("symbol")
+        # Rows that passed have a known symbol and a stamp inside the day: (symbol, ts) as one integer.
+        start_ms = int(day_bounds(day)[0].timestamp() * 1000)
+        key = pl.col("_code") * MS_PER_DAY + (pl.col("ts").dt.epoch("ms") - start_ms)
+        duplicate = key.fill_null(-1).alias("_key")
     else:
         # Exact copies only; keys are made distinct per _bad value, so "first" is the first that passed.
         first = pl.struct([*LIQ_COLUMNS, "_bad"]).is_first_distinct()
-    return _Checks(table, checks, bad, (~pl.col("_bad") & ~first).alias("_dup"))
+        duplicate = (~pl.col("_bad") & ~first).alias("_dup")
+    # The first failing check names the reason (in check order); a rejected row failing none is a duplicate.
+    reason = pl.coalesce(
+        [pl.when(cond).then(pl.lit(name, dtype=pl.String)) for cond, name in checks]
+        + [pl.lit(duplicate_reason(table), dtype=pl.String)]
+    ).alias("reason")
+    return _Checks(table, checks, _symbol_code(universe), bad, duplicate, reason)
 
 
-def _split(frame: pl.LazyFrame, checks: _Checks, table: str | None = None) -> _Split:
-    """Plan the ordered row checks, then first-wins de-duplication among rows that passed them.
-
-    One pass flags every row (``_bad``: some check fails; ``_dup``: passed, but an earlier passed row has
-    the same key); only the few flagged rows then go through the ordered reason chain.
-    """
-    flagging = frame.with_columns(checks.bad).with_columns(checks.dup)
-    return _Split(table or checks.table, flagging, list(checks.checks))
+def _validate(
+    raw: pl.DataFrame | None, columns: dict[str, pl.DataType], checks: _Checks, table: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    flagged = checks.flagging(_conform(raw, columns)).collect(engine=ENGINE)
+    clean, quarantine = checks.partition(flagged, table)
+    return clean, quarantine.collect(engine=ENGINE)
 
 
 def duplicate_reason(table: str) -> str:
@@ -311,19 +341,8 @@ def validate_bars(
     universe: tuple[str, ...] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split raw klines into (valid rows, QuarantinedRows) — see the module docstring for the checks."""
-    return _bars_split(raw, day, source_table, source_interval_minutes, now, universe).run()
-
-
-def _bars_split(
-    raw: pl.DataFrame | None,
-    day: str,
-    source_table: str,
-    source_interval_minutes: int,
-    now: datetime | None,
-    universe: tuple[str, ...] | None,
-) -> _Split:
     checks = _bar_checks(day, source_interval_minutes * MS_PER_MINUTE, now, universe)
-    return _split(_conform(raw, BAR_COLUMNS), checks, source_table)
+    return _validate(raw, BAR_COLUMNS, checks, source_table)
 
 
 # The check expressions depend only on (day, interval, now, universe): built once per day, not per table.
@@ -332,7 +351,7 @@ def _bar_checks(day: str, step_ms: int, now: datetime | None, universe: tuple[st
     start, _ = day_bounds(day)
     o, h, lo, c = (pl.col(x) for x in ("open", "high", "low", "close"))
     volumes = ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trades")
-    checks = _stamp_checks(day, now, universe, step_ms)
+    checks = _stamp_checks(day, now, step_ms)
     checks.insert(
         1, ((pl.col("ts").dt.epoch("ms") - int(start.timestamp() * 1000)) % step_ms != 0, q.TS_MISALIGNED)
     )
@@ -347,7 +366,7 @@ def _bar_checks(day: str, step_ms: int, now: datetime | None, universe: tuple[st
         ),
         (pl.any_horizontal([(pl.col(x) < 0).fill_null(False) for x in volumes]), q.NEGATIVE_VOLUME),
     ]
-    return _checks("bars", tuple(checks))
+    return _checks("bars", day, universe, tuple(checks))
 
 
 def validate_funding(
@@ -358,21 +377,17 @@ def validate_funding(
     universe: tuple[str, ...] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split raw funding rows into (valid rows, QuarantinedRows) — see the module docstring."""
-    return _funding_split(raw, day, now, universe).run()
-
-
-def _funding_split(
-    raw: pl.DataFrame | None, day: str, now: datetime | None, universe: tuple[str, ...] | None
-) -> _Split:
-    return _split(_conform(raw, FUNDING_COLUMNS), _funding_checks(day, now, universe))
+    return _validate(raw, FUNDING_COLUMNS, _funding_checks(day, now, universe))
 
 
 @lru_cache(maxsize=64)
 def _funding_checks(day: str, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
     return _checks(
         "funding",
+        day,
+        universe,
         (
-            *_stamp_checks(day, now, universe, 0),
+            *_stamp_checks(day, now, 0),
             (_bad("funding_rate") | pl.col("mark_price").is_infinite().fill_null(False), q.MISSING_VALUE),
             ((pl.col("mark_price") <= 0).fill_null(False), q.NONPOSITIVE_PRICE),
         ),
@@ -387,21 +402,17 @@ def validate_open_interest(
     universe: tuple[str, ...] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split raw open interest rows into (valid rows, QuarantinedRows) — see the module docstring."""
-    return _open_interest_split(raw, day, now, universe).run()
-
-
-def _open_interest_split(
-    raw: pl.DataFrame | None, day: str, now: datetime | None, universe: tuple[str, ...] | None
-) -> _Split:
-    return _split(_conform(raw, OI_COLUMNS), _open_interest_checks(day, now, universe))
+    return _validate(raw, OI_COLUMNS, _open_interest_checks(day, now, universe))
 
 
 @lru_cache(maxsize=64)
 def _open_interest_checks(day: str, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
     return _checks(
         "open_interest",
+        day,
+        universe,
         (
-            *_stamp_checks(day, now, universe, 0),
+            *_stamp_checks(day, now, 0),
             (
                 _bad("open_interest") | pl.col("open_interest_value").is_infinite().fill_null(False),
                 q.MISSING_VALUE,
@@ -422,13 +433,7 @@ def validate_liquidations(
     universe: tuple[str, ...] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split raw liquidations rows into (valid rows, QuarantinedRows) — see the module docstring."""
-    return _liquidations_split(raw, day, now, universe).run()
-
-
-def _liquidations_split(
-    raw: pl.DataFrame | None, day: str, now: datetime | None, universe: tuple[str, ...] | None
-) -> _Split:
-    return _split(_conform(raw, LIQ_COLUMNS), _liquidation_checks(day, now, universe))
+    return _validate(raw, LIQ_COLUMNS, _liquidation_checks(day, now, universe))
 
 
 @lru_cache(maxsize=64)
@@ -436,8 +441,10 @@ def _liquidation_checks(day: str, now: datetime | None, universe: tuple[str, ...
     values = ("price", "qty", "notional")
     return _checks(
         "liquidations",
+        day,
+        universe,
         (
-            *_stamp_checks(day, now, universe, 0),
+            *_stamp_checks(day, now, 0),
             (pl.any_horizontal([_bad(x) for x in values]), q.MISSING_VALUE),
             (~pl.col("side").is_in(["BUY", "SELL"]).fill_null(False), q.UNKNOWN_SIDE),
             (pl.any_horizontal([pl.col(x) <= 0 for x in values]), q.NONPOSITIVE_VALUE),
@@ -498,18 +505,24 @@ def clean_day(
     interval_ms = cfg.interval_minutes * MS_PER_MINUTE
     start, _ = day_bounds(day)
 
-    splits = [
-        _bars_split(perp_bars, day, "perp_bars", source, now, grid_symbols),
-        _bars_split(spot_bars, day, "spot_bars", source, now, grid_symbols),
-        _funding_split(funding, day, now, grid_symbols),
-        _open_interest_split(open_interest, day, now, grid_symbols),
-        _liquidations_split(liquidations, day, now, grid_symbols),
+    plans = [
+        (perp_bars, BAR_COLUMNS, _bar_checks(day, source * MS_PER_MINUTE, now, grid_symbols), "perp_bars"),
+        (spot_bars, BAR_COLUMNS, _bar_checks(day, source * MS_PER_MINUTE, now, grid_symbols), "spot_bars"),
+        (funding, FUNDING_COLUMNS, _funding_checks(day, now, grid_symbols), "funding"),
+        (open_interest, OI_COLUMNS, _open_interest_checks(day, now, grid_symbols), "open_interest"),
+        (liquidations, LIQ_COLUMNS, _liquidation_checks(day, now, grid_symbols), "liquidations"),
     ]
-    # One plan for all tables: each table's flagging pass feeds both its valid and its flagged rows.
-    collected = pl.collect_all([query for split in splits for query in split.queries()], engine=ENGINE)
-    clean = collected[0::2]
-    rejected = [split.quarantine(flagged) for split, flagged in zip(splits, collected[1::2], strict=True)]
-    perp, spot, fund, oi, liq = clean
+    # One flagging pass per table, all collected together; each flagged frame is then split once.
+    flagged = pl.collect_all(
+        [checks.flagging(_conform(raw, cols)) for raw, cols, checks, _ in plans], engine=ENGINE
+    )
+    # The symbol codes are positions in sorted(grid_symbols), the grid's own order: bars and liquidations
+    # keep them for the grid (funding/OI prints are concatenated with the prior day's, which have none).
+    split = [
+        checks.partition(f, table, symbol_index=table in ("perp_bars", "spot_bars", "liquidations"))
+        for (_, _, checks, table), f in zip(plans, flagged, strict=True)
+    ]
+    perp, spot, fund, oi, liq = (clean for clean, _ in split)
 
     grid = DayGrid(grid_symbols, int(start.timestamp() * 1000), interval_ms)
     source_ms = source * MS_PER_MINUTE
@@ -529,7 +542,10 @@ def clean_day(
             oi.lazy().select("symbol", "ts", "open_interest"),
         ]
     )
-    funding_prints, oi_prints = pl.collect_all([funding_prints, oi_prints], engine=ENGINE)
+    # The quarantine rows of every table are built in the same collect as the prints.
+    quarantined, funding_prints, oi_prints = pl.collect_all(
+        [pl.concat([rejected for _, rejected in split]), funding_prints, oi_prints], engine=ENGINE
+    )
     columns |= {
         "spot_close": spot_close,
         "funding_rate": as_of_close(funding_prints, "funding_rate", grid),
@@ -557,7 +573,6 @@ def clean_day(
         .select([pl.col(c).cast(t) for c, t in BARS_5M_COLUMNS.items()])
         .collect(engine=ENGINE)
     )
-    quarantined = pl.concat(rejected)
     # Bars and liquidations are counted from the output they went into; funding/OI prints are as-of joined
     # (not aggregated), so every valid print is a clean row of its table.
     clean_counts = {
