@@ -14,9 +14,10 @@ evaluable its flag is null (unknown), never False: missing data never looks like
 
 from __future__ import annotations
 
-import hashlib
 import itertools
+from collections.abc import Callable
 
+import duckdb
 import polars as pl
 
 from quant_platform.events.registry import Condition, EventDef, EventRegistry, SignalRef, load_event_registry
@@ -37,9 +38,14 @@ def _lagged(name: str, lag: int) -> pl.Expr:
     return pl.when(_same_symbol(lag)).then(pl.col(name).shift(lag))
 
 
-def condition_expr(c: Condition) -> pl.Expr:
-    x = _lagged(c.feature, c.lag)
-    other = _lagged(c.ref, c.ref_lag) if c.ref else pl.lit(c.value)
+# How a rule reads input ``name`` ``lag`` rows back: :func:`_lagged` (a shift) or :func:`_materialised` (a
+# column that :func:`_detect_block` added once, so that it can still be read after filtering the fired rows).
+Reader = Callable[[str, int], pl.Expr]
+
+
+def condition_expr(c: Condition, read: Reader = _lagged) -> pl.Expr:
+    x = read(c.feature, c.lag)
+    other = read(c.ref, c.ref_lag) if c.ref else pl.lit(c.value)
     match c.op:
         case "gt":
             return x > other
@@ -58,10 +64,10 @@ def condition_expr(c: Condition) -> pl.Expr:
         case "isin":
             return pl.when(x.is_null()).then(None).otherwise(x.is_in(list(c.values)))
         case "sign_change":
-            previous = _lagged(c.feature, c.lag + 1)
+            previous = read(c.feature, c.lag + 1)
             return (x.sign() != previous.sign()) & (x != 0) & (previous != 0)
         case "changed":
-            return x != _lagged(c.feature, c.lag + 1)
+            return x != read(c.feature, c.lag + 1)
         case "same_sign":
             return (x.sign() == other.sign()) & (x != 0)
     raise ValueError(f"unknown condition op {c.op!r}")
@@ -71,16 +77,17 @@ def _lag_column(name: str, lag: int) -> str:
     return f"__lag{lag}__{name}"
 
 
-def _signal_expr(ref: SignalRef, lags_materialised: bool = False) -> pl.Expr:
-    """Direction (sign) or severity (|x - center|); ``lags_materialised`` reads a lagged input from the
-    column :func:`detect_events` adds before filtering the fired rows (a shift after the filter would read
-    another event's bar)."""
+def _materialised(name: str, lag: int) -> pl.Expr:
+    """Input ``name`` ``lag`` rows back, read from the lag column :func:`_detect_block` adds (a shift after
+    filtering the fired rows would read another event's bar)."""
+    return pl.col(_lag_column(name, lag) if lag else name)
+
+
+def _signal_expr(ref: SignalRef, read: Reader = _lagged) -> pl.Expr:
+    """Direction (sign) or severity (|x - center|)."""
     if ref.feature is None:
         return pl.lit(ref.value, dtype=pl.Float64)
-    if lags_materialised and ref.lag:
-        x = pl.col(_lag_column(ref.feature, ref.lag)).cast(pl.Float64)
-    else:
-        x = _lagged(ref.feature, ref.lag).cast(pl.Float64)
+    x = read(ref.feature, ref.lag).cast(pl.Float64)
     x = (x - ref.center).abs() if ref.absolute else x.sign()
     return -x if ref.negate else x
 
@@ -106,25 +113,37 @@ def trigger_key(name: str, lag: int) -> str:
     return f"{name}_lag{lag}" if lag else name
 
 
-def evaluable_expr(event: EventDef) -> pl.Expr:
+def evaluable_expr(event: EventDef, read: Reader = _lagged) -> pl.Expr:
     """True where every value the rule reads is known (a lag that would cross into another symbol is not)."""
-    return pl.all_horizontal(_lagged(name, lag).is_not_null() for name, lag in values_read(event))
+    return pl.all_horizontal(read(name, lag).is_not_null() for name, lag in values_read(event))
 
 
-def event_columns(event: EventDef) -> tuple[pl.Expr, pl.Expr]:
-    """(flag, direction) expressions for one active event. The flag is null where the event is not
-    evaluable (see module doc), True where it fires, False where it is known not to fire."""
-    branch_exprs = [pl.all_horizontal(condition_expr(c) for c in b.conditions) for b in event.branches]
+def _branch_exprs(event: EventDef, read: Reader) -> list[pl.Expr]:
+    return [pl.all_horizontal(condition_expr(c, read) for c in b.conditions) for b in event.branches]
+
+
+def flag_expr(
+    event: EventDef, read: Reader = _lagged, same_symbol: Callable[[int], pl.Expr] = _same_symbol
+) -> pl.Expr:
+    """The flag of one active event: null where the event is not evaluable (see module doc), True where it
+    fires, False where it is known not to fire. ``same_symbol(k)``: the row k rows back is the same symbol's."""
+    branch_exprs = _branch_exprs(event, read)
     condition = pl.any_horizontal(branch_exprs) if len(branch_exprs) > 1 else branch_exprs[0]
-    known = evaluable_expr(event)
-    now = pl.when(known).then(condition)
-    if event.trigger == "onset":
-        # Holds now and was known false on the symbol's previous bar; a previous bar that was not
-        # evaluable leaves the onset unknown (null), a condition known false now is False whatever came before.
-        previous = pl.when(_same_symbol(1) & known.shift(1)).then(condition.shift(1))
-        now = pl.when(known.not_()).then(None).when(condition.not_()).then(False).otherwise(previous.not_())
-    direction = _signal_expr(event.direction)
+    known = evaluable_expr(event, read)
+    if event.trigger == "level":
+        return pl.when(known).then(condition)
+    # Onset: holds now and was known false on the symbol's previous bar; a previous bar that was not
+    # evaluable leaves the onset unknown (null), a condition known false now is False whatever came before.
+    previous = pl.when(same_symbol(1) & known.shift(1)).then(condition.shift(1))
+    return pl.when(known.not_()).then(None).when(condition.not_()).then(False).otherwise(previous.not_())
+
+
+def direction_expr(event: EventDef, read: Reader = _lagged) -> pl.Expr:
+    """Int8 direction of one event (+1/-1/0): the first holding branch's fixed direction, else the event's.
+    Row-wise (no shifts besides ``read``), so it can be evaluated on the fired rows only."""
+    direction = _signal_expr(event.direction, read)
     if any(b.direction is not None for b in event.branches):
+        branch_exprs = _branch_exprs(event, read)
         chained = pl.when(branch_exprs[0].fill_null(False)).then(
             pl.lit(float(event.branches[0].direction if event.branches[0].direction is not None else 0))
         )
@@ -132,7 +151,12 @@ def event_columns(event: EventDef) -> tuple[pl.Expr, pl.Expr]:
             fixed = pl.lit(float(branch.direction)) if branch.direction is not None else direction
             chained = chained.when(expr.fill_null(False)).then(fixed)
         direction = chained.otherwise(direction)
-    return now, direction.fill_nan(0.0).fill_null(0.0).cast(pl.Int8)
+    return direction.fill_nan(0.0).fill_null(0.0).cast(pl.Int8)
+
+
+def event_columns(event: EventDef) -> tuple[pl.Expr, pl.Expr]:
+    """(flag, direction) expressions for one active event, evaluated on every bar (see :func:`flag_expr`)."""
+    return flag_expr(event), direction_expr(event)
 
 
 def unavailable_reason(event: EventDef, columns: set[str]) -> str | None:
@@ -145,24 +169,37 @@ def unavailable_reason(event: EventDef, columns: set[str]) -> str | None:
     return None
 
 
-def event_id_expr() -> pl.Expr:
-    """Canonical JSON text of ``[event_type, symbol, ts ISO-8601]`` (hashed with sha256 by :func:`_hash_ids`)."""
-    iso = pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+_ISO_MS_UTC = "%Y-%m-%dT%H:%M:%S%.3f+00:00"
+
+
+def event_id_expr(iso: pl.Expr | None = None) -> pl.Expr:
+    """Canonical JSON text of ``[event_type, symbol, ts ISO-8601]`` (hashed with sha256 by :func:`_hash_ids`).
+    Equal to ``canonical_json`` of that list for NFC-normalised names without characters JSON escapes.
+    ``iso``: the ts column already formatted (default: formatted here)."""
+    iso = pl.col("ts").dt.strftime(_ISO_MS_UTC) if iso is None else iso
     return pl.concat_str(
         pl.lit('["'), pl.col("event_type"), pl.lit('","'), pl.col("symbol"), pl.lit('","'), iso, pl.lit('"]')
     )
 
 
-def _hash_ids(texts: pl.Series, chunk: int = 100_000) -> pl.Series:
-    # No native sha256 in Polars; one hashlib call per *event* (events are sparse), not per bar. In chunks,
-    # so that only one chunk's Python strings are alive at a time.
-    hashed = [
-        pl.Series(
-            [hashlib.sha256(t.encode()).hexdigest() for t in texts.slice(i, chunk).to_list()], dtype=pl.String
-        )
-        for i in range(0, len(texts), chunk)
-    ]
-    return pl.concat(hashed).rename("event_id") if hashed else pl.Series("event_id", [], dtype=pl.String)
+def _id_texts(events: pl.DataFrame) -> pl.Series:
+    """:func:`event_id_expr` of each event, formatting each distinct ts once (events share few bar times)."""
+    stamps = events["ts"].unique()
+    iso = pl.col("ts").replace_strict(stamps, stamps.dt.strftime(_ISO_MS_UTC), return_dtype=pl.String)
+    return events.select(event_id_expr(iso)).to_series()
+
+
+def _hash_ids(texts: pl.Series) -> pl.Series:
+    """Lower-case hex sha256 of each text's UTF-8 bytes, in order. Polars has no sha256; DuckDB's is native
+    and vectorised (no Python string per event) and reads the Arrow column without copying."""
+    frame = texts.rename("text").to_frame()
+    with duckdb.connect() as con:  # a private in-memory connection: no shared state, no files
+        # A projection without ORDER BY keeps the input order (DuckDB's preserve_insertion_order default,
+        # pinned here so that a changed global setting cannot reorder ids).
+        con.execute("SET preserve_insertion_order = true")
+        con.register("texts", frame)
+        hashed = con.sql("SELECT sha256(text) AS event_id FROM texts").pl()
+    return hashed.to_series().cast(pl.String)
 
 
 def _sorted(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -247,53 +284,71 @@ def _symbol_blocks(frame: pl.DataFrame, block_rows: int) -> list[pl.DataFrame]:
     return [frame.slice(a, b - a) for a, b in itertools.pairwise(cuts)]
 
 
+_POS = "__symbol_pos"  # the row's position within its symbol (0 on its first bar)
+_ROW = "__row"
+
+
 def _detect_block(
     frame: pl.DataFrame, registry: EventRegistry, spec_hash: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(event_flags, market_events) of a frame of whole symbols."""
+    """(event_flags, market_events) of a frame of whole symbols, sorted by (symbol, ts).
+
+    Every lagged value a rule reads is materialised once (the same shift serves every event that reads it);
+    flags are evaluated on every bar in one select; direction, severity and trigger only on the fired rows.
+    """
     columns = set(frame.columns)
-    fired_cols, direction_cols, active = [], [], []
-    for event in registry.events:
-        if unavailable_reason(event, columns) is None:
-            fired, direction = event_columns(event)
-            fired_cols.append(fired.alias(event.name))
-            direction_cols.append(direction.alias(f"__dir__{event.name}"))
-            active.append(event)
-        else:
-            fired_cols.append(pl.lit(None, dtype=pl.Boolean).alias(event.name))
-    # Lagged values a rule compares, materialised once so the fired rows can report them in the trigger.
-    lagged = {(n, k) for e in active for n, k in values_read(e) if k}
-    lag_cols = [_lagged(n, k).alias(_lag_column(n, k)) for n, k in sorted(lagged)]
-    # Adding columns to an eager frame shares the existing ones: only flags, directions, lags are new memory.
-    wide = frame.with_columns(*fired_cols, *direction_cols, *lag_cols)
-    flags = wide.select(
-        "symbol", "ts", *registry.names, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash")
+    active = [e for e in registry.events if unavailable_reason(e, columns) is None]
+    new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    base = frame.with_columns(
+        (row - pl.when(new_symbol).then(row).forward_fill()).alias(_POS), row.alias(_ROW)
     )
+
+    def same_symbol(
+        lag: int,
+    ) -> pl.Expr:  # rows sorted by (symbol, ts): k rows back is the symbol's iff pos >= k
+        return pl.col(_POS) >= lag
+
+    # Lagged values: a whole-column shift nulled where it would read another symbol (exact, as _lagged).
+    lagged = sorted({(n, k) for e in active for n, k in values_read(e) if k})
+    base = base.with_columns(
+        pl.when(same_symbol(k)).then(pl.col(n).shift(k)).alias(_lag_column(n, k)) for n, k in lagged
+    )
+    fired = {e.name: flag_expr(e, _materialised, same_symbol) for e in active}
+    flag_cols = [fired.get(name, pl.lit(None, dtype=pl.Boolean)).alias(name) for name in registry.names]
+    flags = base.select("symbol", "ts", *flag_cols, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
+    wide = base.hstack([flags[e.name] for e in active])  # no copy: the flags become filterable columns
+    order = {name: i for i, name in enumerate(sorted(registry.names))}  # event_type order, as strings sort
     parts = []
     for event in active:
         # Every value the rule compared: inputs at the bar, and lagged ones as <input>_lag<k>.
-        compared = [
-            pl.col(_lag_column(n, k) if k else n).alias(trigger_key(n, k)) for n, k in values_read(event)
-        ]
+        compared = [_materialised(n, k).alias(trigger_key(n, k)) for n, k in values_read(event)]
         trigger = pl.struct(*compared).struct.json_encode() if compared else pl.lit("{}")
         parts.append(
             wide.lazy()
             .filter(pl.col(event.name).fill_null(False))
             .select(
+                _ROW,
+                pl.lit(order[event.name], dtype=pl.Int32).alias("__type_order"),
                 "symbol",
                 "ts",
                 pl.lit(event.name).alias("event_type"),
                 pl.lit(event.family).alias("family"),
-                pl.col(f"__dir__{event.name}").alias("direction"),
-                _signal_expr(event.severity, lags_materialised=True).alias("severity"),
+                direction_expr(event, _materialised).alias("direction"),
+                _signal_expr(event.severity, _materialised).alias("severity"),
                 trigger.alias("trigger"),
             )
         )
     schema = {k: v for k, v in EVENT_COLUMNS.items() if k not in ("event_id", "ontology_hash")}
-    events = pl.concat(parts).collect() if parts else pl.DataFrame(schema=schema)
-    events = events.sort("symbol", "ts", "event_type")
-    events = events.with_columns(_hash_ids(events.select(event_id_expr()).to_series()))
-    events = events.with_columns(pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
+    if parts:
+        # (row, event_type) is the (symbol, ts, event_type) order: rows are sorted by (symbol, ts).
+        events = pl.concat(parts).collect().sort(_ROW, "__type_order").drop(_ROW, "__type_order")
+    else:
+        events = pl.DataFrame(schema=schema)
+    events = events.with_columns(
+        _hash_ids(_id_texts(events)),
+        pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"),
+    )
     return flags, events.select(*EVENT_COLUMNS)
 
 

@@ -112,13 +112,24 @@ def test_events_and_flags_agree_and_validate(shocked) -> None:
     EventFlags.validate(flags)
 
 
-def test_event_id_is_sha256_of_canonical_json(shocked) -> None:
-    _, events, _ = shocked
-    row = events.row(0, named=True)
-    assert row["event_id"] == canonical_hash(
-        [row["event_type"], row["symbol"], row["ts"].isoformat(timespec="milliseconds")]
-    )
+def test_event_id_is_sha256_of_canonical_json() -> None:
+    """Every id (hashed natively, in order) equals the reference canonical_hash of its row, on two symbols
+    whose events share bar times; and an id is a function of (event_type, symbol, ts) only."""
+    features = compute_features(make_bars(n_symbols=2, n_bars=1300, seed=2))
+    events, _ = detect_events(features)
+    assert events.height > 100 and events["ts"].n_unique() < events.height
+    expected = [
+        canonical_hash([e, s, ts.isoformat(timespec="milliseconds")])
+        for e, s, ts in events.select("event_type", "symbol", "ts").iter_rows()
+    ]
+    assert events["event_id"].to_list() == expected
     assert events["event_id"].n_unique() == events.height
+    # Without one symbol, the other symbol's events keep their ids.
+    alone, _ = detect_events(features.filter(pl.col("symbol") == events["symbol"][0]))
+    assert (
+        alone["event_id"].to_list()
+        == events.filter(pl.col("symbol") == events["symbol"][0])["event_id"].to_list()
+    )
 
 
 def test_onset_fires_once_per_crossing() -> None:
