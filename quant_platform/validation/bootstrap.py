@@ -5,7 +5,7 @@ Resample ``b`` of a length-``T`` series is built from blocks with geometric leng
 does) at a uniform random index, and otherwise continues at the next index, wrapping circularly. All streams
 share the same index arrays, so cross-stream dependence is kept. Index generation and the statistics are
 vectorized over resamples and streams (no per-resample Python loop): the Sharpe through the resample count
-matrix (one BLAS product), the drawdown through NumPy gathers in chunks of resamples.
+matrix (one BLAS product), the drawdown through NumPy gathers in cache-sized tiles of streams x resamples.
 
 Max drawdown treats returns as additive (log returns, or P&L per unit of capital): the equity curve is the
 cumulative sum starting at 0 and the drawdown is the largest fall from a running peak (a non-negative number).
@@ -57,6 +57,40 @@ def max_drawdown_along_last_axis(x: np.ndarray, *, overwrite: bool = False) -> n
     np.maximum(peak, 0.0, out=peak)  # the curve starts at 0
     np.subtract(peak, equity, out=peak)
     return peak.max(axis=-1)
+
+
+def _tiled_bootstrap_drawdown(r: np.ndarray, index: np.ndarray, tile_elements: int) -> np.ndarray:
+    """Max drawdown of every resample of every stream, ``(n_streams, n_resamples)``, equal bit for bit to
+    :func:`max_drawdown_along_last_axis` on the gathered series.
+
+    The work is five sequential passes over each resampled series (gather, cumsum, running max, subtract,
+    max); on tiles of a few streams x a few resamples (``tile_elements`` values, about 1 MiB) every pass after
+    the gather stays in cache and the two buffers are reused, which halves the time of gathering all streams
+    of a chunk of resamples at once. The start at 0 is taken as ``max(peak - equity, -min(equity))``, the
+    same numbers as ``max(peak, 0) - equity`` (subtraction is monotone) without a pass."""
+    n_streams, n_obs = r.shape
+    n_resamples = index.shape[0]
+    pairs = max(1, tile_elements // n_obs)
+    tile_streams = max(1, min(n_streams, int(np.sqrt(pairs))))
+    tile_resamples = max(1, min(n_resamples, pairs // tile_streams))
+    equity_buf = np.empty((tile_streams, tile_resamples, n_obs))
+    peak_buf = np.empty_like(equity_buf)
+    out = np.empty((n_streams, n_resamples))
+    for s0 in range(0, n_streams, tile_streams):
+        streams = r[s0 : s0 + tile_streams]
+        for b0 in range(0, n_resamples, tile_resamples):
+            rows = index[b0 : b0 + tile_resamples]
+            equity = equity_buf[: streams.shape[0], : rows.shape[0]]
+            peak = peak_buf[: streams.shape[0], : rows.shape[0]]
+            np.take(streams, rows, axis=1, out=equity)
+            np.cumsum(equity, axis=-1, out=equity)
+            np.maximum.accumulate(equity, axis=-1, out=peak)
+            lowest = equity.min(axis=-1)
+            np.subtract(peak, equity, out=peak)
+            np.maximum(
+                peak.max(axis=-1), -lowest, out=out[s0 : s0 + streams.shape[0], b0 : b0 + rows.shape[0]]
+            )
+    return out
 
 
 @dataclass(frozen=True)
@@ -117,13 +151,13 @@ def stationary_bootstrap(
     *,
     annualization: float = 1.0,
     with_drawdown: bool = True,
-    chunk_elements: int = 20_000_000,
+    tile_elements: int = 1 << 17,
 ) -> BootstrapResult:
     """Bootstrap per-period Sharpe and max drawdown of ``returns`` ``(n_streams, n_obs)`` (or 1-D).
 
     Sharpe: count-matrix product (exact, BLAS speed). Max drawdown needs each resampled path in order: the
-    resampled series are gathered in chunks of resamples bounded by ``chunk_elements`` values and reduced
-    along time (``with_drawdown=False`` skips it and leaves NaN). ``annualization`` multiplies the Sharpe in
+    resampled series are gathered in tiles of streams x resamples of about ``tile_elements`` values and
+    reduced along time (``with_drawdown=False`` skips it and leaves NaN). ``annualization`` multiplies the Sharpe in
     :meth:`BootstrapResult.summary` (e.g. ``sqrt(365)`` for daily returns); the raw draws stay per-period.
     """
     r = np.atleast_2d(np.asarray(returns, dtype=np.float64))
@@ -135,11 +169,8 @@ def stationary_bootstrap(
     rng = np.random.default_rng(seed)
     index = stationary_bootstrap_indices(n_obs, n_resamples, mean_block_length, rng)
     sharpe = bootstrap_sharpe_from_counts(r, index)
-    drawdown = np.full((n_streams, n_resamples), np.nan)
     if with_drawdown:
-        step = max(1, chunk_elements // (n_streams * n_obs))
-        for lo in range(0, n_resamples, step):  # loop over memory-sized chunks, not over resamples
-            drawdown[:, lo : lo + step] = max_drawdown_along_last_axis(
-                r[:, index[lo : lo + step]], overwrite=True
-            )
+        drawdown = _tiled_bootstrap_drawdown(r, index, tile_elements)
+    else:
+        drawdown = np.full((n_streams, n_resamples), np.nan)
     return BootstrapResult(sharpe=sharpe, max_drawdown=drawdown, sharpe_scale=float(annualization))
