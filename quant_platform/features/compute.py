@@ -90,17 +90,36 @@ def _raw_inputs(features: tuple[FeatureDef, ...]) -> set[str]:
     return {i for f in features for i in f.inputs if i not in names}
 
 
-def validate_bars(bars: pl.LazyFrame, required: set[str], grid_minutes: int) -> None:
-    """Refuse input that would make a window silently bridge or double-count bars."""
+def is_sorted_by_symbol_ts(bars: pl.LazyFrame) -> bool:
+    """Whether rows are already in (symbol, ts) order with no null key: one pass, far cheaper than a sort.
+
+    Only String symbols are checked (their comparison is the sort's order); anything else counts as unsorted.
+    """
+    schema = bars.collect_schema()
+    if schema.get("symbol") != pl.String or "ts" not in schema:
+        return False
+    symbol, ts = pl.col("symbol"), pl.col("ts")
+    in_order = (symbol > symbol.shift(1)) | ((symbol == symbol.shift(1)) & (ts >= ts.shift(1)))
+    first_row = pl.int_range(pl.len()) == 0
+    # a null key anywhere counts as out of order, so that the sort places it
+    ordered = symbol.is_not_null() & ts.is_not_null() & (first_row | in_order.fill_null(False))
+    return bool(bars.select(ordered.all()).collect().item())
+
+
+def validate_bars(
+    bars: pl.LazyFrame, required: set[str], grid_minutes: int, *, presorted: bool = False
+) -> None:
+    """Refuse input that would make a window silently bridge or double-count bars. ``presorted``: the rows
+    are known to be in (symbol, ts) order (see :func:`is_sorted_by_symbol_ts`), so the check needs no sort."""
     schema = bars.collect_schema()
     missing = sorted((required | {"symbol", "ts", "gap"}) - set(schema.names()))
     if missing:
         raise ValueError(f"bars are missing columns required by the feature spec: {missing}")
     if schema["ts"] != TS_DTYPE:
         raise ValueError(f"bars.ts must be {TS_DTYPE}, got {schema['ts']}")
+    keys = bars.select("symbol", "ts")
     step = (
-        bars.select("symbol", "ts")
-        .sort("symbol", "ts")
+        (keys if presorted else keys.sort("symbol", "ts"))
         # a whole-column diff, kept only within a symbol (cheaper than grouping by symbol)
         .select(step=pl.when(pl.col("symbol") == pl.col("symbol").shift(1)).then(pl.col("ts").diff()))
         .select(
@@ -134,10 +153,12 @@ def features_plan(
     features = spec.table_features(TABLE, families)
     ctx = BuildContext(bar_minutes=grid_minutes or spec.bar_minutes, min_coverage=spec.min_coverage)
     lazy = bars.lazy()
+    # Input that is already in (symbol, ts) order (bars_5m is written that way) skips both sorts.
+    presorted = is_sorted_by_symbol_ts(lazy)
     if validate:
-        validate_bars(lazy, _raw_inputs(features), grid_minutes or spec.bar_minutes)
+        validate_bars(lazy, _raw_inputs(features), grid_minutes or spec.bar_minutes, presorted=presorted)
     new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
-    plan = lazy.sort("symbol", "ts").with_columns(
+    plan = (lazy if presorted else lazy.sort("symbol", "ts")).with_columns(
         new_symbol.cast(pl.Int64).cum_sum().alias(SYMBOL_KEY),
         (new_symbol | pl.col("gap")).cast(pl.Int64).cum_sum().alias(SEGMENT_KEY),
     )
