@@ -202,38 +202,70 @@ def _hash_ids(texts: pl.Series) -> pl.Series:
     return hashed.to_series().cast(pl.String)
 
 
+KEYS = ("symbol", "ts")
+
+
+def rule_inputs(registry: EventRegistry) -> frozenset[str]:
+    """Every column an active event of ``registry`` reads (the registry checks that a rule reads only its
+    required inputs). Skipped events read nothing: their flags are null whatever the input holds."""
+    return frozenset(n for e in registry.events if e.status == "active" for n in e.required_inputs)
+
+
+def project_inputs(frame: pl.DataFrame | pl.LazyFrame, needed: frozenset[str]) -> pl.LazyFrame:
+    """``symbol, ts`` and the columns of ``frame`` in ``needed`` (in the frame's order), as a lazy projection:
+    a scanned Parquet input then reads only those columns, and an in-memory DataFrame is not copied (an eager
+    select would first copy every column to align chunk boundaries when the columns are chunked differently)."""
+    lazy = frame.lazy()
+    names = lazy.collect_schema().names()
+    return lazy.select(*KEYS, *[n for n in names if n in needed and n not in KEYS])
+
+
 def _sorted(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The frame sorted by (symbol, ts); an already sorted DataFrame is returned as is (no copy)."""
     if isinstance(frame, pl.LazyFrame):
-        return frame.sort("symbol", "ts").collect()
-    in_order = frame.select(
-        (
-            (pl.col("symbol") > pl.col("symbol").shift(1))
-            | ((pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("ts") > pl.col("ts").shift(1)))
+        return frame.sort(*KEYS).collect()
+    in_order = (
+        frame.lazy()  # lazy: only symbol and ts are read (see project_inputs)
+        .select(
+            (
+                (pl.col("symbol") > pl.col("symbol").shift(1))
+                | ((pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("ts") > pl.col("ts").shift(1)))
+            )
+            .fill_null(True)
+            .all()
         )
-        .fill_null(True)
-        .all()
-    ).item()
-    return frame if in_order else frame.sort("symbol", "ts")
+        .collect()
+        .item()
+    )
+    return frame if in_order else frame.sort(*KEYS)
 
 
 def _joined(
-    features: pl.DataFrame | pl.LazyFrame, context: pl.DataFrame | pl.LazyFrame | None
+    features: pl.DataFrame | pl.LazyFrame,
+    context: pl.DataFrame | pl.LazyFrame | None,
+    needed: frozenset[str],
 ) -> pl.DataFrame:
-    """features with context columns attached by a backward as-of join on (symbol, ts).
+    """``symbol, ts`` and the ``needed`` columns of features, with the ``needed`` context columns attached by
+    a backward as-of join on (symbol, ts).
 
     context_features is computed from features_v1 and has exactly its (symbol, ts) rows; when the keys are
     identical row by row, every as-of match is the same row, so the columns are attached without copying
     (an exact-key match is the as-of join's degenerate case). Otherwise a real backward as-of join runs.
     """
-    base = _sorted(features)
+    base = _in_memory(project_inputs(features, needed), features)
     if context is None:
         return base
-    ctx = _sorted(context.lazy().drop("warmup", "ontology_hash", strict=False).collect())
+    ctx = _in_memory(project_inputs(context, needed), context)
     if ctx.height == base.height and ctx["symbol"].equals(base["symbol"]) and ctx["ts"].equals(base["ts"]):
-        return base.hstack(ctx.drop("symbol", "ts"))
+        return base.hstack(ctx.drop(*KEYS))
     joined = base.sort("ts").join_asof(ctx.sort("ts"), on="ts", by="symbol", strategy="backward")
-    return joined.sort("symbol", "ts")
+    return joined.sort(*KEYS)
+
+
+def _in_memory(projected: pl.LazyFrame, source: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The projection sorted by (symbol, ts): a lazy source is sorted in its plan; an in-memory one is
+    collected (zero-copy) and sorted only when it is not already in order."""
+    return _sorted(projected if isinstance(source, pl.LazyFrame) else projected.collect())
 
 
 def detect_events(
@@ -252,7 +284,8 @@ def detect_events(
     """
     registry = registry or load_event_registry()
     spec_hash = registry.ontology_hash or ontology_hash()  # the hash of the spec the rules came from
-    frame = _joined(features, context)
+    # Only the columns the rules read travel through detection (not the whole features + context width).
+    frame = _joined(features, context, rule_inputs(registry))
     # Rules read only the symbol's own rows, so whole symbols can be detected a block at a time: the
     # expressions' temporaries then scale with the block, not the panel (same values, less peak memory).
     flag_parts, event_parts = [], []
