@@ -294,20 +294,21 @@ def detect_events(
         flag_parts.append(block_flags)
         event_parts.append(block_events)
     # Blocks are whole symbols in symbol order, so block-wise sorted events concatenate to the sorted whole.
-    flags = pl.concat(flag_parts, rechunk=True)
-    events = pl.concat(event_parts, rechunk=True)
-    return events, flags
+    # No rechunk: a contiguous copy of the outputs would be the run's peak (the parts are zero-copy chunks;
+    # detect_events_for_day hands the IO manager one contiguous frame per day).
+    return pl.concat(event_parts), pl.concat(flag_parts)
 
 
-_BLOCK_ROWS = 1_000_000  # rows per block of whole symbols in detect_events (memory, not semantics)
+_BLOCK_ROWS = 250_000  # rows per block of whole symbols in detect_events (memory, not semantics)
 
 
 def _symbol_blocks(frame: pl.DataFrame, block_rows: int) -> list[pl.DataFrame]:
     """``frame`` (sorted by symbol, ts) cut into zero-copy slices of whole symbols, about ``block_rows`` each."""
     if frame.height <= block_rows:
         return [frame]
-    new_symbol = frame.select((pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True).arg_true())
-    starts = new_symbol.to_series().to_list()
+    # Each symbol is one run of rows (sorted), so its first row is the running total of the runs before it;
+    # unique_counts keeps the order of appearance and needs no shifted copy of the string column.
+    starts = frame.get_column("symbol").unique_counts().cum_sum().shift(1, fill_value=0).to_list()
     cuts, last = [0], 0
     for start in starts:
         if start - last >= block_rows:
@@ -333,7 +334,9 @@ def _detect_block(
     active = [e for e in registry.events if unavailable_reason(e, columns) is None]
     new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
     row = pl.int_range(pl.len(), dtype=pl.Int64)
-    base = frame.with_columns(
+    # Lazy throughout: an eager with_columns/select on a block whose columns are chunked differently
+    # (features and context columns) would first copy every column to align the chunks.
+    base = frame.lazy().with_columns(
         (row - pl.when(new_symbol).then(row).forward_fill()).alias(_POS), row.alias(_ROW)
     )
 
@@ -346,10 +349,14 @@ def _detect_block(
     lagged = sorted({(n, k) for e in active for n, k in values_read(e) if k})
     base = base.with_columns(
         pl.when(same_symbol(k)).then(pl.col(n).shift(k)).alias(_lag_column(n, k)) for n, k in lagged
-    )
+    ).collect()
     fired = {e.name: flag_expr(e, _materialised, same_symbol) for e in active}
     flag_cols = [fired.get(name, pl.lit(None, dtype=pl.Boolean)).alias(name) for name in registry.names]
-    flags = base.select("symbol", "ts", *flag_cols, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
+    flags = (
+        base.lazy()
+        .select("symbol", "ts", *flag_cols, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
+        .collect()
+    )
     wide = base.hstack([flags[e.name] for e in active])  # no copy: the flags become filterable columns
     order = {name: i for i, name in enumerate(sorted(registry.names))}  # event_type order, as strings sort
     parts = []
@@ -417,4 +424,6 @@ def detect_events_for_day(
     from quant_platform.features.compute import only_day
 
     events, flags = detect_events(features_window, context_window, registry)
-    return only_day(events, day), only_day(flags, day)
+    # One chunk per column: the Parquet bytes of a day then depend on its values only, never on how the
+    # detection blocks happened to cut the window (the writer's page layout follows chunk boundaries).
+    return only_day(events, day).rechunk(), only_day(flags, day).rechunk()

@@ -19,6 +19,7 @@ from quant_platform.events.registry import Condition
 from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features import compute_context, compute_features
+from quant_platform.features.compute import only_day
 from quant_platform_tests.features.bars_fixture import make_bars
 from quant_platform_tests.features.helpers import bars_from_close
 
@@ -325,6 +326,14 @@ def test_detecting_in_blocks_of_symbols_equals_detecting_the_whole_frame(monkeyp
     block_events, block_flags = detect_events(features, context)
     assert whole_events.height > 0
     assert block_events.equals(whole_events) and block_flags.equals(whole_flags)
+    # What the IO manager stores: a day's rows, one chunk per column however the blocks cut the window (the
+    # Parquet writer's page layout follows chunk boundaries, so the bytes then depend on the values only).
+    day = str(features["ts"].dt.date()[features.height // 2])
+    day_events, day_flags = detect.detect_events_for_day(features, context, day)
+    assert day_flags.height == 288 * 3 and day_events.height > 0
+    assert day_events.equals(only_day(whole_events, day)) and day_flags.equals(only_day(whole_flags, day))
+    assert block_flags["symbol"].n_chunks() > 1  # the blocks are not copied into one chunk for the whole run
+    assert {s.n_chunks() for frame in (day_events, day_flags) for s in frame.iter_columns()} == {1}
 
 
 def test_detection_reads_only_keys_and_rule_inputs(tmp_path) -> None:
