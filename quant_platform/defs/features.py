@@ -18,7 +18,12 @@ from quant_platform.defs.io_manager import ALLOW_MISSING_KEY, parquet_output
 from quant_platform.defs.partitions import daily_partitions, lookback
 from quant_platform.defs.resources import MarketDataResource
 from quant_platform.events import event_report, load_event_registry
-from quant_platform.events.detect import detect_events_for_day, events_lookback_bars
+from quant_platform.events.detect import (
+    detect_events_for_day,
+    events_lookback_bars,
+    project_inputs,
+    rule_inputs,
+)
 from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features.checks import warmup_violations
@@ -181,11 +186,14 @@ def build_features_layer(bar_minutes: int | None = None) -> dg.Definitions:
     def market_events(
         context: dg.AssetExecutionContext, features: pl.LazyFrame, context_window: pl.LazyFrame
     ):
+        columns = set(features.collect_schema().names()) | set(context_window.collect_schema().names())
+        # Only (symbol, ts) and the columns the rules read are scanned from the stored Parquet files.
+        needed = rule_inputs(REGISTRY)
+        features, context_window = project_inputs(features, needed), project_inputs(context_window, needed)
         events, flags = {}, {}
         for day in context.partition_keys:
-            events[day], flags[day] = detect_events_for_day(features, context_window, day)
+            events[day], flags[day] = detect_events_for_day(features, context_window, day, REGISTRY)
         all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
-        columns = set(features.collect_schema().names()) | set(context_window.collect_schema().names())
         days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])
         empty = inputs_without_data(features.filter(days)) | inputs_without_data(context_window.filter(days))
         report = event_report(all_flags, input_columns=columns, empty_inputs=empty)

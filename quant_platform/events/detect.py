@@ -202,38 +202,70 @@ def _hash_ids(texts: pl.Series) -> pl.Series:
     return hashed.to_series().cast(pl.String)
 
 
+KEYS = ("symbol", "ts")
+
+
+def rule_inputs(registry: EventRegistry) -> frozenset[str]:
+    """Every column an active event of ``registry`` reads (the registry checks that a rule reads only its
+    required inputs). Skipped events read nothing: their flags are null whatever the input holds."""
+    return frozenset(n for e in registry.events if e.status == "active" for n in e.required_inputs)
+
+
+def project_inputs(frame: pl.DataFrame | pl.LazyFrame, needed: frozenset[str]) -> pl.LazyFrame:
+    """``symbol, ts`` and the columns of ``frame`` in ``needed`` (in the frame's order), as a lazy projection:
+    a scanned Parquet input then reads only those columns, and an in-memory DataFrame is not copied (an eager
+    select would first copy every column to align chunk boundaries when the columns are chunked differently)."""
+    lazy = frame.lazy()
+    names = lazy.collect_schema().names()
+    return lazy.select(*KEYS, *[n for n in names if n in needed and n not in KEYS])
+
+
 def _sorted(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The frame sorted by (symbol, ts); an already sorted DataFrame is returned as is (no copy)."""
     if isinstance(frame, pl.LazyFrame):
-        return frame.sort("symbol", "ts").collect()
-    in_order = frame.select(
-        (
-            (pl.col("symbol") > pl.col("symbol").shift(1))
-            | ((pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("ts") > pl.col("ts").shift(1)))
+        return frame.sort(*KEYS).collect()
+    in_order = (
+        frame.lazy()  # lazy: only symbol and ts are read (see project_inputs)
+        .select(
+            (
+                (pl.col("symbol") > pl.col("symbol").shift(1))
+                | ((pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("ts") > pl.col("ts").shift(1)))
+            )
+            .fill_null(True)
+            .all()
         )
-        .fill_null(True)
-        .all()
-    ).item()
-    return frame if in_order else frame.sort("symbol", "ts")
+        .collect()
+        .item()
+    )
+    return frame if in_order else frame.sort(*KEYS)
 
 
 def _joined(
-    features: pl.DataFrame | pl.LazyFrame, context: pl.DataFrame | pl.LazyFrame | None
+    features: pl.DataFrame | pl.LazyFrame,
+    context: pl.DataFrame | pl.LazyFrame | None,
+    needed: frozenset[str],
 ) -> pl.DataFrame:
-    """features with context columns attached by a backward as-of join on (symbol, ts).
+    """``symbol, ts`` and the ``needed`` columns of features, with the ``needed`` context columns attached by
+    a backward as-of join on (symbol, ts).
 
     context_features is computed from features_v1 and has exactly its (symbol, ts) rows; when the keys are
     identical row by row, every as-of match is the same row, so the columns are attached without copying
     (an exact-key match is the as-of join's degenerate case). Otherwise a real backward as-of join runs.
     """
-    base = _sorted(features)
+    base = _in_memory(project_inputs(features, needed), features)
     if context is None:
         return base
-    ctx = _sorted(context.lazy().drop("warmup", "ontology_hash", strict=False).collect())
+    ctx = _in_memory(project_inputs(context, needed), context)
     if ctx.height == base.height and ctx["symbol"].equals(base["symbol"]) and ctx["ts"].equals(base["ts"]):
-        return base.hstack(ctx.drop("symbol", "ts"))
+        return base.hstack(ctx.drop(*KEYS))
     joined = base.sort("ts").join_asof(ctx.sort("ts"), on="ts", by="symbol", strategy="backward")
-    return joined.sort("symbol", "ts")
+    return joined.sort(*KEYS)
+
+
+def _in_memory(projected: pl.LazyFrame, source: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The projection sorted by (symbol, ts): a lazy source is sorted in its plan; an in-memory one is
+    collected (zero-copy) and sorted only when it is not already in order."""
+    return _sorted(projected if isinstance(source, pl.LazyFrame) else projected.collect())
 
 
 def detect_events(
@@ -252,7 +284,8 @@ def detect_events(
     """
     registry = registry or load_event_registry()
     spec_hash = registry.ontology_hash or ontology_hash()  # the hash of the spec the rules came from
-    frame = _joined(features, context)
+    # Only the columns the rules read travel through detection (not the whole features + context width).
+    frame = _joined(features, context, rule_inputs(registry))
     # Rules read only the symbol's own rows, so whole symbols can be detected a block at a time: the
     # expressions' temporaries then scale with the block, not the panel (same values, less peak memory).
     flag_parts, event_parts = [], []
@@ -261,20 +294,21 @@ def detect_events(
         flag_parts.append(block_flags)
         event_parts.append(block_events)
     # Blocks are whole symbols in symbol order, so block-wise sorted events concatenate to the sorted whole.
-    flags = pl.concat(flag_parts, rechunk=True)
-    events = pl.concat(event_parts, rechunk=True)
-    return events, flags
+    # No rechunk: a contiguous copy of the outputs would be the run's peak (the parts are zero-copy chunks;
+    # detect_events_for_day hands the IO manager one contiguous frame per day).
+    return pl.concat(event_parts), pl.concat(flag_parts)
 
 
-_BLOCK_ROWS = 1_000_000  # rows per block of whole symbols in detect_events (memory, not semantics)
+_BLOCK_ROWS = 250_000  # rows per block of whole symbols in detect_events (memory, not semantics)
 
 
 def _symbol_blocks(frame: pl.DataFrame, block_rows: int) -> list[pl.DataFrame]:
     """``frame`` (sorted by symbol, ts) cut into zero-copy slices of whole symbols, about ``block_rows`` each."""
     if frame.height <= block_rows:
         return [frame]
-    new_symbol = frame.select((pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True).arg_true())
-    starts = new_symbol.to_series().to_list()
+    # Each symbol is one run of rows (sorted), so its first row is the running total of the runs before it;
+    # unique_counts keeps the order of appearance and needs no shifted copy of the string column.
+    starts = frame.get_column("symbol").unique_counts().cum_sum().shift(1, fill_value=0).to_list()
     cuts, last = [0], 0
     for start in starts:
         if start - last >= block_rows:
@@ -300,7 +334,9 @@ def _detect_block(
     active = [e for e in registry.events if unavailable_reason(e, columns) is None]
     new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
     row = pl.int_range(pl.len(), dtype=pl.Int64)
-    base = frame.with_columns(
+    # Lazy throughout: an eager with_columns/select on a block whose columns are chunked differently
+    # (features and context columns) would first copy every column to align the chunks.
+    base = frame.lazy().with_columns(
         (row - pl.when(new_symbol).then(row).forward_fill()).alias(_POS), row.alias(_ROW)
     )
 
@@ -313,10 +349,14 @@ def _detect_block(
     lagged = sorted({(n, k) for e in active for n, k in values_read(e) if k})
     base = base.with_columns(
         pl.when(same_symbol(k)).then(pl.col(n).shift(k)).alias(_lag_column(n, k)) for n, k in lagged
-    )
+    ).collect()
     fired = {e.name: flag_expr(e, _materialised, same_symbol) for e in active}
     flag_cols = [fired.get(name, pl.lit(None, dtype=pl.Boolean)).alias(name) for name in registry.names]
-    flags = base.select("symbol", "ts", *flag_cols, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
+    flags = (
+        base.lazy()
+        .select("symbol", "ts", *flag_cols, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
+        .collect()
+    )
     wide = base.hstack([flags[e.name] for e in active])  # no copy: the flags become filterable columns
     order = {name: i for i, name in enumerate(sorted(registry.names))}  # event_type order, as strings sort
     parts = []
@@ -384,4 +424,6 @@ def detect_events_for_day(
     from quant_platform.features.compute import only_day
 
     events, flags = detect_events(features_window, context_window, registry)
-    return only_day(events, day), only_day(flags, day)
+    # One chunk per column: the Parquet bytes of a day then depend on its values only, never on how the
+    # detection blocks happened to cut the window (the writer's page layout follows chunk boundaries).
+    return only_day(events, day).rechunk(), only_day(flags, day).rechunk()

@@ -19,6 +19,7 @@ from quant_platform.events.registry import Condition
 from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features import compute_context, compute_features
+from quant_platform.features.compute import only_day
 from quant_platform_tests.features.bars_fixture import make_bars
 from quant_platform_tests.features.helpers import bars_from_close
 
@@ -325,3 +326,47 @@ def test_detecting_in_blocks_of_symbols_equals_detecting_the_whole_frame(monkeyp
     block_events, block_flags = detect_events(features, context)
     assert whole_events.height > 0
     assert block_events.equals(whole_events) and block_flags.equals(whole_flags)
+    # What the IO manager stores: a day's rows, one chunk per column however the blocks cut the window (the
+    # Parquet writer's page layout follows chunk boundaries, so the bytes then depend on the values only).
+    day = str(features["ts"].dt.date()[features.height // 2])
+    day_events, day_flags = detect.detect_events_for_day(features, context, day)
+    assert day_flags.height == 288 * 3 and day_events.height > 0
+    assert day_events.equals(only_day(whole_events, day)) and day_flags.equals(only_day(whole_flags, day))
+    assert block_flags["symbol"].n_chunks() > 1  # the blocks are not copied into one chunk for the whole run
+    assert {s.n_chunks() for frame in (day_events, day_flags) for s in frame.iter_columns()} == {1}
+
+
+def test_detection_reads_only_keys_and_rule_inputs(tmp_path) -> None:
+    """Property: detect_events carries only (symbol, ts) and the columns the active rules read. Replacing
+    every other column with noise, dropping it, or handing the inputs as scanned Parquet (a projection the
+    reader pushes down) gives exactly the same events and flags."""
+    from quant_platform.events.detect import KEYS, project_inputs, rule_inputs
+
+    registry = load_event_registry()
+    needed = rule_inputs(registry)
+    # Independent truth: the union of every (input, lag) the active rules compare.
+    read = {name for e in registry.events if e.status == "active" for name, _ in values_read(e)}
+    assert read <= needed and needed - read <= {n for e in registry.events for n in e.required_inputs}
+    features = compute_features(make_bars(n_symbols=2, n_bars=900, seed=11))
+    context = compute_context(features)
+    events, flags = detect_events(features, context)
+    assert events.height > 0
+    kept = project_inputs(features, needed).collect_schema().names()
+    assert kept == [*KEYS, *[c for c in features.columns if c in needed and c not in KEYS]]
+
+    def noised(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.lit(None, dtype=frame.schema[c]).alias(c) for c in frame.columns if c not in needed | set(KEYS)
+        )
+
+    assert set(features.columns) - needed - set(KEYS)  # the property has something to ignore
+    for f, c in (
+        (noised(features), noised(context)),
+        (features.select(kept), context.select(project_inputs(context, needed).collect_schema().names())),
+    ):
+        other_events, other_flags = detect_events(f, c)
+        assert other_events.equals(events) and other_flags.equals(flags)
+    features.write_parquet(tmp_path / "f.parquet")
+    context.write_parquet(tmp_path / "c.parquet")
+    scanned = detect_events(pl.scan_parquet(tmp_path / "f.parquet"), pl.scan_parquet(tmp_path / "c.parquet"))
+    assert scanned[0].equals(events) and scanned[1].equals(flags)
