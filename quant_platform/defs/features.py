@@ -192,7 +192,9 @@ def build_features_layer(bar_minutes: int | None = None) -> dg.Definitions:
         features, context_window = project_inputs(features, needed), project_inputs(context_window, needed)
         events, flags = {}, {}
         for day in context.partition_keys:
-            events[day], flags[day] = detect_events_for_day(features, context_window, day, REGISTRY)
+            events[day], flags[day] = detect_events_for_day(
+                features, context_window, day, REGISTRY, bar_minutes=lookbacks.bar_minutes
+            )
         all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
         days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])
         empty = inputs_without_data(features.filter(days)) | inputs_without_data(context_window.filter(days))

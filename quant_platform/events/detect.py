@@ -418,11 +418,22 @@ def detect_events_for_day(
     context_window: pl.DataFrame | pl.LazyFrame | None,
     day: str,
     registry: EventRegistry | None = None,
+    *,
+    bar_minutes: int | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(market_events, event_flags) of ``day``, detected on windows that include the previous day(s) so that
-    lags and onsets at the day's first bars see their history."""
-    from quant_platform.features.compute import only_day
+    """(market_events, event_flags) of ``day``, detected on its lookback window: the whole days that hold the
+    bars a rule reads back (:func:`events_lookback_bars` at ``bar_minutes``, the spec's bar length by
+    default), so lags and onsets at the day's first bars see their history. Extra history is cut off, as for
+    features and context: a day's result never depends on how much the caller passed, and a single-run
+    backfill of D days detects D windows of fixed size instead of D times the whole D-day input."""
+    from quant_platform.features.compute import day_window, only_day
+    from quant_platform.features.spec import days_spanned, load_feature_spec
 
+    registry = registry or load_event_registry()
+    days_before = days_spanned(events_lookback_bars(registry), bar_minutes or load_feature_spec().bar_minutes)
+    features_window = day_window(features_window, day, days_before)
+    if context_window is not None:
+        context_window = day_window(context_window, day, days_before)
     events, flags = detect_events(features_window, context_window, registry)
     # One chunk per column: the Parquet bytes of a day then depend on its values only, never on how the
     # detection blocks happened to cut the window (the writer's page layout follows chunk boundaries).
