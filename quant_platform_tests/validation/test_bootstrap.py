@@ -96,9 +96,10 @@ def test_rejects_bad_input():
     tile_elements=st.integers(1, 500),
     seed=st.integers(0, 2**16),
 )
-def test_tiled_drawdown_equals_full_gather_bit_for_bit(n_streams, n_obs, n_resamples, tile_elements, seed):
-    """Any tiling (ragged last tiles included) gives exactly the drawdown of the fully gathered series."""
+def test_running_drawdown_equals_full_gather_bit_for_bit(n_streams, n_obs, n_resamples, tile_elements, seed):
+    """Any tiling (ragged last tiles included) of the time-major running pass gives exactly the drawdown of
+    the fully gathered series (cumsum, running max from 0, largest fall)."""
     returns = np.random.default_rng(seed).normal(0.0, 0.01, size=(n_streams, n_obs))
-    tiled = stationary_bootstrap(returns, n_resamples, 3.0, seed, tile_elements=tile_elements).max_drawdown
+    running = stationary_bootstrap(returns, n_resamples, 3.0, seed, tile_elements=tile_elements).max_drawdown
     index = stationary_bootstrap_indices(n_obs, n_resamples, 3.0, np.random.default_rng(seed))
-    assert np.array_equal(tiled, max_drawdown_along_last_axis(returns[:, index]))
+    assert np.array_equal(running, max_drawdown_along_last_axis(returns[:, index]))
