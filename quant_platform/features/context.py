@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from quant_platform.features.builders import zscore_expr
+from quant_platform.features.compute import is_sorted_by_symbol_ts
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
 
@@ -193,22 +194,21 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     the context states (String) and ``ontology_hash``."""
     spec = spec or load_feature_spec()
     defs = _defs(spec)
-    lazy = features.lazy().select("symbol", "ts", "warmup", "ret_1").sort("symbol", "ts")
+    lazy = features.lazy().select("symbol", "ts", "warmup", "ret_1")
+    if not is_sorted_by_symbol_ts(lazy):  # features_v1 comes sorted: one cheap pass instead of a sort
+        lazy = lazy.sort("symbol", "ts")
     market = _market_frame(lazy, defs, spec)
+    new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
     cover = spec.min_coverage
     frame = (
         # The market frame has one row per bar timestamp of the input, so the backward as-of match of every
         # row is the row with the same ts: an equality join gives exactly it, without re-sorting by ts.
         lazy.join(market, on="ts", how="left", maintain_order="left")
+        .with_columns(new_symbol.cast(pl.Int64).cum_sum().alias(_SYMBOL_KEY))
         .with_columns(
-            (pl.col("symbol") != pl.col("symbol").shift(1))
-            .fill_null(True)
-            .cast(pl.Int64)
-            .cum_sum()
-            .alias(_SYMBOL_KEY)
-        )
-        .with_columns(
-            pl.int_range(pl.len(), dtype=pl.Int64).over(_SYMBOL_KEY).alias(_SYMBOL_POS),
+            # position within the symbol as a difference of whole-column row numbers (no grouping by symbol)
+            (row - pl.when(new_symbol).then(row).forward_fill()).alias(_SYMBOL_POS),
             _leave_one_out_market(int(spec.context_params["min_other_symbols"])),
         )
     )
