@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quant_platform.core.hashing import canonical_hash
+from quant_platform.market.cleaning import check_sessions
 from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
 
 Scope = Literal["segment", "symbol", "market"]
@@ -92,8 +93,6 @@ def days_spanned(bars: int, bar_minutes: int, sessions: str = "continuous") -> i
     ``sessions="observed"`` (daily bars whose closed days have no rows): ``bars`` trading days, i.e.
     ``ceil(1.5 bars)`` calendar days plus :data:`MAX_CLOSED_RUN_DAYS`.
     """
-    from quant_platform.market.cleaning import check_sessions
-
     if bar_minutes <= 0 or bars < 0:
         raise ValueError(f"need bar_minutes > 0 and bars >= 0, got bar_minutes={bar_minutes}, bars={bars}")
     check_sessions(sessions, bar_minutes)
