@@ -5,6 +5,9 @@
 The bar length of the graph is fixed when the code location loads, because the features layer's partition
 mappings (look-back days) depend on it: ``QP_BAR_MINUTES`` (default: the spec's, 5) builds the layer and the
 ``market_data`` resource for that grid, e.g. ``QP_BAR_MINUTES=60`` for an hourly ``ohlcv_csv`` source.
+``QP_SESSIONS`` (default ``continuous``) likewise: ``QP_SESSIONS=observed`` with ``QP_BAR_MINUTES=1440`` for
+daily equity CSVs, whose weekends and holidays are closed sessions (no rows) and whose windows count trading
+days.
 """
 
 import os
@@ -16,8 +19,10 @@ from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource, default_store_root
 from quant_platform.features.spec import load_feature_spec
+from quant_platform.market.cleaning import check_sessions
 
 BAR_MINUTES_ENV = "QP_BAR_MINUTES"
+SESSIONS_ENV = "QP_SESSIONS"
 
 
 def bar_minutes_from_env() -> int:
@@ -29,13 +34,19 @@ def bar_minutes_from_env() -> int:
     return int(raw)
 
 
-def build_definitions(bar_minutes: int | None = None) -> dg.Definitions:
-    """The whole graph for bars of ``bar_minutes`` minutes (default: the spec's bar length)."""
+def sessions_from_env() -> str:
+    """``$QP_SESSIONS`` (default ``continuous``); checked against the bar length by the layer it builds."""
+    return os.environ.get(SESSIONS_ENV, "").strip() or "continuous"
+
+
+def build_definitions(bar_minutes: int | None = None, sessions: str = "continuous") -> dg.Definitions:
+    """The whole graph for bars of ``bar_minutes`` minutes (default: the spec's bar length) on ``sessions``."""
     bar_minutes = bar_minutes or load_feature_spec().bar_minutes
+    check_sessions(sessions, bar_minutes)
     layer = (
         features.defs
-        if bar_minutes == load_feature_spec().bar_minutes
-        else features.build_features_layer(bar_minutes)
+        if (bar_minutes, sessions) == (load_feature_spec().bar_minutes, "continuous")
+        else features.build_features_layer(bar_minutes, sessions)
     )
     return dg.Definitions.merge(
         market.defs,
@@ -47,11 +58,11 @@ def build_definitions(bar_minutes: int | None = None) -> dg.Definitions:
         dg.Definitions(
             resources={
                 "io_manager": ImmutableParquetIOManager(root=default_store_root()),
-                "market_data": MarketDataResource(bar_minutes=bar_minutes),
+                "market_data": MarketDataResource(bar_minutes=bar_minutes, sessions=sessions),
                 "backtest_engine": BacktestEngine(),
             }
         ),
     )
 
 
-defs = build_definitions(bar_minutes_from_env())
+defs = build_definitions(bar_minutes_from_env(), sessions_from_env())

@@ -49,25 +49,33 @@ class LayerLookbacks:
     features: int
     context: int
     events: int
+    sessions: str = "continuous"
 
     @classmethod
-    def for_bar_minutes(cls, bar_minutes: int | None = None) -> "LayerLookbacks":
+    def for_bar_minutes(
+        cls, bar_minutes: int | None = None, sessions: str = "continuous"
+    ) -> "LayerLookbacks":
         bar_minutes = bar_minutes or load_feature_spec().bar_minutes
         return cls(
             bar_minutes=bar_minutes,
-            features=lookback_days(bar_minutes=bar_minutes),
-            context=context_lookback_days(bar_minutes=bar_minutes),
+            features=lookback_days(bar_minutes=bar_minutes, sessions=sessions),
+            context=context_lookback_days(bar_minutes=bar_minutes, sessions=sessions),
             # an event rule reads a few bars back (lags, onsets): at least the previous day at any bar length
-            events=days_spanned(events_lookback_bars(), bar_minutes),
+            events=days_spanned(events_lookback_bars(), bar_minutes, sessions),
+            sessions=sessions,
         )
 
 
 def _require_bar_minutes(market_data: MarketDataResource, lookbacks: LayerLookbacks) -> None:
-    # The partition mapping is fixed when the layer is built: a different grid would get a wrong warm-up.
-    if market_data.bar_minutes != lookbacks.bar_minutes:
+    # The partition mapping is fixed when the layer is built: a different grid or session calendar would get
+    # a wrong warm-up.
+    built = (lookbacks.bar_minutes, lookbacks.sessions)
+    if (market_data.bar_minutes, market_data.sessions) != built:
+        sessions = "" if market_data.sessions == "continuous" else f", sessions={market_data.sessions!r}"
         raise ValueError(
-            f"the features layer was built for {lookbacks.bar_minutes}-minute bars but market_data.bar_minutes="
-            f"{market_data.bar_minutes}: build it with build_features_layer(bar_minutes={market_data.bar_minutes})"
+            f"the features layer was built for {lookbacks.bar_minutes}-minute bars with {lookbacks.sessions} "
+            f"sessions but market_data has bar_minutes={market_data.bar_minutes}, sessions={market_data.sessions!r}: "
+            f"build it with build_features_layer(bar_minutes={market_data.bar_minutes}{sessions})"
         )
 
 
@@ -76,11 +84,13 @@ def _window_input(asset: str, days: int) -> dg.AssetIn:
     return dg.AssetIn(asset, partition_mapping=lookback(days), metadata={ALLOW_MISSING_KEY: True})
 
 
-def build_features_layer(bar_minutes: int | None = None) -> dg.Definitions:
+def build_features_layer(bar_minutes: int | None = None, sessions: str = "continuous") -> dg.Definitions:
     """features_v1, context_features and market_events/event_flags for bars of ``bar_minutes`` minutes
-    (default: the spec's bar length). Their partition mappings read the spec's warm-up converted to days at
-    that bar length; materialising with a ``market_data`` of another bar length is refused."""
-    lookbacks = LayerLookbacks.for_bar_minutes(bar_minutes)
+    (default: the spec's bar length) on ``sessions`` ("continuous", or "observed" for daily bars whose closed
+    days have no rows). Their partition mappings read the spec's warm-up converted to days at that bar length
+    (in trading days for observed sessions); materialising with a ``market_data`` of another bar length or
+    sessions mode is refused."""
+    lookbacks = LayerLookbacks.for_bar_minutes(bar_minutes, sessions)
 
     @dg.asset(
         group_name=GROUP,
@@ -103,7 +113,9 @@ def build_features_layer(bar_minutes: int | None = None) -> dg.Definitions:
     def features_v1(context: dg.AssetExecutionContext, bars: pl.LazyFrame, market_data: MarketDataResource):
         _require_bar_minutes(market_data, lookbacks)
         parts = {
-            day: compute_features_for_day(bars, day, grid_minutes=market_data.bar_minutes)
+            day: compute_features_for_day(
+                bars, day, grid_minutes=market_data.bar_minutes, sessions=market_data.sessions
+            )
             for day in context.partition_keys
         }
         whole = pl.concat(list(parts.values()))
@@ -143,7 +155,9 @@ def build_features_layer(bar_minutes: int | None = None) -> dg.Definitions:
     ):
         _require_bar_minutes(market_data, lookbacks)
         parts = {
-            day: compute_context_for_day(features, day, bar_minutes=market_data.bar_minutes)
+            day: compute_context_for_day(
+                features, day, bar_minutes=market_data.bar_minutes, sessions=market_data.sessions
+            )
             for day in context.partition_keys
         }
         whole = pl.concat(list(parts.values()))
@@ -193,7 +207,12 @@ def build_features_layer(bar_minutes: int | None = None) -> dg.Definitions:
         events, flags = {}, {}
         for day in context.partition_keys:
             events[day], flags[day] = detect_events_for_day(
-                features, context_window, day, REGISTRY, bar_minutes=lookbacks.bar_minutes
+                features,
+                context_window,
+                day,
+                REGISTRY,
+                bar_minutes=lookbacks.bar_minutes,
+                sessions=lookbacks.sessions,
             )
         all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
         days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])

@@ -168,12 +168,19 @@ def clean_market(
             _stored_under(liquidations, day),
             universe=universe,
             now=now,
-            config=cleaning.CleaningConfig(interval_minutes=market_data.bar_minutes),
+            config=cleaning.CleaningConfig(
+                interval_minutes=market_data.bar_minutes, sessions=market_data.sessions
+            ),
             prior_funding=_stored_under(funding, previous),
             prior_open_interest=_stored_under(open_interest, previous),
         )
         bars[day], quarantine[day] = result.bars, result.quarantined
-        reports.append({"day": day, **reconciliation_report(result, universe, market_data.bar_minutes)})
+        reports.append(
+            {
+                "day": day,
+                **reconciliation_report(result, universe, market_data.bar_minutes, market_data.sessions),
+            }
+        )
     all_bars = pl.concat(list(bars.values()))
     all_quarantine = pl.concat(list(quarantine.values()))
     reasons = (
@@ -187,6 +194,7 @@ def clean_market(
         output_name="bars_5m",
         metadata={
             "bar_minutes": market_data.bar_minutes,
+            "sessions": market_data.sessions,
             "cleaned_at": now.isoformat(),  # rows stamped after this instant were quarantined as ts_in_future
             "gap_rows": int(all_bars["gap"].sum()),
             "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),

@@ -44,6 +44,9 @@ class MarketDataResource(dg.ConfigurableResource):
     # The cleaned grid's bar length: 5 for the crypto sources; the native interval (60, 1440) for CSV sources
     # whose bars are coarser than 5 minutes. Recorded in the bars_5m metadata of every materialization.
     bar_minutes: int = 5
+    # "continuous" (every day is a session; a missing bar is a gap row) or "observed" (daily bars only, e.g.
+    # equity CSVs: a day on which no symbol traded is a closed session and has no bars_5m rows at all).
+    sessions: str = "continuous"
 
     _source: MarketDataSource | None = PrivateAttr(default=None)
 

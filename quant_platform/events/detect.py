@@ -420,17 +420,21 @@ def detect_events_for_day(
     registry: EventRegistry | None = None,
     *,
     bar_minutes: int | None = None,
+    sessions: str = "continuous",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(market_events, event_flags) of ``day``, detected on its lookback window: the whole days that hold the
     bars a rule reads back (:func:`events_lookback_bars` at ``bar_minutes``, the spec's bar length by
     default), so lags and onsets at the day's first bars see their history. Extra history is cut off, as for
     features and context: a day's result never depends on how much the caller passed, and a single-run
-    backfill of D days detects D windows of fixed size instead of D times the whole D-day input."""
+    backfill of D days detects D windows of fixed size instead of D times the whole D-day input.
+    ``sessions="observed"`` (daily bars, closed days absent) counts those bars in trading days."""
     from quant_platform.features.compute import day_window, only_day
     from quant_platform.features.spec import days_spanned, load_feature_spec
 
     registry = registry or load_event_registry()
-    days_before = days_spanned(events_lookback_bars(registry), bar_minutes or load_feature_spec().bar_minutes)
+    days_before = days_spanned(
+        events_lookback_bars(registry), bar_minutes or load_feature_spec().bar_minutes, sessions
+    )
     features_window = day_window(features_window, day, days_before)
     if context_window is not None:
         context_window = day_window(context_window, day, days_before)

@@ -24,6 +24,7 @@ from quant_platform.features.builders import (
 )
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
+from quant_platform.market.cleaning import check_sessions
 
 TABLE = "features_v1"
 SEGMENT_KEY = SEGMENT_GROUP  # one id per (symbol, gap-free segment) on the sorted frame
@@ -107,16 +108,26 @@ def is_sorted_by_symbol_ts(bars: pl.LazyFrame) -> bool:
 
 
 def validate_bars(
-    bars: pl.LazyFrame, required: set[str], grid_minutes: int, *, presorted: bool = False
+    bars: pl.LazyFrame,
+    required: set[str],
+    grid_minutes: int,
+    *,
+    presorted: bool = False,
+    sessions: str = "continuous",
 ) -> None:
     """Refuse input that would make a window silently bridge or double-count bars. ``presorted``: the rows
-    are known to be in (symbol, ts) order (see :func:`is_sorted_by_symbol_ts`), so the check needs no sort."""
-    schema = bars.collect_schema()
-    missing = sorted((required | {"symbol", "ts", "gap"}) - set(schema.names()))
-    if missing:
-        raise ValueError(f"bars are missing columns required by the feature spec: {missing}")
-    if schema["ts"] != TS_DTYPE:
-        raise ValueError(f"bars.ts must be {TS_DTYPE}, got {schema['ts']}")
+    are known to be in (symbol, ts) order (see :func:`is_sorted_by_symbol_ts`), so the check needs no sort.
+
+    ``sessions="continuous"``: every symbol is a complete ``grid_minutes`` grid. ``"observed"`` (daily bars
+    with closed days absent): the panel's sorted distinct stamps are the session calendar; each symbol's
+    rows must be a contiguous run of it (a missing session is a gap row, never a skipped row) with steps
+    that are positive multiples of the grid.
+    """
+    if sessions == "observed":
+        _validate_observed(bars, required, grid_minutes)
+        return
+    check_sessions(sessions, grid_minutes)
+    _validate_columns(bars, required)
     keys = bars.select("symbol", "ts")
     step = (
         (keys if presorted else keys.sort("symbol", "ts"))
@@ -140,6 +151,54 @@ def validate_bars(
         )
 
 
+def _validate_columns(bars: pl.LazyFrame, required: set[str]) -> None:
+    schema = bars.collect_schema()
+    missing = sorted((required | {"symbol", "ts", "gap"}) - set(schema.names()))
+    if missing:
+        raise ValueError(f"bars are missing columns required by the feature spec: {missing}")
+    if schema["ts"] != TS_DTYPE:
+        raise ValueError(f"bars.ts must be {TS_DTYPE}, got {schema['ts']}")
+
+
+def _validate_observed(bars: pl.LazyFrame, required: set[str], grid_minutes: int) -> None:
+    check_sessions("observed", grid_minutes)
+    _validate_columns(bars, required)
+    same_symbol = pl.col("symbol") == pl.col("symbol").shift(1)
+    steps = (
+        bars.select(
+            "symbol",
+            "ts",
+            # position of the stamp in the panel's session calendar (its sorted distinct stamps)
+            session=pl.col("ts").rank("dense"),
+        )
+        .sort("symbol", "ts")
+        .select(
+            step=pl.when(same_symbol).then(pl.col("ts").diff()),
+            sessions_step=pl.when(same_symbol).then(pl.col("session").diff()),
+        )
+        .select(
+            duplicated=(pl.col("step") == timedelta(0)).sum(),
+            off_grid=(
+                pl.col("step").is_not_null()
+                & (pl.col("step") > timedelta(0))
+                & (pl.col("step").dt.total_milliseconds() % (grid_minutes * 60_000) != 0)
+            ).sum(),
+            skipped=(pl.col("sessions_step") > 1).sum(),
+        )
+        .collect()
+    )
+    duplicated, off_grid, skipped = (int(steps[c][0]) for c in ("duplicated", "off_grid", "skipped"))
+    if duplicated:
+        raise ValueError(f"bars hold {duplicated} duplicated (symbol, ts) rows")
+    if off_grid:
+        raise ValueError(f"bars hold {off_grid} steps that are not a multiple of {grid_minutes} minutes")
+    if skipped:
+        raise ValueError(
+            f"bars skip {skipped} sessions that other symbols of the panel have: "
+            "a symbol's missing bar on a session day must be an explicit gap row"
+        )
+
+
 def features_plan(
     bars: pl.LazyFrame | pl.DataFrame,
     spec: FeatureSpec | None = None,
@@ -147,6 +206,7 @@ def features_plan(
     families: tuple[str, ...] | None = None,
     grid_minutes: int | None = None,
     validate: bool = True,
+    sessions: str = "continuous",
 ) -> pl.LazyFrame:
     """The lazy plan behind :func:`compute_features` (for callers that want to stream or sink it)."""
     spec = spec or load_feature_spec()
@@ -156,7 +216,13 @@ def features_plan(
     # Input that is already in (symbol, ts) order (bars_5m is written that way) skips both sorts.
     presorted = is_sorted_by_symbol_ts(lazy)
     if validate:
-        validate_bars(lazy, _raw_inputs(features), grid_minutes or spec.bar_minutes, presorted=presorted)
+        validate_bars(
+            lazy,
+            _raw_inputs(features),
+            grid_minutes or spec.bar_minutes,
+            presorted=presorted,
+            sessions=sessions,
+        )
     new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
     plan = (lazy if presorted else lazy.sort("symbol", "ts")).with_columns(
         new_symbol.cast(pl.Int64).cum_sum().alias(SYMBOL_KEY),
@@ -197,16 +263,23 @@ def compute_features(
     *,
     families: tuple[str, ...] | None = None,
     grid_minutes: int | None = None,
+    sessions: str = "continuous",
 ) -> pl.DataFrame:
     """features_v1 from Bars5m rows: ``symbol, ts, gap, warmup``, every spec feature (Float64), every
     state (String) and ``ontology_hash``. ``families`` restricts to some spec families (e.g. an equity panel
-    without funding); ``grid_minutes`` overrides the spec's bar length for the grid check only."""
-    return features_plan(bars, spec, families=families, grid_minutes=grid_minutes).collect()
+    without funding); ``grid_minutes`` overrides the spec's bar length for the grid check only.
+    ``sessions="observed"`` (daily bars, closed days absent): windows count the panel's sessions, i.e.
+    trading days (see :func:`validate_bars`)."""
+    return features_plan(
+        bars, spec, families=families, grid_minutes=grid_minutes, sessions=sessions
+    ).collect()
 
 
-def lookback_days(spec: FeatureSpec | None = None, bar_minutes: int | None = None) -> int:
+def lookback_days(
+    spec: FeatureSpec | None = None, bar_minutes: int | None = None, sessions: str = "continuous"
+) -> int:
     """``k`` for ``lookback(k)``: days before a partition that complete every feature's warm-up."""
-    return (spec or load_feature_spec()).lookback_days(TABLE, bar_minutes)
+    return (spec or load_feature_spec()).lookback_days(TABLE, bar_minutes, sessions)
 
 
 def day_window(frame: pl.LazyFrame | pl.DataFrame, day: str, days_before: int) -> pl.LazyFrame:
@@ -226,6 +299,7 @@ def compute_features_for_day(
     spec: FeatureSpec | None = None,
     *,
     grid_minutes: int | None = None,
+    sessions: str = "continuous",
 ) -> pl.DataFrame:
     """Compute on the lookback window (``lookback_days`` days before ``day`` plus ``day``) and keep ``day``'s rows.
 
@@ -234,5 +308,5 @@ def compute_features_for_day(
     only on ``day`` and the lookback, never on how much history the caller happened to pass.
     """
     spec = spec or load_feature_spec()
-    window = day_window(bars_window, day, spec.lookback_days(TABLE, grid_minutes))
-    return only_day(compute_features(window, spec, grid_minutes=grid_minutes), day)
+    window = day_window(bars_window, day, spec.lookback_days(TABLE, grid_minutes, sessions))
+    return only_day(compute_features(window, spec, grid_minutes=grid_minutes, sessions=sessions), day)

@@ -293,9 +293,11 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     )
 
 
-def context_lookback_days(spec: FeatureSpec | None = None, bar_minutes: int | None = None) -> int:
+def context_lookback_days(
+    spec: FeatureSpec | None = None, bar_minutes: int | None = None, sessions: str = "continuous"
+) -> int:
     """``k`` for the context asset's ``lookback(k)`` on features_v1."""
-    return (spec or load_feature_spec()).lookback_days(TABLE, bar_minutes)
+    return (spec or load_feature_spec()).lookback_days(TABLE, bar_minutes, sessions)
 
 
 def compute_context_for_day(
@@ -304,10 +306,11 @@ def compute_context_for_day(
     spec: FeatureSpec | None = None,
     *,
     bar_minutes: int | None = None,
+    sessions: str = "continuous",
 ) -> pl.DataFrame:
     """context_features of ``day`` computed on its lookback window of features_v1 (extra history is cut off)."""
     from quant_platform.features.compute import day_window, only_day
 
     spec = spec or load_feature_spec()
-    window = day_window(features_window, day, context_lookback_days(spec, bar_minutes))
+    window = day_window(features_window, day, context_lookback_days(spec, bar_minutes, sessions))
     return only_day(compute_context(window, spec), day)

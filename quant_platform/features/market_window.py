@@ -15,11 +15,15 @@ _TABLES = ("perp_bars", "spot_bars", "funding", "open_interest", "liquidations")
 
 
 def bars_for_days(
-    source: MarketDataSource, first_day: str, last_day: str, bar_minutes: int = 5
+    source: MarketDataSource,
+    first_day: str,
+    last_day: str,
+    bar_minutes: int = 5,
+    sessions: str = "continuous",
 ) -> pl.DataFrame:
     """Cleaned bars (a ``bar_minutes`` grid, as ``market_data.bar_minutes``) of every day in
     ``[first_day, last_day]``, each day's funding/OI as-of join seeded with the previous day's prints
-    (as the bars_5m asset does)."""
+    (as the bars_5m asset does). ``sessions`` as ``market_data.sessions`` (:class:`CleaningConfig`)."""
     frames = []
     previous = None
     if parse_day(first_day) > parse_day(last_day):
@@ -37,7 +41,7 @@ def bars_for_days(
             universe=tuple(source.symbols),
             prior_funding=previous["funding"] if previous else None,
             prior_open_interest=previous["open_interest"] if previous else None,
-            config=CleaningConfig(interval_minutes=bar_minutes),
+            config=CleaningConfig(interval_minutes=bar_minutes, sessions=sessions),
         )
         result.check()
         frames.append(result.bars)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quant_platform.core.hashing import canonical_hash
+from quant_platform.market.cleaning import check_sessions
 from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
 
 Scope = Literal["segment", "symbol", "market"]
@@ -64,20 +65,39 @@ class FeatureSpec:
     def max_warmup_bars(self) -> int:
         return max(f.warmup_bars for f in self.features)
 
-    def lookback_days(self, table: str = "features_v1", bar_minutes: int | None = None) -> int:
+    def lookback_days(
+        self, table: str = "features_v1", bar_minutes: int | None = None, sessions: str = "continuous"
+    ) -> int:
         """Days of history before a partition day that make every lookback of ``table`` complete
-        (``bar_minutes`` overrides the spec's bar length for coarser sources)."""
+        (``bar_minutes`` overrides the spec's bar length for coarser sources; ``sessions="observed"``
+        counts the warm-up in trading days, see :func:`days_spanned`)."""
         warmup = max(f.warmup_bars for f in self.table_features(table)) + self.recursive_burn_in_bars
-        return days_spanned(warmup, bar_minutes or self.bar_minutes) + self.daily_lookback_margin_days
+        return (
+            days_spanned(warmup, bar_minutes or self.bar_minutes, sessions) + self.daily_lookback_margin_days
+        )
 
 
 MINUTES_PER_DAY = 24 * 60
 
 
-def days_spanned(bars: int, bar_minutes: int) -> int:
-    """Whole days that ``bars`` bars of ``bar_minutes`` minutes reach back (a warm-up in bars -> days)."""
+# Observed (trading-day) sessions: calendar days per session day, >= 365/252 with the NYSE's ~9 holidays...
+CALENDAR_DAYS_PER_SESSION = 1.5
+# ...plus the longest closed stretch at the window's edge, which short windows need: the NYSE's longest since
+# 1933 is the 2001-09-11..14 closure beside a weekend (6 days; a holiday beside a weekend is 3 or 4).
+MAX_CLOSED_RUN_DAYS = 6
+
+
+def days_spanned(bars: int, bar_minutes: int, sessions: str = "continuous") -> int:
+    """Whole days that ``bars`` bars of ``bar_minutes`` minutes reach back (a warm-up in bars -> days).
+
+    ``sessions="observed"`` (daily bars whose closed days have no rows): ``bars`` trading days, i.e.
+    ``ceil(1.5 bars)`` calendar days plus :data:`MAX_CLOSED_RUN_DAYS`.
+    """
     if bar_minutes <= 0 or bars < 0:
         raise ValueError(f"need bar_minutes > 0 and bars >= 0, got bar_minutes={bar_minutes}, bars={bars}")
+    check_sessions(sessions, bar_minutes)
+    if sessions == "observed":
+        return math.ceil(bars * CALENDAR_DAYS_PER_SESSION) + MAX_CLOSED_RUN_DAYS if bars else 0
     return math.ceil(bars * bar_minutes / MINUTES_PER_DAY)
 
 

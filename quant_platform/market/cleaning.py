@@ -128,12 +128,17 @@ class CleaningConfig:
     (:func:`infer_source_interval`; ``interval_minutes`` when every symbol has a single bar).
     ``volume_ok_fraction`` / ``volume_ok_window``: the volume filter (5% of the trailing median over one day
     of 5m slots: only near-empty bars fail).
+    ``sessions``: ``"continuous"`` (every slot of every day is a session: a missing bar is a gap row) or
+    ``"observed"`` (daily bars only, e.g. equities): a day is a session iff at least one symbol has a valid bar
+    that day; a closed day has no rows at all, while on a session day a symbol without a bar still gets an
+    explicit gap row. Trade-off: with a one-symbol universe a missing day cannot be told from a holiday.
     """
 
     interval_minutes: int = 5
     source_interval_minutes: int | None = None
     volume_ok_fraction: float = 0.05
     volume_ok_window: int = 288
+    sessions: str = "continuous"
 
     def __post_init__(self) -> None:
         if self.interval_minutes <= 0 or MS_PER_DAY % (self.interval_minutes * MS_PER_MINUTE):
@@ -147,6 +152,22 @@ class CleaningConfig:
             )
         if not 0 <= self.volume_ok_fraction < 1 or self.volume_ok_window < 1:
             raise ValueError("volume_ok_fraction must be in [0, 1) and volume_ok_window >= 1")
+        check_sessions(self.sessions, self.interval_minutes)
+
+
+SESSIONS = ("continuous", "observed")
+
+
+def check_sessions(sessions: str, bar_minutes: int) -> None:
+    """Refuse an unknown sessions mode, and "observed" sessions on anything but daily bars (an hourly
+    market's weekend is a run of gap rows, not a closed session of the grid)."""
+    if sessions not in SESSIONS:
+        raise ValueError(f"sessions={sessions!r}: expected one of {SESSIONS}")
+    if sessions == "observed" and bar_minutes != 1440:
+        raise ValueError(
+            f'sessions="observed" needs daily bars (bar minutes 1440), got {bar_minutes}: '
+            "intraday grids keep closed hours as explicit gap rows"
+        )
 
 
 @dataclass(frozen=True)
@@ -573,6 +594,9 @@ def clean_day(
         .select([pl.col(c).cast(t) for c, t in BARS_5M_COLUMNS.items()])
         .collect(engine=ENGINE)
     )
+    if cfg.sessions == "observed" and perp.height + spot.height + liq.height == 0:
+        # No symbol has a valid bar: the market was closed, so the day holds no session (and no rows).
+        clean_bars = clean_bars.clear()
     # Bars and liquidations are counted from the output they went into; funding/OI prints are as-of joined
     # (not aggregated), so every valid print is a clean row of its table.
     clean_counts = {

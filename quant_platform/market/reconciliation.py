@@ -19,9 +19,13 @@ class _Cleaned(Protocol):
 
 
 def reconciliation_report(
-    result: _Cleaned, universe: tuple[str, ...], interval_minutes: int = 5
+    result: _Cleaned, universe: tuple[str, ...], interval_minutes: int = 5, sessions: str = "continuous"
 ) -> dict[str, Any]:
-    """Check a cleaning result of one day; ``passed`` is True only if every invariant holds."""
+    """Check a cleaning result of one day; ``passed`` is True only if every invariant holds.
+
+    With ``sessions="observed"`` (daily bars) a day without rows is a closed session: it is reported as
+    ``market_closed`` and expects no rows; a session day expects one row per universe symbol.
+    """
     bars = result.bars
     unbalanced = {t: a for t, a in result.accounting.items() if a["raw"] != a["clean"] + a["quarantined"]}
     duplicates = bars.height - bars.select("symbol", "ts").unique().height
@@ -41,8 +45,12 @@ def reconciliation_report(
         r["symbol"]: {"rows": r["rows"], "non_gap_share": round(float(r["non_gap_share"]), 6)}
         for r in per_symbol.iter_rows(named=True)
     }
-    incomplete = sorted(s for s in universe if coverage.get(s, {}).get("rows") != slots_per_day)
+    closed = sessions == "observed" and bars.height == 0
+    expected_rows = 0 if closed else slots_per_day
+    incomplete = sorted(s for s in universe if coverage.get(s, {}).get("rows", 0) != expected_rows)
+    session = {"market_closed": closed} if sessions == "observed" else {}
     return {
+        **session,
         "passed": not unbalanced and duplicates == 0 and ohlc_violations == 0 and not incomplete,
         "accounting": result.accounting,
         "unbalanced_tables": sorted(unbalanced),

@@ -5,6 +5,7 @@ Any change to lineage (keys, deps, partitions, checks, jobs, schedules, sensors)
 """
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -97,3 +98,31 @@ def test_bar_length_from_the_environment_builds_the_features_layer_for_it(monkey
         monkeypatch.setenv(definitions.BAR_MINUTES_ENV, bad)
         with pytest.raises(ValueError, match="QP_BAR_MINUTES"):
             definitions.bar_minutes_from_env()
+
+
+def test_observed_sessions_from_the_environment_build_trading_day_lookbacks(monkeypatch) -> None:
+    """QP_SESSIONS=observed with QP_BAR_MINUTES=1440: look-backs of ceil(1.5 x warm-up) + 6 calendar days
+    (plus the spec's margin), a market_data resource on observed sessions; refused on an hourly grid."""
+    from quant_platform import definitions
+    from quant_platform.defs.features import LayerLookbacks
+    from quant_platform.events.detect import events_lookback_bars
+    from quant_platform.features.spec import load_feature_spec
+
+    spec = load_feature_spec()
+    monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "1440")
+    monkeypatch.setenv(definitions.SESSIONS_ENV, "observed")
+    daily = definitions.build_definitions(definitions.bar_minutes_from_env(), definitions.sessions_from_env())
+    warmup = max(f.warmup_bars for f in spec.table_features("features_v1")) + spec.recursive_burn_in_bars
+    mapping = daily.resolve_assets_def("features_v1").get_partition_mapping(dg.AssetKey("bars_5m"))
+    assert mapping.start_offset == -(math.ceil(1.5 * warmup) + 6 + spec.daily_lookback_margin_days)
+    assert mapping.start_offset < -LayerLookbacks.for_bar_minutes(1440).features
+    events = daily.resolve_assets_def("market_events").get_partition_mapping(dg.AssetKey("features_v1"))
+    assert events.start_offset == -(math.ceil(1.5 * events_lookback_bars()) + 6)
+    market_data = daily.resources["market_data"]
+    assert (market_data.bar_minutes, market_data.sessions) == (1440, "observed")
+    monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "60")
+    with pytest.raises(ValueError, match="daily bars"):
+        definitions.build_definitions(definitions.bar_minutes_from_env(), definitions.sessions_from_env())
+    monkeypatch.setenv(definitions.SESSIONS_ENV, "weekly")
+    with pytest.raises(ValueError, match="sessions='weekly'"):
+        definitions.build_definitions(1440, definitions.sessions_from_env())

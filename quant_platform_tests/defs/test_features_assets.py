@@ -98,3 +98,65 @@ def test_layer_refuses_a_market_of_another_bar_length() -> None:
     _require_bar_minutes(MarketDataResource(bar_minutes=60), LayerLookbacks.for_bar_minutes(60))
     with pytest.raises(ValueError, match="build_features_layer\\(bar_minutes=60\\)"):
         _require_bar_minutes(MarketDataResource(bar_minutes=60), LayerLookbacks.for_bar_minutes(5))
+
+
+def test_layer_refuses_a_market_of_other_sessions() -> None:
+    from quant_platform.defs.features import LayerLookbacks, _require_bar_minutes
+
+    observed = LayerLookbacks.for_bar_minutes(1440, "observed")
+    _require_bar_minutes(MarketDataResource(bar_minutes=1440, sessions="observed"), observed)
+    with pytest.raises(ValueError, match="build_features_layer\\(bar_minutes=1440\\)"):
+        _require_bar_minutes(MarketDataResource(bar_minutes=1440), observed)
+    with pytest.raises(ValueError, match="sessions='observed'\\)"):
+        _require_bar_minutes(
+            MarketDataResource(bar_minutes=1440, sessions="observed"), LayerLookbacks.for_bar_minutes(1440)
+        )
+
+
+def test_observed_daily_equities_materialise_with_closed_days_empty(tmp_path: Path) -> None:
+    """The real stocks file through a QP_SESSIONS=observed daily graph: Good Friday 2010 and the weekend
+    store no bars_5m rows, trading days a row per symbol, every check passes, and the stored features equal
+    the library's observed-session output."""
+    from quant_platform_tests.market.test_ohlcv_csv import STOCKS, need
+
+    layer = features.build_features_layer(1440, "observed")
+    market_data = MarketDataResource(
+        kind="ohlcv_csv",
+        path=str(need(STOCKS)),
+        symbols=["AAPL", "IBM"],
+        bar_minutes=1440,
+        sessions="observed",
+    )
+    result = dg.materialize(
+        [*market.raw_assets, market.clean_market, layer.get_assets_def("features_v1")],
+        resources={
+            "io_manager": ImmutableParquetIOManager(root=str(tmp_path / "store")),
+            "market_data": market_data,
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        tags={
+            "dagster/asset_partition_range_start": "2010-03-31",
+            "dagster/asset_partition_range_end": "2010-04-06",
+        },
+    )
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    store = ParquetStore(str(tmp_path / "store"))
+    days = store.partitions("bars_5m")
+    rows = {d: store.scan("bars_5m", [d])[0].collect().height for d in days}
+    assert rows == {
+        "2010-03-31": 2,
+        "2010-04-01": 2,
+        "2010-04-02": 0,  # Good Friday
+        "2010-04-03": 0,
+        "2010-04-04": 0,
+        "2010-04-05": 2,
+        "2010-04-06": 2,
+    }
+    bars = pl.concat([store.scan("bars_5m", [d])[0].collect() for d in days])
+    stored = store.scan("features_v1", ["2010-04-05"])[0].collect()
+    assert stored.equals(compute_features_for_day(bars, "2010-04-05", grid_minutes=1440, sessions="observed"))
+    # Monday's return reads Thursday's close across the closed Good Friday and weekend
+    close = {(r["symbol"], r["ts"].day): r["close"] for r in bars.iter_rows(named=True)}
+    for symbol, ret_1 in stored.select("symbol", "ret_1").iter_rows():
+        assert ret_1 == pytest.approx(math.log(close[symbol, 5] / close[symbol, 1]), rel=1e-12)
