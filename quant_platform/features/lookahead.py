@@ -26,16 +26,20 @@ REPORT_SCHEMA = {
 }
 
 
-def _features(bars: pl.DataFrame, bar_minutes: int | None = None) -> pl.DataFrame:
-    return compute_features(bars, grid_minutes=bar_minutes)
+def _features(
+    bars: pl.DataFrame, bar_minutes: int | None = None, sessions: str = "continuous"
+) -> pl.DataFrame:
+    return compute_features(bars, grid_minutes=bar_minutes, sessions=sessions)
 
 
-def _context(bars: pl.DataFrame, bar_minutes: int | None = None) -> pl.DataFrame:
-    return compute_context(compute_features(bars, grid_minutes=bar_minutes))
+def _context(
+    bars: pl.DataFrame, bar_minutes: int | None = None, sessions: str = "continuous"
+) -> pl.DataFrame:
+    return compute_context(compute_features(bars, grid_minutes=bar_minutes, sessions=sessions))
 
 
-def _events(bars: pl.DataFrame, bar_minutes: int | None = None) -> pl.DataFrame:
-    features = compute_features(bars, grid_minutes=bar_minutes)
+def _events(bars: pl.DataFrame, bar_minutes: int | None = None, sessions: str = "continuous") -> pl.DataFrame:
+    features = compute_features(bars, grid_minutes=bar_minutes, sessions=sessions)
     events, flags = detect_events(features, compute_context(features))
     # Compare the wide flags (one row per bar) and the long events (keyed by type) in one keyed frame.
     return events.drop("event_id").join(
@@ -43,7 +47,8 @@ def _events(bars: pl.DataFrame, bar_minutes: int | None = None) -> pl.DataFrame:
     )
 
 
-# Each built-in pipeline also takes the bar length of the grid (``bar_minutes``; None: the spec's).
+# Each built-in pipeline also takes the bar length of the grid (``bar_minutes``; None: the spec's) and the
+# sessions mode of the bars (``continuous``, or ``observed`` for daily bars without closed days).
 PIPELINES: dict[str, tuple[Callable[..., pl.DataFrame], tuple[str, ...]]] = {
     "features_v1": (_features, ("symbol", "ts")),
     "context_features": (_context, ("symbol", "ts")),
@@ -99,6 +104,7 @@ def lookahead_report(
     keys: Sequence[str] | None = None,
     rtol: float = 0.0,
     bar_minutes: int | None = None,
+    sessions: str = "continuous",
 ) -> pl.DataFrame:
     """Recompute ``asset`` on ``bars`` truncated at every cut point (rows with ``ts <= cut``) and report each
     column whose values at or before the cut differ from the full computation: one row per offending column
@@ -106,13 +112,14 @@ def lookahead_report(
 
     ``pipeline``/``keys`` override the asset's computation (e.g. to prove a planted lookahead is caught);
     ``rtol`` tolerates float reassociation in cross-symbol sums (0 = exact); ``bar_minutes`` is the grid of
-    ``bars`` for the built-in pipelines (60 or 1440 for hourly or daily sources).
+    ``bars`` for the built-in pipelines (60 or 1440 for hourly or daily sources) and ``sessions`` their
+    sessions mode (``observed``: daily bars whose closed days have no rows).
     """
     if pipeline is None:
         if asset not in PIPELINES:
             raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
         compute, default_keys = PIPELINES[asset]
-        pipeline = partial(compute, bar_minutes=bar_minutes)
+        pipeline = partial(compute, bar_minutes=bar_minutes, sessions=sessions)
         keys = keys or default_keys
     if keys is None:
         raise ValueError("keys are required with a custom pipeline")

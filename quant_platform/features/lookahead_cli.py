@@ -10,7 +10,7 @@ materialised store.
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -22,6 +22,7 @@ from quant_platform.features.context import context_lookback_days
 from quant_platform.features.lookahead import PIPELINES, lookahead_report, sample_cut_points
 from quant_platform.features.market_window import bars_for_days
 from quant_platform.features.spec import days_spanned, load_feature_spec
+from quant_platform.market.cleaning import SESSIONS
 from quant_platform.market.sources.base import MarketDataSource
 from quant_platform.market.sources.factory import make_source
 
@@ -41,18 +42,73 @@ def _source(
     return make_source(name, **chosen)
 
 
-def history_days(asset: str, bar_minutes: int | None = None) -> int:
+def history_days(asset: str, bar_minutes: int | None = None, sessions: str = "continuous") -> int:
     """Days of bars before the partition day that make ``asset`` complete on it when computed from bars: the
     features' lookback, plus the context's lookback on features, plus the events' lookback on both."""
-    features = lookback_days(bar_minutes=bar_minutes)
+    features = lookback_days(bar_minutes=bar_minutes, sessions=sessions)
     if asset == "features_v1":
         return features
-    context = features + context_lookback_days(bar_minutes=bar_minutes)
+    context = features + context_lookback_days(bar_minutes=bar_minutes, sessions=sessions)
     if asset == "context_features":
         return context
     if asset == "market_events":
-        return context + days_spanned(events_lookback_bars(), bar_minutes or load_feature_spec().bar_minutes)
+        grid = bar_minutes or load_feature_spec().bar_minutes
+        return context + days_spanned(events_lookback_bars(), grid, sessions)
     raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
+
+
+def audit_inputs(
+    asset: str,
+    partition: str,
+    source: str = "synthetic",
+    cuts: int = 5,
+    seed: int = 0,
+    symbols: tuple[str, ...] | None = None,
+    *,
+    bar_minutes: int = 5,
+    sessions: str = "continuous",
+    source_options: dict[str, Any] | None = None,
+) -> tuple[pl.DataFrame, list[datetime]]:
+    """(bars, cut points) of the audit of ``asset`` on one partition day: the cut points are sampled inside
+    that day (for daily bars: the day's own bar, with the sessions after it appended as the future), the bars
+    are ``source`` cleaned on a ``bar_minutes`` grid (``sessions``: ``observed`` for daily bars without
+    closed days) over the whole history the asset chain reads."""
+    if asset not in PIPELINES:
+        raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
+    day = parse_day(partition)
+    market = _source(source, symbols, source_options)
+    first = day - timedelta(days=history_days(asset, bar_minutes, sessions))
+    # A window reaching before the source's first day starts at it: those rows are warm-up, as in the asset.
+    origin = getattr(getattr(market, "config", None), "origin_date", None)
+    if origin is not None:
+        first = max(first, parse_day(origin))
+    bars = bars_for_days(
+        market, first.isoformat(), day.isoformat(), bar_minutes=bar_minutes, sessions=sessions
+    )
+    start, end = day_bounds(day)
+    in_day = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end), ~pl.col("gap"))
+    if in_day.height == 0:
+        raise ValueError(f"{source} has no bars on {partition}: nothing to audit")
+    if in_day["ts"].n_unique() >= 2:
+        cut_points = sample_cut_points(in_day, cuts, seed=seed)
+    else:
+        # Daily bars: the day is one bar stamp, so it is cut there and audited against the sessions after it
+        # (the future a lookahead would read); without them the truncation would remove nothing.
+        later = bars_for_days(
+            market,
+            (day + timedelta(days=1)).isoformat(),
+            (day + timedelta(days=DAILY_AUDIT_DAYS_AFTER)).isoformat(),
+            bar_minutes=bar_minutes,
+            sessions=sessions,
+        )
+        if later.filter(~pl.col("gap")).height == 0:
+            raise ValueError(
+                f"{source} has no bars in the {DAILY_AUDIT_DAYS_AFTER} days after {partition}: a daily "
+                "partition is audited against the sessions that follow it"
+            )
+        bars = pl.concat([bars, later], how="vertical_relaxed")
+        cut_points = in_day["ts"].unique().to_list()
+    return bars, cut_points
 
 
 def run_lookahead(
@@ -64,27 +120,19 @@ def run_lookahead(
     symbols: tuple[str, ...] | None = None,
     *,
     bar_minutes: int = 5,
+    sessions: str = "continuous",
     source_options: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """The lookahead report of ``asset`` for one partition day (cut points sampled inside that day), computed
-    from ``source`` cleaned on a ``bar_minutes`` grid over the whole history the asset chain reads."""
-    if asset not in PIPELINES:
-        raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
-    day = parse_day(partition)
-    market = _source(source, symbols, source_options)
-    first = day - timedelta(days=history_days(asset, bar_minutes))
-    # A window reaching before the source's first day starts at it: those rows are warm-up, as in the asset.
-    origin = getattr(getattr(market, "config", None), "origin_date", None)
-    if origin is not None:
-        first = max(first, parse_day(origin))
-    bars = bars_for_days(market, first.isoformat(), day.isoformat(), bar_minutes=bar_minutes)
-    start, end = day_bounds(day)
-    in_day = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end), ~pl.col("gap"))
-    if in_day.height == 0:
-        raise ValueError(f"{source} has no bars on {partition}: nothing to audit")
-    return lookahead_report(
-        bars, sample_cut_points(in_day, cuts, seed=seed), asset=asset, bar_minutes=bar_minutes
-    )
+    """The lookahead report of ``asset`` for one partition day (inputs: :func:`audit_inputs`)."""
+    bars, cut_points = audit_inputs(
+        asset, partition, source, cuts, seed, symbols,
+        bar_minutes=bar_minutes, sessions=sessions, source_options=source_options,
+    )  # fmt: skip
+    return lookahead_report(bars, cut_points, asset=asset, bar_minutes=bar_minutes, sessions=sessions)
+
+
+DAILY_AUDIT_DAYS_AFTER = 7  # calendar days loaded after a daily partition: a weekend plus holidays still
+# leave at least one session
 
 
 def _source_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,18 +150,17 @@ def _source_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _main(args: argparse.Namespace) -> int:
     symbols = tuple(s for s in args.symbols.split(",") if s) if args.symbols else None
-    report = run_lookahead(
-        args.asset,
-        args.partition,
-        args.source,
-        args.cuts,
-        args.seed,
-        symbols,
-        bar_minutes=args.bar_minutes,
-        source_options=_source_options(args),
+    bars, cut_points = audit_inputs(
+        args.asset, args.partition, args.source, args.cuts, args.seed, symbols,
+        bar_minutes=args.bar_minutes, sessions=args.sessions, source_options=_source_options(args),
+    )  # fmt: skip
+    report = lookahead_report(
+        bars, cut_points, asset=args.asset, bar_minutes=args.bar_minutes, sessions=args.sessions
     )
     if report.height == 0:
-        print(f"lookahead {args.asset} {args.partition}: no past value changed at {args.cuts} cut points")
+        print(
+            f"lookahead {args.asset} {args.partition}: no past value changed at {len(cut_points)} cut point(s)"
+        )
         return 0
     with pl.Config(tbl_rows=-1, tbl_width_chars=200):
         print(report)
@@ -129,7 +176,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--asset", required=True, choices=sorted(PIPELINES))
     parser.add_argument("--partition", required=True, help="UTC day YYYY-MM-DD")
     parser.add_argument("--source", default="synthetic", choices=SOURCES)
-    parser.add_argument("--cuts", type=int, default=5, help="number of cut points sampled inside the day")
+    parser.add_argument(
+        "--cuts",
+        type=int,
+        default=5,
+        help="number of cut points sampled inside the day (daily bars: the day's bar)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the cut-point sample")
     parser.add_argument("--symbols", default=None, help="comma-separated universe (default: the source's)")
     parser.add_argument(
@@ -137,6 +189,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         type=int,
         default=5,
         help="grid of the cleaned bars (60 or 1440 for hourly/daily CSV)",
+    )
+    parser.add_argument(
+        "--sessions",
+        default="continuous",
+        choices=SESSIONS,
+        help="observed: daily bars whose closed days (weekends, holidays) are not sessions, e.g. equities",
     )
     parser.add_argument("--path", default=None, help="ohlcv_csv: the CSV file")
     parser.add_argument("--symbol", default=None, help="ohlcv_csv: symbol of a single-instrument file")

@@ -57,7 +57,8 @@ def test_cli_runs_on_the_synthetic_market_and_finds_no_lookahead(capsys) -> None
 
 def test_cli_exit_status_is_one_when_a_column_changes(monkeypatch, capsys) -> None:
     offending = pl.DataFrame({"asset": ["features_v1"], "column": ["x"], "n_changed": [1]})
-    monkeypatch.setattr(lookahead_cli, "run_lookahead", lambda *a, **k: offending)
+    monkeypatch.setattr(lookahead_cli, "audit_inputs", lambda *a, **k: (pl.DataFrame(), []))
+    monkeypatch.setattr(lookahead_cli, "lookahead_report", lambda *a, **k: offending)
     assert lookahead_cli.main(["lookahead", "--asset", "features_v1", "--partition", "2024-01-06"]) == 1
     assert "x" in capsys.readouterr().out
 
@@ -90,7 +91,8 @@ def test_cli_audits_the_real_hourly_csv_over_the_chain_history(monkeypatch, caps
     eurusd_source()  # skip when the shared real file is absent (the CLI would open it before any bars)
     loaded = []
 
-    def recording(source, first_day, last_day, bar_minutes=5):
+    def recording(source, first_day, last_day, bar_minutes=5, sessions="continuous"):
+        assert sessions == "continuous"
         # The session's cleaned copy of the same file (cleaning 140 days again would cost seconds).
         assert source.symbols == ("EURUSD",)
         bars = eurusd_hourly_bars(first_day, last_day)

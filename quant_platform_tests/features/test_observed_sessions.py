@@ -39,13 +39,18 @@ def aapl_closes() -> pd.Series:
 
 
 @pytest.fixture(scope="module")
-def aapl_features() -> pl.DataFrame:
+def observed_bars() -> pl.DataFrame:
+    """The real stocks file cleaned on observed daily sessions over the range (closed days absent)."""
     from quant_platform.features.market_window import bars_for_days
     from quant_platform.market.sources.factory import make_source
 
     source = make_source("ohlcv_csv", path=str(need(STOCKS)))
-    bars = bars_for_days(source, FIRST_DAY, LAST_DAY, bar_minutes=1440, sessions="observed")
-    features = compute_features(bars, grid_minutes=1440, sessions="observed")
+    return bars_for_days(source, FIRST_DAY, LAST_DAY, bar_minutes=1440, sessions="observed")
+
+
+@pytest.fixture(scope="module")
+def aapl_features(observed_bars: pl.DataFrame) -> pl.DataFrame:
+    features = compute_features(observed_bars, grid_minutes=1440, sessions="observed")
     return features.filter(pl.col("symbol") == "AAPL")
 
 
@@ -172,3 +177,64 @@ def test_observed_validation_refuses_a_skipped_session_and_duplicates() -> None:
         validate_bars(off_grid.lazy(), required, 1440, sessions="observed")
     with pytest.raises(ValueError, match="daily bars"):
         validate_bars(bars.lazy(), required, 60, sessions="observed")
+
+
+def test_lookahead_audit_on_observed_sessions(observed_bars: pl.DataFrame) -> None:
+    """The point-in-time audit runs on trading-day bars (``qp lookahead --sessions observed``): truncating the
+    real panel at sampled days changes no past feature, while a planted read of the next session is caught."""
+    from quant_platform.features import lookahead_cli
+    from quant_platform.features.lookahead import lookahead_report, sample_cut_points
+
+    cuts = sample_cut_points(observed_bars.filter(~pl.col("gap")), 3, seed=2)
+    clean = lookahead_report(observed_bars, cuts, asset="features_v1", bar_minutes=1440, sessions="observed")
+    assert clean.height == 0
+
+    def leaky(frame: pl.DataFrame) -> pl.DataFrame:
+        features = compute_features(frame, grid_minutes=1440, sessions="observed")
+        return features.with_columns(pl.col("close").shift(-1).over("symbol").alias("next_close"))
+
+    caught = lookahead_report(observed_bars, cuts, pipeline=leaky, keys=("symbol", "ts"))
+    assert caught["column"].to_list() == ["next_close"]
+    # the CLI takes the mode, and loads the history of the warm-up in trading days (more calendar days)
+    parser = lookahead_cli.argparse.ArgumentParser(prog="qp")
+    lookahead_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(
+        ["lookahead", "--asset", "features_v1", "--partition", LAST_DAY, "--sessions", "observed"]
+    )
+    assert args.sessions == "observed"
+    assert lookahead_cli.history_days("features_v1", 1440, "observed") > lookahead_cli.history_days(
+        "features_v1", 1440
+    )
+
+
+def test_cli_audits_a_daily_partition_against_the_sessions_after_it(observed_bars, monkeypatch) -> None:
+    """A daily partition is one bar stamp: the audit cuts at it and appends the following sessions (the future
+    a lookahead would read), instead of sampling cut points inside the day."""
+    from quant_platform.features import lookahead_cli
+
+    loaded = []
+
+    def from_fixture(source, first_day, last_day, bar_minutes=5, sessions="continuous"):
+        # slices of the session's cleaned real panel (cleaning years of history again would cost a minute)
+        assert (bar_minutes, sessions) == (1440, "observed")
+        loaded.append((first_day, last_day))
+        days = pl.col("ts").dt.date().is_between(date.fromisoformat(first_day), date.fromisoformat(last_day))
+        return observed_bars.filter(days)
+
+    monkeypatch.setattr(lookahead_cli, "bars_for_days", from_fixture)
+    options = {"path": str(need(STOCKS))}
+    day = "2010-04-01"  # a Thursday before Good Friday: the next session is Monday 2010-04-05
+    report = lookahead_cli.run_lookahead(
+        "features_v1", day, "ohlcv_csv", bar_minutes=1440, sessions="observed", source_options=options
+    )
+    assert report.height == 0
+    assert loaded[1] == ("2010-04-02", "2010-04-08")  # the week after the day, with its sessions
+    with pytest.raises(ValueError, match="no bars in the 7 days after"):
+        lookahead_cli.run_lookahead(
+            "features_v1",
+            LAST_DAY,
+            "ohlcv_csv",
+            bar_minutes=1440,
+            sessions="observed",
+            source_options=options,
+        )
