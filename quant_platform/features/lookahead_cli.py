@@ -114,20 +114,16 @@ def audit_inputs(
 def run_lookahead(
     asset: str,
     partition: str,
-    source: str = "synthetic",
-    cuts: int = 5,
-    seed: int = 0,
-    symbols: tuple[str, ...] | None = None,
-    *,
+    *args: Any,
     bar_minutes: int = 5,
     sessions: str = "continuous",
-    source_options: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> pl.DataFrame:
-    """The lookahead report of ``asset`` for one partition day (inputs: :func:`audit_inputs`)."""
+    """The lookahead report of ``asset`` for one partition day; the other arguments are
+    :func:`audit_inputs`' (source, cuts, seed, symbols, source_options)."""
     bars, cut_points = audit_inputs(
-        asset, partition, source, cuts, seed, symbols,
-        bar_minutes=bar_minutes, sessions=sessions, source_options=source_options,
-    )  # fmt: skip
+        asset, partition, *args, bar_minutes=bar_minutes, sessions=sessions, **kwargs
+    )
     return lookahead_report(bars, cut_points, asset=asset, bar_minutes=bar_minutes, sessions=sessions)
 
 
