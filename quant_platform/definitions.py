@@ -14,12 +14,12 @@ import os
 
 import dagster as dg
 
+from quant_platform.core.sessions import check_sessions
 from quant_platform.defs import automation, features, market, registry, research, validation
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource, default_store_root
 from quant_platform.features.spec import load_feature_spec
-from quant_platform.market.cleaning import check_sessions
 
 BAR_MINUTES_ENV = "QP_BAR_MINUTES"
 SESSIONS_ENV = "QP_SESSIONS"

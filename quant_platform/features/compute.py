@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from quant_platform.core.sessions import check_sessions
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
 from quant_platform.features.builders import (
     BUILDERS,
@@ -24,7 +25,6 @@ from quant_platform.features.builders import (
 )
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
-from quant_platform.market.cleaning import check_sessions
 
 TABLE = "features_v1"
 SEGMENT_KEY = SEGMENT_GROUP  # one id per (symbol, gap-free segment) on the sorted frame

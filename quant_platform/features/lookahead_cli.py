@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from quant_platform.core.sessions import SESSIONS
 from quant_platform.core.timeutil import day_bounds, parse_day
 from quant_platform.events.detect import events_lookback_bars
 from quant_platform.features.compute import lookback_days
@@ -22,7 +23,6 @@ from quant_platform.features.context import context_lookback_days
 from quant_platform.features.lookahead import PIPELINES, lookahead_report, sample_cut_points
 from quant_platform.features.market_window import bars_for_days
 from quant_platform.features.spec import days_spanned, load_feature_spec
-from quant_platform.market.cleaning import SESSIONS
 from quant_platform.market.sources.base import MarketDataSource
 from quant_platform.market.sources.factory import make_source
 

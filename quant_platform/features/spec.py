@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quant_platform.core.hashing import canonical_hash
-from quant_platform.market.cleaning import check_sessions
+from quant_platform.core.sessions import check_sessions
 from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
 
 Scope = Literal["segment", "symbol", "market"]

@@ -53,6 +53,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
+from quant_platform.core.sessions import check_sessions
 from quant_platform.core.timeutil import MS_PER_DAY, MS_PER_MINUTE, TS_DTYPE, day_bounds
 from quant_platform.market import quarantine as q
 from quant_platform.market.grid import (
@@ -153,21 +154,6 @@ class CleaningConfig:
         if not 0 <= self.volume_ok_fraction < 1 or self.volume_ok_window < 1:
             raise ValueError("volume_ok_fraction must be in [0, 1) and volume_ok_window >= 1")
         check_sessions(self.sessions, self.interval_minutes)
-
-
-SESSIONS = ("continuous", "observed")
-
-
-def check_sessions(sessions: str, bar_minutes: int) -> None:
-    """Refuse an unknown sessions mode, and "observed" sessions on anything but daily bars (an hourly
-    market's weekend is a run of gap rows, not a closed session of the grid)."""
-    if sessions not in SESSIONS:
-        raise ValueError(f"sessions={sessions!r}: expected one of {SESSIONS}")
-    if sessions == "observed" and bar_minutes != 1440:
-        raise ValueError(
-            f'sessions="observed" needs daily bars (bar minutes 1440), got {bar_minutes}: '
-            "intraday grids keep closed hours as explicit gap rows"
-        )
 
 
 @dataclass(frozen=True)
