@@ -20,6 +20,7 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
+from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.events.registry import Condition, EventDef, EventRegistry, SignalRef, load_event_registry
 from quant_platform.specs import ontology_hash
 
@@ -224,20 +225,8 @@ def _sorted(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The frame sorted by (symbol, ts); an already sorted DataFrame is returned as is (no copy)."""
     if isinstance(frame, pl.LazyFrame):
         return frame.sort(*KEYS).collect()
-    in_order = (
-        frame.lazy()  # lazy: only symbol and ts are read (see project_inputs)
-        .select(
-            (
-                (pl.col("symbol") > pl.col("symbol").shift(1))
-                | ((pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("ts") > pl.col("ts").shift(1)))
-            )
-            .fill_null(True)
-            .all()
-        )
-        .collect()
-        .item()
-    )
-    return frame if in_order else frame.sort(*KEYS)
+    # lazy: only symbol and ts are read (see project_inputs)
+    return frame if is_sorted_by_symbol_ts(frame.lazy()) else frame.sort(*KEYS)
 
 
 def _joined(
@@ -340,9 +329,8 @@ def _detect_block(
         (row - pl.when(new_symbol).then(row).forward_fill()).alias(_POS), row.alias(_ROW)
     )
 
-    def same_symbol(
-        lag: int,
-    ) -> pl.Expr:  # rows sorted by (symbol, ts): k rows back is the symbol's iff pos >= k
+    def same_symbol(lag: int) -> pl.Expr:
+        """Rows are sorted by (symbol, ts): ``lag`` rows back is the same symbol's iff pos >= lag."""
         return pl.col(_POS) >= lag
 
     # Lagged values: a whole-column shift nulled where it would read another symbol (exact, as _lagged).

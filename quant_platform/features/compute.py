@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.core.sessions import check_sessions
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
 from quant_platform.features.builders import (
@@ -91,22 +92,6 @@ def _raw_inputs(features: tuple[FeatureDef, ...]) -> set[str]:
     return {i for f in features for i in f.inputs if i not in names}
 
 
-def is_sorted_by_symbol_ts(bars: pl.LazyFrame) -> bool:
-    """Whether rows are already in (symbol, ts) order with no null key: one pass, far cheaper than a sort.
-
-    Only String symbols are checked (their comparison is the sort's order); anything else counts as unsorted.
-    """
-    schema = bars.collect_schema()
-    if schema.get("symbol") != pl.String or "ts" not in schema:
-        return False
-    symbol, ts = pl.col("symbol"), pl.col("ts")
-    in_order = (symbol > symbol.shift(1)) | ((symbol == symbol.shift(1)) & (ts >= ts.shift(1)))
-    first_row = pl.int_range(pl.len()) == 0
-    # a null key anywhere counts as out of order, so that the sort places it
-    ordered = symbol.is_not_null() & ts.is_not_null() & (first_row | in_order.fill_null(False))
-    return bool(bars.select(ordered.all()).collect().item())
-
-
 def validate_bars(
     bars: pl.LazyFrame,
     required: set[str],
@@ -123,11 +108,11 @@ def validate_bars(
     rows must be a contiguous run of it (a missing session is a gap row, never a skipped row) with steps
     that are positive multiples of the grid.
     """
-    if sessions == "observed":
-        _validate_observed(bars, required, grid_minutes)
-        return
     check_sessions(sessions, grid_minutes)
     _validate_columns(bars, required)
+    if sessions == "observed":
+        _validate_observed(bars, grid_minutes)
+        return
     keys = bars.select("symbol", "ts")
     step = (
         (keys if presorted else keys.sort("symbol", "ts"))
@@ -160,9 +145,7 @@ def _validate_columns(bars: pl.LazyFrame, required: set[str]) -> None:
         raise ValueError(f"bars.ts must be {TS_DTYPE}, got {schema['ts']}")
 
 
-def _validate_observed(bars: pl.LazyFrame, required: set[str], grid_minutes: int) -> None:
-    check_sessions("observed", grid_minutes)
-    _validate_columns(bars, required)
+def _validate_observed(bars: pl.LazyFrame, grid_minutes: int) -> None:
     same_symbol = pl.col("symbol") == pl.col("symbol").shift(1)
     steps = (
         bars.select(

@@ -16,8 +16,8 @@ import math
 import numpy as np
 import polars as pl
 
+from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.features.builders import zscore_expr
-from quant_platform.features.compute import is_sorted_by_symbol_ts
 from quant_platform.features.spec import FeatureDef, FeatureSpec, load_feature_spec
 from quant_platform.features.states import state_columns
 

@@ -10,9 +10,9 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.features import compute_features
-from quant_platform.features.compute import is_sorted_by_symbol_ts
 from quant_platform_tests.features.bars_fixture import make_bars
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
