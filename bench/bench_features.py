@@ -221,7 +221,7 @@ def check_chain_agrees(
             [None if v is pd.NA else v for v in ref.tolist()] if ref.dtype == "boolean" else ref.tolist()
         )
         assert flags[name].to_list() == ref_list, f"flags {name}"
-    return {"rows": features.height, "events": events.height}
+    return {"rows": features.height, "events": events.height, "event_types": events["event_type"].n_unique()}
 
 
 def _check_chain_reference_agrees(name: str) -> None:
