@@ -1,9 +1,10 @@
 """One Polars expression per feature *builder* named in ``spec/features``.
 
-A builder returns an expression evaluated inside one window group: the caller wraps it in
-``.over(["symbol", segment])`` for segment-scope features (the group is one gap-free run of bars, so a
-window never crosses a gap) or ``.over("symbol")`` for symbol-scope features (trailing statistics over the
-valid observations only, with a coverage minimum). Parameters come from the feature's spec entry.
+A builder returns an expression whose windows stay inside one group: a symbol (symbol-scope features:
+trailing statistics over the valid observations only, with a coverage minimum) or, through the warm-up
+mask of ``compute._feature_expr``, one gap-free segment (segment-scope features). Rolling statistics run as
+compiled kernels per group (:mod:`quant_platform.features.kernels`); the formula around them stays here.
+Parameters come from the feature's spec entry.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from quant_platform.features import kernels
+from quant_platform.features.kernels import kernel_expr
 from quant_platform.features.spec import FeatureDef
 
 N_VALID = "_n_valid"  # valid (non-gap) bars so far in the current segment, 1 on the first valid bar
@@ -47,13 +50,16 @@ BUILDERS: dict[str, Builder] = {}
 # "group": running sums (rolling mean/std/sum): evaluated per symbol, so their float round-off depends
 #          only on the symbol's own earlier rows (never on another symbol, never on later rows); a window
 #          that would reach across a gap is removed by the warm-up mask;
+# "kernel": rolling statistics computed by a compiled kernel that reads the group column itself (per
+#          symbol, so round-off depends only on the symbol's own earlier rows), hence run on the whole column;
+#          shifts around it are kept in their group by the warm-up mask as for "exact";
 # recursions (EWMA, Wilder) restart at every gap: their builders group the recursion per segment
 # themselves and are registered "exact" for everything around it.
 LOCALITY: dict[str, str] = {}
 
 
 def builder(name: str, locality: str = "group") -> Callable[[Builder], Builder]:
-    if locality not in ("row", "exact", "group"):
+    if locality not in ("row", "exact", "group", "kernel"):
         raise ValueError(f"unknown locality {locality!r}")
 
     def register(fn: Builder) -> Builder:
@@ -92,11 +98,17 @@ def wilder_recursion(seeded: pl.Expr, period: int) -> pl.Expr:
 
 
 def zscore_expr(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
-    """(x_t - mean) / std of the window's previous bars t-window..t-1 (the current bar is excluded)."""
+    """(x_t - mean) / std of the window's previous bars t-window..t-1 (the current bar is excluded), on a
+    whole column (the market series of ``context``); features use the per-symbol :func:`symbol_zscore`."""
     previous = values.shift(1)
     mean = previous.rolling_mean(window, min_samples=min_samples)
     std = previous.rolling_std(window, min_samples=min_samples)
     return _safe_div(values - mean, std)
+
+
+def symbol_zscore(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
+    """:func:`zscore_expr` per symbol in one fused pass; null where the previous window is constant."""
+    return kernel_expr(kernels.rolling_zscore, values, SYMBOL_GROUP, window, min_samples)
 
 
 # --- returns -------------------------------------------------------------------------------------------
@@ -159,34 +171,31 @@ def standardized_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _safe_div(_col(f, 0), _col(f, 1).shift(horizon) * math.sqrt(horizon))
 
 
-@builder("rolling_percentile", locality="exact")
+@builder("rolling_percentile", locality="kernel")
 def rolling_percentile(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    """Average rank of x_t among the window's valid values (itself counted) over their count, per symbol."""
     window = f.params["window"]
-    x = _col(f)
-    min_samples = ctx.min_samples(f, window)
-    # Per symbol: an order statistic is exact either way, and groups let Polars rank symbols in parallel
-    # (the whole-column rolling rank runs on one thread and was the costliest feature).
-    rank = x.rolling_rank(window, method="average", min_samples=min_samples).over(SYMBOL_GROUP)
-    count = x.is_not_null().cast(pl.Float64).rolling_sum(window, min_samples=1)
-    return rank / count
+    return kernel_expr(
+        kernels.rolling_rank_fraction, _col(f), SYMBOL_GROUP, window, ctx.min_samples(f, window)
+    )
 
 
-@builder("zscore")
+@builder("zscore", locality="kernel")
 def zscore(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return zscore_expr(_col(f), window, ctx.min_samples(f, window))
+    return symbol_zscore(_col(f), window, ctx.min_samples(f, window))
 
 
-@builder("zscore_log")
+@builder("zscore_log", locality="kernel")
 def zscore_log(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return zscore_expr(_positive_log(_col(f)), window, ctx.min_samples(f, window))
+    return symbol_zscore(_positive_log(_col(f)), window, ctx.min_samples(f, window))
 
 
-@builder("zscore_log1p")
+@builder("zscore_log1p", locality="kernel")
 def zscore_log1p(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return zscore_expr(_col(f).log1p(), window, ctx.min_samples(f, window))
+    return symbol_zscore(_col(f).log1p(), window, ctx.min_samples(f, window))
 
 
 # --- momentum ------------------------------------------------------------------------------------------
