@@ -108,7 +108,7 @@ def wilder_seeded(values: pl.Expr, period: int, first_valid: int) -> pl.Expr:
 
 def wilder_recursion(seeded: pl.Expr, period: int) -> pl.Expr:
     """``avg_t = avg_{t-1} + (x_t - avg_{t-1}) / period`` from the seed on, restarted in every segment."""
-    return seeded.ewm_mean(alpha=1.0 / period, adjust=False, ignore_nulls=True).over(SEGMENT_GROUP)
+    return kernel_expr(kernels.ewm_mean, seeded, SEGMENT_GROUP, 1.0 / period)
 
 
 def zscore_expr(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
@@ -148,7 +148,7 @@ def difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 @builder("ewma_vol", locality="exact")
 def ewma_vol(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     alpha = 2.0 / (f.params["span"] + 1.0)
-    return (_col(f) ** 2).ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True).over(SEGMENT_GROUP).sqrt()
+    return kernel_expr(kernels.ewm_mean, _col(f) ** 2, SEGMENT_GROUP, alpha).sqrt()
 
 
 @builder("rolling_std", locality="kernel")
@@ -227,12 +227,12 @@ def wilder_rsi(f: FeatureDef, ctx: BuildContext) -> Built:
     return rsi, helpers
 
 
-@builder("range_position", locality="exact")
+@builder("range_position", locality="kernel")
 def range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     x = _col(f)
-    low = _dense(f, x).rolling_min(window, min_samples=ctx.min_samples(f, window))
-    high = _dense(f, x).rolling_max(window, min_samples=ctx.min_samples(f, window))
+    low = _per_group(f, kernels.rolling_min, x, window, ctx.min_samples(f, window))
+    high = _per_group(f, kernels.rolling_max, x, window, ctx.min_samples(f, window))
     return _safe_div(x - low, high - low)
 
 
@@ -345,22 +345,16 @@ def vwap_distance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return 1e4 * (close / vwap - 1.0)
 
 
-def _dense(f: FeatureDef, x: pl.Expr) -> pl.Expr:
-    """Segment-scope windows that survive the warm-up mask hold no null, so nulls may be filled with
-    anything before an order statistic: it lets the no-null kernel run, with identical surviving values."""
-    return x.fill_null(0.0) if f.scope == "segment" else x
-
-
-@builder("rolling_max", locality="exact")
+@builder("rolling_max", locality="kernel")
 def rolling_max(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _dense(f, _col(f)).rolling_max(window, min_samples=ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_max, _col(f), window, ctx.min_samples(f, window))
 
 
-@builder("rolling_min", locality="exact")
+@builder("rolling_min", locality="kernel")
 def rolling_min(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _dense(f, _col(f)).rolling_min(window, min_samples=ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_min, _col(f), window, ctx.min_samples(f, window))
 
 
 @builder("price_range_position", locality="row")
