@@ -1,9 +1,10 @@
 """One Polars expression per feature *builder* named in ``spec/features``.
 
-A builder returns an expression evaluated inside one window group: the caller wraps it in
-``.over(["symbol", segment])`` for segment-scope features (the group is one gap-free run of bars, so a
-window never crosses a gap) or ``.over("symbol")`` for symbol-scope features (trailing statistics over the
-valid observations only, with a coverage minimum). Parameters come from the feature's spec entry.
+A builder returns an expression whose windows stay inside one group: a symbol (symbol-scope features:
+trailing statistics over the valid observations only, with a coverage minimum) or, through the warm-up
+mask of ``compute._feature_expr``, one gap-free segment (segment-scope features). Rolling statistics run as
+compiled kernels per group (:mod:`quant_platform.features.kernels`); the formula around them stays here.
+Parameters come from the feature's spec entry.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from quant_platform.features import kernels
+from quant_platform.features.kernels import kernel_expr
 from quant_platform.features.spec import FeatureDef
 
 N_VALID = "_n_valid"  # valid (non-gap) bars so far in the current segment, 1 on the first valid bar
@@ -47,13 +50,16 @@ BUILDERS: dict[str, Builder] = {}
 # "group": running sums (rolling mean/std/sum): evaluated per symbol, so their float round-off depends
 #          only on the symbol's own earlier rows (never on another symbol, never on later rows); a window
 #          that would reach across a gap is removed by the warm-up mask;
+# "kernel": rolling statistics computed by a compiled kernel that reads the group column itself (per symbol,
+#          or per segment for segment scope, see _per_group), hence run on the whole column;
+#          shifts around it are kept in their group by the warm-up mask as for "exact";
 # recursions (EWMA, Wilder) restart at every gap: their builders group the recursion per segment
 # themselves and are registered "exact" for everything around it.
 LOCALITY: dict[str, str] = {}
 
 
 def builder(name: str, locality: str = "group") -> Callable[[Builder], Builder]:
-    if locality not in ("row", "exact", "group"):
+    if locality not in ("row", "exact", "group", "kernel"):
         raise ValueError(f"unknown locality {locality!r}")
 
     def register(fn: Builder) -> Builder:
@@ -76,27 +82,47 @@ def _safe_div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den != 0).then(num / den).otherwise(None)
 
 
+def _lagged(expr: pl.Expr, n: int) -> pl.Expr:
+    """``expr`` n rows back within the symbol (null on its first n rows): a whole-column shift that never
+    reads another symbol, for the inputs of per-symbol kernels."""
+    return pl.when(pl.col(SYMBOL_GROUP) == pl.col(SYMBOL_GROUP).shift(n)).then(expr.shift(n))
+
+
+def _per_group(f: FeatureDef, kernel: kernels.Kernel, values: pl.Expr, *params: int | float) -> pl.Expr:
+    """``kernel`` per symbol for symbol-scope features, per gap-free segment for segment-scope ones (their
+    windows never cross a gap anyway; restarting there makes a post-gap value independent of the bars
+    before the gap, round-off included)."""
+    group = SEGMENT_GROUP if f.scope == "segment" else SYMBOL_GROUP
+    return kernel_expr(kernel, values, group, *params)
+
+
 def wilder_seeded(values: pl.Expr, period: int, first_valid: int) -> pl.Expr:
     """The input of Wilder's recursion: null before the seed bar, the seed (simple mean of the first
-    ``period`` values, a rolling mean per symbol: its round-off depends only on the symbol's own rows) at it,
+    ``period`` values, a rolling mean per segment: its round-off depends only on the segment's rows) at it,
     the values after. ``first_valid`` is the segment bar (``_n_valid``) of the first defined value."""
     n_valid = pl.col(N_VALID)
     seed_at = first_valid + period - 1
-    seed = values.rolling_mean(period, min_samples=period).over(SYMBOL_GROUP)
+    seed = kernel_expr(kernels.rolling_mean, values, SEGMENT_GROUP, period, period)
     return pl.when(n_valid == seed_at).then(seed).when(n_valid > seed_at).then(values).otherwise(None)
 
 
 def wilder_recursion(seeded: pl.Expr, period: int) -> pl.Expr:
     """``avg_t = avg_{t-1} + (x_t - avg_{t-1}) / period`` from the seed on, restarted in every segment."""
-    return seeded.ewm_mean(alpha=1.0 / period, adjust=False, ignore_nulls=True).over(SEGMENT_GROUP)
+    return kernel_expr(kernels.ewm_mean, seeded, SEGMENT_GROUP, 1.0 / period)
 
 
 def zscore_expr(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
-    """(x_t - mean) / std of the window's previous bars t-window..t-1 (the current bar is excluded)."""
+    """(x_t - mean) / std of the window's previous bars t-window..t-1 (the current bar is excluded), on a
+    whole column (the market series of ``context``); features use the per-symbol :func:`symbol_zscore`."""
     previous = values.shift(1)
     mean = previous.rolling_mean(window, min_samples=min_samples)
     std = previous.rolling_std(window, min_samples=min_samples)
     return _safe_div(values - mean, std)
+
+
+def symbol_zscore(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
+    """:func:`zscore_expr` per symbol in one fused pass; null where the previous window is constant."""
+    return kernel_expr(kernels.rolling_zscore, values, SYMBOL_GROUP, window, min_samples)
 
 
 # --- returns -------------------------------------------------------------------------------------------
@@ -122,19 +148,19 @@ def difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 @builder("ewma_vol", locality="exact")
 def ewma_vol(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     alpha = 2.0 / (f.params["span"] + 1.0)
-    return (_col(f) ** 2).ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True).over(SEGMENT_GROUP).sqrt()
+    return kernel_expr(kernels.ewm_mean, _col(f) ** 2, SEGMENT_GROUP, alpha).sqrt()
 
 
-@builder("rolling_std")
+@builder("rolling_std", locality="kernel")
 def rolling_std(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _col(f).rolling_std(window, min_samples=ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_std, _col(f), window, ctx.min_samples(f, window))
 
 
-@builder("rolling_std_of_log")
+@builder("rolling_std_of_log", locality="kernel")
 def rolling_std_of_log(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _positive_log(_col(f)).rolling_std(window, min_samples=ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_std, _positive_log(_col(f)), window, ctx.min_samples(f, window))
 
 
 @builder("ratio", locality="row")
@@ -159,34 +185,31 @@ def standardized_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _safe_div(_col(f, 0), _col(f, 1).shift(horizon) * math.sqrt(horizon))
 
 
-@builder("rolling_percentile", locality="exact")
+@builder("rolling_percentile", locality="kernel")
 def rolling_percentile(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+    """Average rank of x_t among the window's valid values (itself counted) over their count, per symbol."""
     window = f.params["window"]
-    x = _col(f)
-    min_samples = ctx.min_samples(f, window)
-    # Per symbol: an order statistic is exact either way, and groups let Polars rank symbols in parallel
-    # (the whole-column rolling rank runs on one thread and was the costliest feature).
-    rank = x.rolling_rank(window, method="average", min_samples=min_samples).over(SYMBOL_GROUP)
-    count = x.is_not_null().cast(pl.Float64).rolling_sum(window, min_samples=1)
-    return rank / count
+    return kernel_expr(
+        kernels.rolling_rank_fraction, _col(f), SYMBOL_GROUP, window, ctx.min_samples(f, window)
+    )
 
 
-@builder("zscore")
+@builder("zscore", locality="kernel")
 def zscore(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return zscore_expr(_col(f), window, ctx.min_samples(f, window))
+    return symbol_zscore(_col(f), window, ctx.min_samples(f, window))
 
 
-@builder("zscore_log")
+@builder("zscore_log", locality="kernel")
 def zscore_log(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return zscore_expr(_positive_log(_col(f)), window, ctx.min_samples(f, window))
+    return symbol_zscore(_positive_log(_col(f)), window, ctx.min_samples(f, window))
 
 
-@builder("zscore_log1p")
+@builder("zscore_log1p", locality="kernel")
 def zscore_log1p(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return zscore_expr(_col(f).log1p(), window, ctx.min_samples(f, window))
+    return symbol_zscore(_col(f).log1p(), window, ctx.min_samples(f, window))
 
 
 # --- momentum ------------------------------------------------------------------------------------------
@@ -204,63 +227,67 @@ def wilder_rsi(f: FeatureDef, ctx: BuildContext) -> Built:
     return rsi, helpers
 
 
-@builder("range_position", locality="exact")
+@builder("range_position", locality="kernel")
 def range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     x = _col(f)
-    low = _dense(f, x).rolling_min(window, min_samples=ctx.min_samples(f, window))
-    high = _dense(f, x).rolling_max(window, min_samples=ctx.min_samples(f, window))
+    low = _per_group(f, kernels.rolling_min, x, window, ctx.min_samples(f, window))
+    high = _per_group(f, kernels.rolling_max, x, window, ctx.min_samples(f, window))
     return _safe_div(x - low, high - low)
 
 
 # --- microstructure ------------------------------------------------------------------------------------
+# Kernel inputs multiply by constants and never divide by a literal: Polars divides an array by a scalar
+# either truly or as a multiplication by the reciprocal depending on where the row falls in the array, so
+# the same row could differ in its last bit between a frame and its truncation (a point-in-time break).
 _CS_K = 3.0 - 2.0 * math.sqrt(2.0)
+_CS_K_INVERSE = 1.0 / _CS_K
 
 
 def corwin_schultz_pair(high: pl.Expr, low: pl.Expr) -> pl.Expr:
     """Corwin-Schultz (2012) spread of the bar pair (t-1, t), negative estimates set to zero."""
-    beta = (high.shift(1) / low.shift(1)).log() ** 2 + (high / low).log() ** 2
-    gamma = (pl.max_horizontal(high, high.shift(1)) / pl.min_horizontal(low, low.shift(1))).log() ** 2
+    prev_high, prev_low = _lagged(high, 1), _lagged(low, 1)
+    beta = (prev_high / prev_low).log() ** 2 + (high / low).log() ** 2
+    gamma = (pl.max_horizontal(high, prev_high) / pl.min_horizontal(low, prev_low)).log() ** 2
     # max/min_horizontal ignore nulls; the pair is undefined without the previous bar.
-    gamma = pl.when(high.shift(1).is_null()).then(None).otherwise(gamma)
-    alpha = ((2.0 * beta).sqrt() - beta.sqrt()) / _CS_K - (gamma / _CS_K).sqrt()
+    gamma = pl.when(prev_high.is_null()).then(None).otherwise(gamma)
+    alpha = ((2.0 * beta).sqrt() - beta.sqrt()) * _CS_K_INVERSE - (gamma * _CS_K_INVERSE).sqrt()
     spread = 2.0 * (alpha.exp() - 1.0) / (1.0 + alpha.exp())
     return spread.clip(lower_bound=0.0)
 
 
-@builder("corwin_schultz")
+@builder("corwin_schultz", locality="kernel")
 def corwin_schultz(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return corwin_schultz_pair(_col(f, 0), _col(f, 1)).rolling_mean(
-        window, min_samples=ctx.min_samples(f, window)
-    )
+    pair = corwin_schultz_pair(_col(f, 0), _col(f, 1))
+    return _per_group(f, kernels.rolling_mean, pair, window, ctx.min_samples(f, window))
 
 
-@builder("abdi_ranaldo")
+@builder("abdi_ranaldo", locality="kernel")
 def abdi_ranaldo(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     high, low, close = _col(f, 0), _col(f, 1), _col(f, 2)
-    eta = (high.log() + low.log()) / 2.0
-    prev_close = close.log().shift(1)
-    s2 = 4.0 * (prev_close - eta.shift(1)) * (prev_close - eta)
-    mean_s2 = s2.rolling_mean(window, min_samples=ctx.min_samples(f, window))
+    eta = (high.log() + low.log()) * 0.5
+    prev_close = _lagged(close.log(), 1)
+    s2 = 4.0 * (prev_close - _lagged(eta, 1)) * (prev_close - eta)
+    mean_s2 = _per_group(f, kernels.rolling_mean, s2, window, ctx.min_samples(f, window))
     return mean_s2.clip(lower_bound=0.0).sqrt()
 
 
-@builder("taker_imbalance")
+@builder("taker_imbalance", locality="kernel")
 def taker_imbalance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     taker_buy, volume = _col(f, 0), _col(f, 1)
     min_samples = ctx.min_samples(f, window)
-    net = (2.0 * taker_buy - volume).rolling_sum(window, min_samples=min_samples)
-    return _safe_div(net, volume.rolling_sum(window, min_samples=min_samples))
+    net = _per_group(f, kernels.rolling_sum, 2.0 * taker_buy - volume, window, min_samples)
+    return _safe_div(net, _per_group(f, kernels.rolling_sum, volume, window, min_samples))
 
 
-@builder("amihud")
+@builder("amihud", locality="kernel")
 def amihud(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     per_bar = _safe_div(_col(f, 0).abs(), _col(f, 1)) * f.params["scale"]
-    return per_bar.rolling_mean(window, min_samples=ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_mean, per_bar, window, ctx.min_samples(f, window))
 
 
 # --- carry and positioning -----------------------------------------------------------------------------
@@ -285,10 +312,11 @@ def sign_run_length(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return pl.when(sign.is_null()).then(None).when(sign == 0).then(0.0).otherwise(run_bars / bars_per_print)
 
 
-@builder("rolling_sign_mean")
+@builder("rolling_sign_mean", locality="kernel")
 def rolling_sign_mean(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _col(f).sign().cast(pl.Float64).rolling_mean(window, min_samples=ctx.min_samples(f, window))
+    sign = _col(f).sign().cast(pl.Float64)
+    return _per_group(f, kernels.rolling_mean, sign, window, ctx.min_samples(f, window))
 
 
 @builder("sum_of", locality="row")
@@ -303,35 +331,30 @@ def normalized_difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 
 # --- price structure -----------------------------------------------------------------------------------
-@builder("vwap_distance")
+@builder("vwap_distance", locality="kernel")
 def vwap_distance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     high, low, close, volume = (_col(f, i) for i in range(4))
     min_samples = ctx.min_samples(f, window)
-    typical = (high + low + close) / 3.0
+    # sum(typical * volume) / sum(volume) with typical = (high + low + close) / 3 (the 3 moved to the
+    # denominator: see _CS_K_INVERSE)
     vwap = _safe_div(
-        (typical * volume).rolling_sum(window, min_samples=min_samples),
-        volume.rolling_sum(window, min_samples=min_samples),
+        _per_group(f, kernels.rolling_sum, (high + low + close) * volume, window, min_samples),
+        3.0 * _per_group(f, kernels.rolling_sum, volume, window, min_samples),
     )
     return 1e4 * (close / vwap - 1.0)
 
 
-def _dense(f: FeatureDef, x: pl.Expr) -> pl.Expr:
-    """Segment-scope windows that survive the warm-up mask hold no null, so nulls may be filled with
-    anything before an order statistic: it lets the no-null kernel run, with identical surviving values."""
-    return x.fill_null(0.0) if f.scope == "segment" else x
-
-
-@builder("rolling_max", locality="exact")
+@builder("rolling_max", locality="kernel")
 def rolling_max(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _dense(f, _col(f)).rolling_max(window, min_samples=ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_max, _col(f), window, ctx.min_samples(f, window))
 
 
-@builder("rolling_min", locality="exact")
+@builder("rolling_min", locality="kernel")
 def rolling_min(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return _dense(f, _col(f)).rolling_min(window, min_samples=ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_min, _col(f), window, ctx.min_samples(f, window))
 
 
 @builder("price_range_position", locality="row")
@@ -340,12 +363,12 @@ def price_range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _safe_div(close - low, high - low)
 
 
-@builder("efficiency_ratio")
+@builder("efficiency_ratio", locality="kernel")
 def efficiency_ratio(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
     close, ret_1 = _col(f, 0), _col(f, 1)
-    net = (close / close.shift(window)).log().abs()
-    path = ret_1.abs().rolling_sum(window, min_samples=ctx.min_samples(f, window))
+    net = (close / _lagged(close, window)).log().abs()
+    path = _per_group(f, kernels.rolling_sum, ret_1.abs(), window, ctx.min_samples(f, window))
     return _safe_div(net, path)
 
 
