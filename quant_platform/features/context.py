@@ -224,6 +224,19 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         _masked_array(avg_pair, time_index, pair_def),
         _masked_array(to_others, symbol_pos, others_def),
     ]
+    del (
+        ret,
+        loo,
+        corr48,
+        corr288,
+        beta288,
+        residual,
+        residual_z,
+        residual_cum_z,
+        avg_pair,
+        to_others,
+        mean_corr,
+    )
     names = list(defs)
     max_warmup = max(f.warmup_bars for f in defs.values())
     warmup = pl.col("warmup") | pl.Series((symbol_pos < max_warmup) | (time_index < max_warmup))

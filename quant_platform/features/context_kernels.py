@@ -83,9 +83,11 @@ def _corr_beta_segment(
     beta_warmup: int,
     corr: np.ndarray,
     beta: np.ndarray,
+    beta_offset: int,
 ) -> None:
     """Trailing Pearson correlation and beta (cov / var(y)) of x on y over rows where both are valid, from
-    running window sums of x, y, xy, x^2, y^2 (moments divided by the pair count, as population moments)."""
+    running window sums of x, y, xy, x^2, y^2 (moments divided by the pair count, as population moments).
+    Row i's beta goes to ``beta[i - beta_offset]`` (a segment-sized scratch array where it is not wanted)."""
     n = 0
     # compensated running sums (s_*) and their compensations (c_*), scalars so that they stay in registers
     s_x = s_y = s_xy = s_xx = s_yy = 0.0
@@ -114,7 +116,7 @@ def _corr_beta_segment(
                     s_xx, c_xx = _add(s_xx, c_xx, -a * a)
                     s_yy, c_yy = _add(s_yy, c_yy, -b * b)
         corr[i] = np.nan
-        beta[i] = np.nan
+        beta[i - beta_offset] = np.nan
         position = i - start
         if n < min_samples or n == 0 or (position < corr_warmup and position < beta_warmup):
             continue
@@ -125,14 +127,15 @@ def _corr_beta_segment(
         if var_x > 0 and var_y > 0 and position >= corr_warmup:
             corr[i] = _clip_unit(cov / math.sqrt(var_x * var_y))
         if var_y > 0 and position >= beta_warmup:
-            beta[i] = cov / var_y
+            beta[i - beta_offset] = cov / var_y
 
 
 @numba.njit(nogil=True, cache=True)
 def _shifted_std_segment(
     x: np.ndarray, start: int, end: int, lag: int, window: int, min_samples: int, out: np.ndarray
 ) -> None:
-    """Sample std (ddof 1) of x over the ``window`` rows ending ``lag`` rows before each row, from compensated
+    """Sample std (ddof 1) of x over the ``window`` rows ending ``lag`` rows before each row (written to
+    ``out[i - start]``, a segment-sized scratch array), from compensated
     running sums of x and x^2 (no division in the loop-carried chain, unlike Welford updates); NaN with fewer
     than ``min_samples`` (or two) valid values."""
     n = 0
@@ -155,11 +158,11 @@ def _shifted_std_segment(
                     else:
                         s_x, c_x = _add(s_x, c_x, -v)
                         s_xx, c_xx = _add(s_xx, c_xx, -v * v)
-        out[i] = np.nan
+        out[i - start] = np.nan
         if n >= min_samples and n > 1:
             total = s_x + c_x
             variance = ((s_xx + c_xx) - total * total / n) / (n - 1)
-            out[i] = math.sqrt(max(variance, 0.0))
+            out[i - start] = math.sqrt(max(variance, 0.0))
 
 
 @numba.njit(nogil=True, cache=True)
@@ -186,7 +189,10 @@ def symbol_context(
     n = ret.shape[0]
     corr_s, corr_l, beta_l = np.empty(n), np.empty(n), np.empty(n)
     residual, z, cum_z = np.empty(n), np.empty(n), np.empty(n)
-    std_prev, std_before_sum, unused = np.empty(n), np.empty(n), np.empty(n)
+    longest = int((ends - starts).max()) if starts.shape[0] else 0
+    # segment-sized scratch (the short window's unused beta, the two trailing stds), not three more columns
+    unused = np.empty(longest)
+    std_prev, std_before_sum = np.empty(longest), np.empty(longest)
     z_window, z_min, z_warmup = residual_z
     c_window, c_min, c_warmup, horizon = residual_cum
     root_horizon = math.sqrt(horizon)
@@ -203,9 +209,10 @@ def symbol_context(
             corr_short[2],
             corr_s,
             unused,
+            start,
         )
         _corr_beta_segment(
-            ret, market, start, end, corr_long[0], corr_long[1], corr_long[2], beta_warmup, corr_l, beta_l
+            ret, market, start, end, corr_long[0], corr_long[1], corr_long[2], beta_warmup, corr_l, beta_l, 0
         )
         residual[start] = np.nan  # beta_{t-1} does not exist at the segment's first row
         for i in range(start + 1, end):
@@ -218,14 +225,14 @@ def symbol_context(
         for i in range(start, end):
             position = i - start
             z[i] = np.nan
-            if position >= z_warmup and std_prev[i] > 0:
-                z[i] = residual[i] / std_prev[i]
+            if position >= z_warmup and std_prev[position] > 0:
+                z[i] = residual[i] / std_prev[position]
             cum_z[i] = np.nan
-            if position >= c_warmup and position + 1 >= horizon and std_before_sum[i] > 0:
+            if position >= c_warmup and position + 1 >= horizon and std_before_sum[position] > 0:
                 total = 0.0  # a plain sum of the last ``horizon`` rows: NaN if any of them is missing
                 for j in range(i - horizon + 1, i + 1):
                     total += residual[j]
-                cum_z[i] = total / (std_before_sum[i] * root_horizon)
+                cum_z[i] = total / (std_before_sum[position] * root_horizon)
     return corr_s, corr_l, beta_l, residual, z, cum_z
 
 
