@@ -228,12 +228,14 @@ def wilder_rsi(f: FeatureDef, ctx: BuildContext) -> Built:
 
 
 @builder("range_position", locality="kernel")
-def range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+def range_position(f: FeatureDef, ctx: BuildContext) -> Built:
     window = f.params["window"]
     x = _col(f)
-    low = _per_group(f, kernels.rolling_min, x, window, ctx.min_samples(f, window))
-    high = _per_group(f, kernels.rolling_max, x, window, ctx.min_samples(f, window))
-    return _safe_div(x - low, high - low)
+    low, high = f"_{f.name}_low", f"_{f.name}_high"
+    return _safe_div(x - pl.col(low), pl.col(high) - pl.col(low)), {
+        low: _per_group(f, kernels.rolling_min, x, window, ctx.min_samples(f, window)),
+        high: _per_group(f, kernels.rolling_max, x, window, ctx.min_samples(f, window)),
+    }
 
 
 # --- microstructure ------------------------------------------------------------------------------------
@@ -275,12 +277,15 @@ def abdi_ranaldo(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 
 @builder("taker_imbalance", locality="kernel")
-def taker_imbalance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+def taker_imbalance(f: FeatureDef, ctx: BuildContext) -> Built:
     window = f.params["window"]
     taker_buy, volume = _col(f, 0), _col(f, 1)
     min_samples = ctx.min_samples(f, window)
     net = _per_group(f, kernels.rolling_sum, 2.0 * taker_buy - volume, window, min_samples)
-    return _safe_div(net, _per_group(f, kernels.rolling_sum, volume, window, min_samples))
+    total = f"_{f.name}_volume"
+    return _safe_div(net, pl.col(total)), {
+        total: _per_group(f, kernels.rolling_sum, volume, window, min_samples)
+    }
 
 
 @builder("amihud", locality="kernel")
@@ -332,17 +337,20 @@ def normalized_difference(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 # --- price structure -----------------------------------------------------------------------------------
 @builder("vwap_distance", locality="kernel")
-def vwap_distance(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+def vwap_distance(f: FeatureDef, ctx: BuildContext) -> Built:
     window = f.params["window"]
     high, low, close, volume = (_col(f, i) for i in range(4))
     min_samples = ctx.min_samples(f, window)
     # sum(typical * volume) / sum(volume) with typical = (high + low + close) / 3 (the 3 moved to the
     # denominator: see _CS_K_INVERSE)
+    total = f"_{f.name}_volume"
     vwap = _safe_div(
         _per_group(f, kernels.rolling_sum, (high + low + close) * volume, window, min_samples),
-        3.0 * _per_group(f, kernels.rolling_sum, volume, window, min_samples),
+        3.0 * pl.col(total),
     )
-    return 1e4 * (close / vwap - 1.0)
+    return 1e4 * (close / vwap - 1.0), {
+        total: _per_group(f, kernels.rolling_sum, volume, window, min_samples)
+    }
 
 
 @builder("rolling_max", locality="kernel")
@@ -364,12 +372,14 @@ def price_range_position(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 
 
 @builder("efficiency_ratio", locality="kernel")
-def efficiency_ratio(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
+def efficiency_ratio(f: FeatureDef, ctx: BuildContext) -> Built:
     window = f.params["window"]
     close, ret_1 = _col(f, 0), _col(f, 1)
     net = (close / _lagged(close, window)).log().abs()
-    path = _per_group(f, kernels.rolling_sum, ret_1.abs(), window, ctx.min_samples(f, window))
-    return _safe_div(net, path)
+    path = f"_{f.name}_path"
+    return _safe_div(net, pl.col(path)), {
+        path: _per_group(f, kernels.rolling_sum, ret_1.abs(), window, ctx.min_samples(f, window))
+    }
 
 
 @builder("wilder_atr", locality="exact")
