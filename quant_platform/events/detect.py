@@ -246,7 +246,9 @@ def _joined(
         return base
     ctx = _in_memory(project_inputs(context, needed), context)
     if ctx.height == base.height and ctx["symbol"].equals(base["symbol"]) and ctx["ts"].equals(base["ts"]):
-        return base.hstack(ctx.drop(*KEYS))
+        # Series, not ``ctx.drop``: an eager drop/select on a many-chunk frame (context_features collected in
+        # one run) copies its columns into one chunk, a copy that would live through the whole detection.
+        return base.hstack([ctx.get_column(name) for name in ctx.columns if name not in KEYS])
     joined = base.sort("ts").join_asof(ctx.sort("ts"), on="ts", by="symbol", strategy="backward")
     return joined.sort(*KEYS)
 
