@@ -302,7 +302,9 @@ def _with_input_keys(context: pl.DataFrame, features: pl.LazyFrame | pl.DataFram
     if not isinstance(features, pl.DataFrame):
         return context
     keys = pl.DataFrame([features.get_column("symbol"), features.get_column("ts")])
-    return pl.concat([keys, context.drop("symbol", "ts")], how="horizontal")
+    # A lazy drop: an eager one on a many-chunk frame copies the columns into one chunk.
+    rest = context.lazy().drop("symbol", "ts").collect()
+    return pl.concat([keys, rest], how="horizontal")
 
 
 def context_lookback_days(
