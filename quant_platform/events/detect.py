@@ -190,16 +190,24 @@ def _id_texts(events: pl.DataFrame) -> pl.Series:
     return events.select(event_id_expr(iso)).to_series()
 
 
-def _hash_ids(texts: pl.Series) -> pl.Series:
+def _hashing_connection() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB connection for :func:`_hash_ids` (no shared state, no files); one serves
+    every block of a detection (opening one costs tens of milliseconds)."""
+    con = duckdb.connect()
+    # A projection without ORDER BY keeps the input order (DuckDB's preserve_insertion_order default,
+    # pinned here so that a changed global setting cannot reorder ids).
+    con.execute("SET preserve_insertion_order = true")
+    return con
+
+
+def _hash_ids(texts: pl.Series, con: duckdb.DuckDBPyConnection) -> pl.Series:
     """Lower-case hex sha256 of each text's UTF-8 bytes, in order. Polars has no sha256; DuckDB's is native
     and vectorised (no Python string per event) and reads the Arrow column without copying."""
-    frame = texts.rename("text").to_frame()
-    with duckdb.connect() as con:  # a private in-memory connection: no shared state, no files
-        # A projection without ORDER BY keeps the input order (DuckDB's preserve_insertion_order default,
-        # pinned here so that a changed global setting cannot reorder ids).
-        con.execute("SET preserve_insertion_order = true")
-        con.register("texts", frame)
+    con.register("texts", texts.rename("text").to_frame())
+    try:
         hashed = con.sql("SELECT sha256(text) AS event_id FROM texts").pl()
+    finally:
+        con.unregister("texts")
     return hashed.to_series().cast(pl.String)
 
 
@@ -246,7 +254,9 @@ def _joined(
         return base
     ctx = _in_memory(project_inputs(context, needed), context)
     if ctx.height == base.height and ctx["symbol"].equals(base["symbol"]) and ctx["ts"].equals(base["ts"]):
-        return base.hstack(ctx.drop(*KEYS))
+        # Series, not ``ctx.drop``: an eager drop/select on a many-chunk frame (context_features collected in
+        # one run) copies its columns into one chunk, a copy that would live through the whole detection.
+        return base.hstack([ctx.get_column(name) for name in ctx.columns if name not in KEYS])
     joined = base.sort("ts").join_asof(ctx.sort("ts"), on="ts", by="symbol", strategy="backward")
     return joined.sort(*KEYS)
 
@@ -278,10 +288,11 @@ def detect_events(
     # Rules read only the symbol's own rows, so whole symbols can be detected a block at a time: the
     # expressions' temporaries then scale with the block, not the panel (same values, less peak memory).
     flag_parts, event_parts = [], []
-    for block in _symbol_blocks(frame, _BLOCK_ROWS):
-        block_flags, block_events = _detect_block(block, registry, spec_hash)
-        flag_parts.append(block_flags)
-        event_parts.append(block_events)
+    with _hashing_connection() as con:
+        for block in _symbol_blocks(frame, _BLOCK_ROWS):
+            block_flags, block_events = _detect_block(block, registry, spec_hash, con)
+            flag_parts.append(block_flags)
+            event_parts.append(block_events)
     # Blocks are whole symbols in symbol order, so block-wise sorted events concatenate to the sorted whole.
     # No rechunk: a contiguous copy of the outputs would be the run's peak (the parts are zero-copy chunks;
     # detect_events_for_day hands the IO manager one contiguous frame per day).
@@ -312,7 +323,7 @@ _ROW = "__row"
 
 
 def _detect_block(
-    frame: pl.DataFrame, registry: EventRegistry, spec_hash: str
+    frame: pl.DataFrame, registry: EventRegistry, spec_hash: str, con: duckdb.DuckDBPyConnection
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(event_flags, market_events) of a frame of whole symbols, sorted by (symbol, ts).
 
@@ -374,7 +385,7 @@ def _detect_block(
     else:
         events = pl.DataFrame(schema=schema)
     events = events.with_columns(
-        _hash_ids(_id_texts(events)),
+        _hash_ids(_id_texts(events), con),
         pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"),
     )
     return flags, events.select(*EVENT_COLUMNS)

@@ -370,3 +370,26 @@ def test_detection_reads_only_keys_and_rule_inputs(tmp_path) -> None:
     context.write_parquet(tmp_path / "c.parquet")
     scanned = detect_events(pl.scan_parquet(tmp_path / "f.parquet"), pl.scan_parquet(tmp_path / "c.parquet"))
     assert scanned[0].equals(events) and scanned[1].equals(flags)
+
+
+def test_context_columns_join_detection_without_a_copy() -> None:
+    """Property: when context_features has the features' (symbol, ts) rows, its rule inputs are attached as
+    they are (their own chunks), not copied into one chunk for the whole detection, also when its columns are
+    chunked differently (compute_context adds one-chunk NumPy results to a many-chunk frame). The events and
+    flags equal those detected on a one-chunk copy of the same context (truth)."""
+    from quant_platform.events.detect import _joined, rule_inputs
+
+    features = compute_features(make_bars(n_symbols=2, n_bars=900, seed=11))
+    one_chunk = compute_context(features).rechunk()
+    needed = rule_inputs(load_event_registry())
+    inputs = [c for c in one_chunk.columns if c in needed]
+    split = pl.concat([one_chunk.slice(0, 700), one_chunk.slice(700)], rechunk=False)
+    # every rule input in two chunks except the first, kept in one
+    chunked = pl.DataFrame([one_chunk[c] if c == inputs[0] else split[c] for c in one_chunk.columns])
+    chunks = {c: chunked[c].n_chunks() for c in inputs}
+    assert len(inputs) > 1 and set(chunks.values()) == {1, 2}
+    joined = _joined(features, chunked, needed)
+    assert {c: joined[c].n_chunks() for c in inputs} == chunks
+    events, flags = detect_events(features, chunked)
+    truth_events, truth_flags = detect_events(features, one_chunk)
+    assert events.equals(truth_events) and flags.equals(truth_flags)

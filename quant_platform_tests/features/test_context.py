@@ -90,3 +90,16 @@ def test_synthetic_market_gives_a_regime_mix_and_fires_the_correlation_events() 
     events, _ = detect_events(features, context)
     fired = set(events["event_type"])
     assert {"CORRELATION_BREAKDOWN_EVENT", "CORRELATION_SPIKE_EVENT"} <= fired
+
+
+def test_sorted_in_memory_input_shares_its_keys_and_gives_the_same_context(independent) -> None:
+    """Truth: the same input passed lazily and shuffled (sorted first). An in-memory input already in
+    (symbol, ts) order hands the context its own ``symbol, ts`` columns: the context's ts buffer is the
+    input's (memory shared, not a copy)."""
+    features = independent[0].rechunk()
+    context = compute_context(features)
+    assert context.equals(compute_context(features.lazy()))
+    assert context.equals(compute_context(features.sample(fraction=1.0, shuffle=True, seed=3)))
+    assert context.columns[:2] == ["symbol", "ts"]
+    own_ts = features["ts"].to_numpy(allow_copy=False)
+    assert np.shares_memory(context["ts"].rechunk().to_numpy(allow_copy=False), own_ts)
