@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from quant_platform.core.collect import IN_MEMORY
+
 
 def is_sorted_by_symbol_ts(frame: pl.LazyFrame) -> bool:
     """Whether rows are already in (symbol, ts) order with no null key: one pass, far cheaper than a sort.
@@ -18,4 +20,4 @@ def is_sorted_by_symbol_ts(frame: pl.LazyFrame) -> bool:
     first_row = pl.int_range(pl.len()) == 0
     # a null key anywhere counts as out of order, so that the sort places it
     ordered = symbol.is_not_null() & ts.is_not_null() & (first_row | in_order.fill_null(False))
-    return bool(frame.select(ordered.all()).collect().item())
+    return bool(frame.select(ordered.all()).collect(engine=IN_MEMORY).item())

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
+from quant_platform.core.collect import IN_MEMORY
 from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.events.registry import Condition, EventDef, EventRegistry, SignalRef, load_event_registry
 from quant_platform.specs import ontology_hash
@@ -232,7 +233,7 @@ def project_inputs(frame: pl.DataFrame | pl.LazyFrame, needed: frozenset[str]) -
 def _sorted(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The frame sorted by (symbol, ts); an already sorted DataFrame is returned as is (no copy)."""
     if isinstance(frame, pl.LazyFrame):
-        return frame.sort(*KEYS).collect()
+        return frame.sort(*KEYS).collect(engine=IN_MEMORY)
     # lazy: only symbol and ts are read (see project_inputs)
     return frame if is_sorted_by_symbol_ts(frame.lazy()) else frame.sort(*KEYS)
 
@@ -264,7 +265,7 @@ def _joined(
 def _in_memory(projected: pl.LazyFrame, source: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The projection sorted by (symbol, ts): a lazy source is sorted in its plan; an in-memory one is
     collected (zero-copy) and sorted only when it is not already in order."""
-    return _sorted(projected if isinstance(source, pl.LazyFrame) else projected.collect())
+    return _sorted(projected if isinstance(source, pl.LazyFrame) else projected.collect(engine=IN_MEMORY))
 
 
 def detect_events(
@@ -348,13 +349,13 @@ def _detect_block(
     lagged = sorted({(n, k) for e in active for n, k in values_read(e) if k})
     base = base.with_columns(
         pl.when(same_symbol(k)).then(pl.col(n).shift(k)).alias(_lag_column(n, k)) for n, k in lagged
-    ).collect()
+    ).collect(engine=IN_MEMORY)
     fired = {e.name: flag_expr(e, _materialised, same_symbol) for e in active}
     flag_cols = [fired.get(name, pl.lit(None, dtype=pl.Boolean)).alias(name) for name in registry.names]
     flags = (
         base.lazy()
         .select("symbol", "ts", *flag_cols, pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"))
-        .collect()
+        .collect(engine=IN_MEMORY)
     )
     wide = base.hstack([flags[e.name] for e in active])  # no copy: the flags become filterable columns
     order = {name: i for i, name in enumerate(sorted(registry.names))}  # event_type order, as strings sort
@@ -381,7 +382,9 @@ def _detect_block(
     schema = {k: v for k, v in EVENT_COLUMNS.items() if k not in ("event_id", "ontology_hash")}
     if parts:
         # (row, event_type) is the (symbol, ts, event_type) order: rows are sorted by (symbol, ts).
-        events = pl.concat(parts).collect().sort(_ROW, "__type_order").drop(_ROW, "__type_order")
+        events = (
+            pl.concat(parts).collect(engine=IN_MEMORY).sort(_ROW, "__type_order").drop(_ROW, "__type_order")
+        )
     else:
         events = pl.DataFrame(schema=schema)
     events = events.with_columns(

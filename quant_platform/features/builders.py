@@ -306,13 +306,17 @@ def boolean_as_float(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     return _col(f).cast(pl.Float64)
 
 
-@builder("sign_run_length")
+@builder("sign_run_length", locality="exact")
 def sign_run_length(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     cap_bars = f.params["cap_bars"]
     bars_per_print = f.params["funding_interval_minutes"] / ctx.bar_minutes
     sign = _col(f).sign()
     index = pl.int_range(pl.len(), dtype=pl.Int64)
-    run_start = pl.when((sign != sign.shift(1)).fill_null(True)).then(index).otherwise(None).forward_fill()
+    # A run starts where the sign changes or is unknown, or at a symbol's first row: integer positions on
+    # the whole column, exactly what the per-symbol computation gives.
+    new_symbol = (pl.col(SYMBOL_GROUP) != pl.col(SYMBOL_GROUP).shift(1)).fill_null(True)
+    new_run = (sign != sign.shift(1)).fill_null(True) | new_symbol
+    run_start = pl.when(new_run).then(index).otherwise(None).forward_fill()
     run_bars = (index - run_start + 1).clip(upper_bound=cap_bars).cast(pl.Float64)
     return pl.when(sign.is_null()).then(None).when(sign == 0).then(0.0).otherwise(run_bars / bars_per_print)
 
@@ -400,11 +404,10 @@ def wilder_atr(f: FeatureDef, ctx: BuildContext) -> Built:
 # --- calendar ------------------------------------------------------------------------------------------
 @builder("minute_of_day", locality="row")
 def minute_of_day(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
-    ts = _col(f)
-    offset = f.params["offset_bars"] * ctx.bar_minutes
-    return ((ts.dt.hour().cast(pl.Int64) * 60 + ts.dt.minute().cast(pl.Int64) + offset) % 1440).cast(
-        pl.Float64
-    )
+    """UTC minute of the day (plus the offset), from whole minutes since the epoch with integer floor
+    arithmetic: the same numbers as hour * 60 + minute, without decomposing every stamp into a calendar."""
+    minutes = _col(f).dt.epoch("ms") // 60_000 + f.params["offset_bars"] * ctx.bar_minutes
+    return (minutes - (minutes // 1440) * 1440).cast(pl.Float64)
 
 
 @builder("day_of_week", locality="row")

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from quant_platform.core.collect import IN_MEMORY
 from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.core.sessions import check_sessions
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
@@ -125,7 +126,7 @@ def validate_bars(
             # sorted by (symbol, ts), a duplicated row is a zero step
             duplicated=(pl.col("step") == timedelta(0)).sum(),
         )
-        .collect()
+        .collect(engine=IN_MEMORY)
     )
     if step["duplicated"][0]:
         raise ValueError(f"bars hold {step['duplicated'][0]} duplicated (symbol, ts) rows")
@@ -168,7 +169,7 @@ def _validate_observed(bars: pl.LazyFrame, grid_minutes: int) -> None:
             ).sum(),
             skipped=(pl.col("sessions_step") > 1).sum(),
         )
-        .collect()
+        .collect(engine=IN_MEMORY)
     )
     duplicated, off_grid, skipped = (int(steps[c][0]) for c in ("duplicated", "off_grid", "skipped"))
     if duplicated:
@@ -253,9 +254,9 @@ def compute_features(
     without funding); ``grid_minutes`` overrides the spec's bar length for the grid check only.
     ``sessions="observed"`` (daily bars, closed days absent): windows count the panel's sessions, i.e.
     trading days (see :func:`validate_bars`)."""
-    return features_plan(
-        bars, spec, families=families, grid_minutes=grid_minutes, sessions=sessions
-    ).collect()
+    return features_plan(bars, spec, families=families, grid_minutes=grid_minutes, sessions=sessions).collect(
+        engine=IN_MEMORY
+    )
 
 
 def lookback_days(

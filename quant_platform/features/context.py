@@ -16,6 +16,7 @@ import math
 import numpy as np
 import polars as pl
 
+from quant_platform.core.collect import IN_MEMORY
 from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.features.builders import zscore_expr
 from quant_platform.features.context_kernels import (
@@ -85,7 +86,7 @@ def _market_frame(
         pct_window, method="average", min_samples=math.ceil(cover * pct_window)
     )
     count = pl.col("mkt_vol").is_not_null().cast(pl.Float64).rolling_sum(pct_window, min_samples=1)
-    return market.with_columns(_masked(rank / count, pct, _MARKET_POS)).collect()
+    return market.with_columns(_masked(rank / count, pct, _MARKET_POS)).collect(engine=IN_MEMORY)
 
 
 def _masked(expr: pl.Expr, f: FeatureDef, position: str) -> pl.Expr:
@@ -157,7 +158,7 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     lazy = features.lazy().select("symbol", "ts", "warmup", "ret_1")
     if not is_sorted_by_symbol_ts(lazy):  # features_v1 comes sorted: one cheap pass instead of a sort
         lazy = lazy.sort("symbol", "ts")
-    frame = lazy.collect()
+    frame = lazy.collect(engine=IN_MEMORY)
     ret = frame["ret_1"].cast(pl.Float64).to_numpy()  # null -> NaN
     new_symbol = (frame["symbol"] != frame["symbol"].shift(1)).fill_null(True).to_numpy()
     starts = np.flatnonzero(new_symbol)
