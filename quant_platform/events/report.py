@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 import polars as pl
-from scipy.stats import poisson
 
 from quant_platform.events.detect import unavailable_reason, values_read
 from quant_platform.events.registry import EventDef, EventRegistry, load_event_registry
@@ -64,6 +63,9 @@ def _prevalence(daily: pl.DataFrame, event: EventDef, bars_per_day: int, tail: f
         pl.col("n").sum(), (pl.col("bars").sum() / bars_per_day).alias("days")
     )
     n, days = per_symbol["n"].cast(pl.Int64).to_numpy(), per_symbol["days"].to_numpy()
+    # imported here: scipy.stats costs ~60 MiB and ~0.5 s at import, which detection itself never needs
+    from scipy.stats import poisson
+
     too_few = poisson.cdf(n, lo_bound * days) < tail
     too_many = poisson.sf(n - 1, hi_bound * days) < tail
     rates = n / days
