@@ -158,15 +158,23 @@ def _measure(
     n_subset = min(shape["symbols"], PANDAS_SUBSET[name] if not quick else 2)
     subset = bars.filter(pl.col("symbol").is_in(bars["symbol"].unique().sort().head(n_subset).implode()))
     scale = shape["symbols"] / n_subset
-    # Best of three for every timing, ours and the references alike: one run on a shared 2-core machine
-    # swings by +-10%, which would decide a 10x target by chance.
-    repeat = 3
-    pandas_s, _ = best_of(lambda: pandas_features(subset, families), repeat=repeat)
-    pandas_rate = rows / (pandas_s * scale)
-    chain_s, _ = best_of(lambda: pandas_chain(subset, families), repeat=repeat)
-    chain_rate = rows / (chain_s * scale)
-    feat_s, _ = best_of(lambda: polars_features(bars, shape, families), repeat=repeat)
-    all_s, _ = best_of(lambda: polars_all(bars, shape, families), repeat=repeat)
+    # Best of three for every timing, ours and the references alike, taken in interleaved rounds (pandas
+    # features, ours, pandas chain, ours): this shared 2-core machine drifts by +-10-20% over a minute, which
+    # would otherwise decide a 10x target by when each side happened to run.
+    timings: dict[str, float] = {}
+    workloads = {
+        "pandas_features": lambda: pandas_features(subset, families),
+        "features": lambda: polars_features(bars, shape, families),
+        "pandas_chain": lambda: pandas_chain(subset, families),
+        "chain": lambda: polars_all(bars, shape, families),
+    }
+    for _ in range(3):
+        for key, workload in workloads.items():
+            seconds, _ = best_of(workload, repeat=1)
+            timings[key] = min(timings.get(key, float("inf")), seconds)
+    pandas_rate = rows / (timings["pandas_features"] * scale)
+    chain_rate = rows / (timings["pandas_chain"] * scale)
+    feat_s, all_s = timings["features"], timings["chain"]
     label = f"{shape['symbols']}x{shape['bars']}"
     ref_name = f"pandas groupby/rolling on {n_subset} of {shape['symbols']} symbols, time x{scale:g}"
     # The chain's cross-sectional context (market proxy, pairwise correlation) runs on the subset's own
