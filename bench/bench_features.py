@@ -12,6 +12,9 @@ bars (shared 2-core machine, noisy): pandas chain ~26-33 ms per symbol and conte
 from 40 to 200 symbols (flat: the 100-symbol subset scales honestly); below ~20 symbols fixed per-call costs
 dominate (71 ms per symbol at 10), so the quick run's 2-symbol subset overstates pandas time.
 
+Timings: best of four runs (two fresh processes, two runs each, after an untimed warm-up on a tiny panel that
+pays imports and the compiled-kernel load), ours and the references alike, in interleaved rounds.
+
 Peak RSS: the whole chain in one fresh process (bars -> features -> context -> events, the panel target's
 row), and, for the panel, an extra row with the largest asset step when each step runs in its own fresh
 process reading its inputs from Parquet, as Dagster's multiprocess executor runs the graph (not judged).
@@ -28,7 +31,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from bench.common import best_of, isolated, row
+from bench.common import isolated, isolated_result, row
 from bench.features_workloads import (
     CRYPTO,
     PANEL,
@@ -37,15 +40,14 @@ from bench.features_workloads import (
     QUICK_PANEL,
     first_call,
     make_panel,
-    polars_all,
-    polars_features,
     rss_run,
     step_context,
     step_events,
     step_features,
+    timed_best,
     write_panel,
 )
-from bench.pandas_reference import pandas_chain, pandas_context, pandas_events, pandas_features
+from bench.pandas_reference import pandas_context, pandas_events, pandas_features
 from quant_platform.features.spec import load_feature_spec
 
 PANDAS_SUBSET = {"crypto": 4, "panel": 100}
@@ -154,23 +156,16 @@ def _measure(
     rows = shape["symbols"] * shape["bars"]
     _check_reference_agrees(shape, families)
     _check_chain_reference_agrees(name)
-    bars = make_panel(shape["symbols"], shape["bars"], shape["minutes"])
     n_subset = min(shape["symbols"], PANDAS_SUBSET[name] if not quick else 2)
-    subset = bars.filter(pl.col("symbol").is_in(bars["symbol"].unique().sort().head(n_subset).implode()))
     scale = shape["symbols"] / n_subset
-    # Best of three for every timing, ours and the references alike, taken in interleaved rounds (pandas
-    # features, ours, pandas chain, ours): this shared 2-core machine drifts by +-10-20% over a minute, which
-    # would otherwise decide a 10x target by when each side happened to run.
+    # Every timing is the best of four runs: two fresh processes (``timed_best``) of two runs each, ours and
+    # the references alike, in interleaved rounds. A fresh process keeps each workload off the heap and caches
+    # that another left behind (in one long-lived process ours ran 10-20% slower after the pandas reference);
+    # the interleaving spreads this shared 2-core machine's drift over both sides.
     timings: dict[str, float] = {}
-    workloads = {
-        "pandas_features": lambda: pandas_features(subset, families),
-        "features": lambda: polars_features(bars, shape, families),
-        "pandas_chain": lambda: pandas_chain(subset, families),
-        "chain": lambda: polars_all(bars, shape, families),
-    }
-    for _ in range(3):
-        for key, workload in workloads.items():
-            seconds, _ = best_of(workload, repeat=1)
+    for _ in range(2):
+        for key in ("pandas_features", "features", "pandas_chain", "chain"):
+            seconds = isolated_result(timed_best, key, shape, families, n_subset)
             timings[key] = min(timings.get(key, float("inf")), seconds)
     pandas_rate = rows / (timings["pandas_features"] * scale)
     chain_rate = rows / (timings["pandas_chain"] * scale)

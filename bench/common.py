@@ -39,16 +39,12 @@ def _peak_rss_mib() -> float:
 
 def _child(fn: Callable[..., Any], args: tuple, queue: Any) -> None:
     start = time.perf_counter()
-    fn(*args)
+    result = fn(*args)
     elapsed = time.perf_counter() - start
-    queue.put((elapsed, _peak_rss_mib()))
+    queue.put((elapsed, _peak_rss_mib(), result))
 
 
-def isolated(fn: Callable[..., Any], *args: Any) -> tuple[float, float]:
-    """Run ``fn(*args)`` in a fresh spawned process; return (seconds, peak RSS in MiB) of that process.
-
-    ``fn`` must be a module-level function (picklable). The peak includes the interpreter and imports.
-    """
+def _spawned(fn: Callable[..., Any], args: tuple) -> tuple[float, float, Any]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(fn, args, queue))
@@ -57,6 +53,21 @@ def isolated(fn: Callable[..., Any], *args: Any) -> tuple[float, float]:
     if proc.exitcode != 0:
         raise RuntimeError(f"benchmark child failed with exit code {proc.exitcode}")
     return queue.get()
+
+
+def isolated(fn: Callable[..., Any], *args: Any) -> tuple[float, float]:
+    """Run ``fn(*args)`` in a fresh spawned process; return (seconds, peak RSS in MiB) of that process.
+
+    ``fn`` must be a module-level function (picklable). The peak includes the interpreter and imports.
+    """
+    seconds, peak_rss, _ = _spawned(fn, args)
+    return seconds, peak_rss
+
+
+def isolated_result(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``'s (small, picklable) return value, computed in a fresh spawned process: e.g. a timing
+    taken where no earlier workload of the benchmark has left its heap, allocator or caches behind."""
+    return _spawned(fn, args)[2]
 
 
 def row(
