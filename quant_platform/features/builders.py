@@ -47,19 +47,17 @@ BUILDERS: dict[str, Builder] = {}
 # "exact": reads earlier rows only through shifts or order statistics (max, min, rank, counts), whose
 #          results do not depend on where the column starts, and never further back than the feature's
 #          warm-up, so it runs on the whole sorted column and the warm-up mask keeps it inside its group;
-# "group": running sums (rolling mean/std/sum): evaluated per symbol, so their float round-off depends
-#          only on the symbol's own earlier rows (never on another symbol, never on later rows); a window
-#          that would reach across a gap is removed by the warm-up mask;
 # "kernel": rolling statistics computed by a compiled kernel that reads the group column itself (per symbol,
-#          or per segment for segment scope, see _per_group), hence run on the whole column;
-#          shifts around it are kept in their group by the warm-up mask as for "exact";
+#          or per segment for segment scope, see _per_group): their float round-off depends only on the
+#          group's own earlier rows (never on another symbol, never on later rows), hence run on the whole
+#          column; shifts around it are kept in their group by the warm-up mask as for "exact";
 # recursions (EWMA, Wilder) restart at every gap: their builders group the recursion per segment
 # themselves and are registered "exact" for everything around it.
 LOCALITY: dict[str, str] = {}
 
 
-def builder(name: str, locality: str = "group") -> Callable[[Builder], Builder]:
-    if locality not in ("row", "exact", "group", "kernel"):
+def builder(name: str, locality: str) -> Callable[[Builder], Builder]:
+    if locality not in ("row", "exact", "kernel"):
         raise ValueError(f"unknown locality {locality!r}")
 
     def register(fn: Builder) -> Builder:
@@ -113,16 +111,12 @@ def wilder_recursion(seeded: pl.Expr, period: int) -> pl.Expr:
 
 def zscore_expr(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
     """(x_t - mean) / std of the window's previous bars t-window..t-1 (the current bar is excluded), on a
-    whole column (the market series of ``context``); features use the per-symbol :func:`symbol_zscore`."""
+    whole column (the market series of ``context``); features use the compiled per-group
+    ``kernels.rolling_zscore``."""
     previous = values.shift(1)
     mean = previous.rolling_mean(window, min_samples=min_samples)
     std = previous.rolling_std(window, min_samples=min_samples)
     return _safe_div(values - mean, std)
-
-
-def symbol_zscore(values: pl.Expr, window: int, min_samples: int) -> pl.Expr:
-    """:func:`zscore_expr` per symbol in one fused pass; null where the previous window is constant."""
-    return kernel_expr(kernels.rolling_zscore, values, SYMBOL_GROUP, window, min_samples)
 
 
 # --- returns -------------------------------------------------------------------------------------------
@@ -189,27 +183,25 @@ def standardized_return(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
 def rolling_percentile(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     """Average rank of x_t among the window's valid values (itself counted) over their count, per symbol."""
     window = f.params["window"]
-    return kernel_expr(
-        kernels.rolling_rank_fraction, _col(f), SYMBOL_GROUP, window, ctx.min_samples(f, window)
-    )
+    return _per_group(f, kernels.rolling_rank_fraction, _col(f), window, ctx.min_samples(f, window))
 
 
 @builder("zscore", locality="kernel")
 def zscore(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return symbol_zscore(_col(f), window, ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_zscore, _col(f), window, ctx.min_samples(f, window))
 
 
 @builder("zscore_log", locality="kernel")
 def zscore_log(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return symbol_zscore(_positive_log(_col(f)), window, ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_zscore, _positive_log(_col(f)), window, ctx.min_samples(f, window))
 
 
 @builder("zscore_log1p", locality="kernel")
 def zscore_log1p(f: FeatureDef, ctx: BuildContext) -> pl.Expr:
     window = f.params["window"]
-    return symbol_zscore(_col(f).log1p(), window, ctx.min_samples(f, window))
+    return _per_group(f, kernels.rolling_zscore, _col(f).log1p(), window, ctx.min_samples(f, window))
 
 
 # --- momentum ------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from quant_platform.core.sessions import check_sessions
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
 from quant_platform.features.builders import (
     BUILDERS,
-    LOCALITY,
     N_VALID,
     SEGMENT_GROUP,
     SYMBOL_GROUP,
@@ -71,9 +70,8 @@ def _feature_expr(f: FeatureDef, ctx: BuildContext) -> tuple[pl.Expr, dict[str, 
         ready = ~pl.col("gap") & (pl.col(SYMBOL_POS) >= f.warmup_bars)
     else:
         raise ValueError(f"feature {f.name}: scope {f.scope!r} is not computed in {TABLE}")
-    if LOCALITY[f.builder] == "group":
-        expr = expr.over(SYMBOL_KEY)
-    # "row" and "exact" builders run on the whole sorted column: the mask above keeps them in their group.
+    # Every builder runs on the whole sorted column (see builders.LOCALITY): kernels group themselves, and the
+    # mask above keeps shifts and order statistics in their group.
     return pl.when(ready).then(expr).otherwise(None).alias(f.name), helpers
 
 

@@ -7,7 +7,8 @@ moments, sums Kahan-compensated (both as pandas' ``roll_var`` / ``roll_sum``), m
 deque, the average rank with a Fenwick tree over the group's compressed values, EWMA recursions restarted
 per group.
 
-Conventions of every kernel: ``x`` is float64 with NaN for a missing value; ``bounds`` holds the group
+Conventions of every kernel: ``x`` is float64 with NaN for a missing value (a NaN produced upstream counts
+as missing too, like a null: no feature input yields one by construction, e.g. logs are of positive values); ``bounds`` holds the group
 start offsets of the sorted column plus its length (see :func:`group_bounds`); a window is ``window``
 rows, missing values are skipped and ``min_samples`` non-missing values are required; the output is NaN
 where undefined. A value at row t reads only rows of its own group up to t, left to right, so truncating the
@@ -29,7 +30,9 @@ _jit = numba.njit(nogil=True, cache=True)
 
 
 def group_bounds(key: np.ndarray) -> np.ndarray:
-    """Start offsets of the runs of equal ``key`` (a sorted group id column) followed by its length."""
+    """Start offsets of the runs of equal ``key`` followed by its length. ``key`` must give every group its own
+    id (the running-count ids ``_symbol_key`` / ``_segment_key`` do): two adjacent groups sharing an id would
+    be read as one."""
     n = key.size
     changes = np.flatnonzero(key[1:] != key[:-1]) + 1
     return np.concatenate(([0], changes, [n])).astype(np.int64) if n else np.zeros(1, np.int64)

@@ -122,3 +122,27 @@ def test_kernel_expr_groups_by_the_key_column_and_returns_nulls_not_nan() -> Non
     assert empty.collect().height == 0
     undefined = frame.select(kernels.kernel_expr(kernels.rolling_std, pl.col("x"), "key", 3, 3)).collect()
     assert undefined.to_series().null_count() == 6 and undefined.to_series().is_nan().sum() == 0
+
+
+def test_long_series_far_from_zero_keeps_its_moments_accurate() -> None:
+    """Tens of thousands of add/remove steps on a level of 1e4 with a spread of 1e-3, seven orders of magnitude
+    apart (log open interest is such a series): a drifting running sum or a wrong remove step would show
+    here, where short random windows cannot reach it. Truth: a fresh two-pass mean/std of every window."""
+    rng = np.random.default_rng(7)
+    n, window = 30_000, 288
+    x = 1e4 + rng.normal(0.0, 1e-3, n).cumsum() * 0.05 + rng.normal(0.0, 1e-3, n)
+    x[rng.random(n) < 0.02] = np.nan
+    bounds = kernels.group_bounds(np.zeros(n, dtype=np.int64))
+    std = kernels.rolling_std(x, bounds, window, window // 2)
+    zscore = kernels.rolling_zscore(x, bounds, window, window // 2)
+    mean_ = kernels.rolling_mean(x - 1e4, bounds, window, window // 2)
+    for t in range(window, n, 97):
+        current = x[t - window + 1 : t + 1]
+        current = current[~np.isnan(current)]
+        previous = x[t - window : t]
+        previous = previous[~np.isnan(previous)]
+        np.testing.assert_allclose(std[t], current.std(ddof=1), rtol=1e-6)
+        np.testing.assert_allclose(mean_[t], (current - 1e4).mean(), rtol=1e-6, atol=1e-9)
+        if not np.isnan(x[t]):
+            expected = (x[t] - previous.mean()) / previous.std(ddof=1)
+            np.testing.assert_allclose(zscore[t], expected, rtol=1e-6, atol=1e-9)
