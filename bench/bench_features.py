@@ -80,12 +80,12 @@ def measure_rss(shape: dict, families: tuple[str, ...] | None) -> tuple[float, f
 
 
 def _check_reference_agrees(shape: dict, families: tuple[str, ...] | None) -> None:
-    """The pandas reference computes the same numbers (sampled: 2 symbols) before it is timed."""
+    """The pandas reference computes the same numbers (sampled: 4 symbols) before it is timed."""
     from quant_platform.features import compute_features
 
-    small = make_panel(2, min(shape["bars"], 1500), shape["minutes"], seed=1)
+    small = make_panel(4, min(shape["bars"], 1500), shape["minutes"], seed=1)
     pol = compute_features(small, families=families, grid_minutes=shape["minutes"])
-    ref = pandas_features(small, families)
+    ref = pandas_features(small, families, shape["minutes"])
     for name in [f.name for f in load_feature_spec().table_features("features_v1", families)]:
         np.testing.assert_allclose(pol[name].to_numpy(allow_copy=True), ref[name].to_numpy(dtype=float),
                                    rtol=1e-6, atol=1e-9, err_msg=name)  # fmt: skip
@@ -104,7 +104,7 @@ def check_chain_agrees(
     features = compute_features(bars, families=families, grid_minutes=grid_minutes)
     context = compute_context(features)
     events, flags = detect_events(features, context)
-    ref_features = pandas_features(bars, families)
+    ref_features = pandas_features(bars, families, grid_minutes)
     ref_context = pandas_context(ref_features)
     ref_events, ref_flags = pandas_events(ref_features, ref_context)
 

@@ -134,16 +134,16 @@ def timed_best(
     (steady-state) run, as in a backfill that computes many partitions in one process: for both sides alike."""
     bars = make_panel(shape["symbols"], shape["bars"], shape["minutes"])
     if workload.startswith("pandas_"):
-        from bench.pandas_reference import pandas_chain, pandas_features
+        from bench.pandas_reference import pandas_chain, pandas_features, to_pandas_bars
 
         subset = bars.filter(pl.col("symbol").is_in(bars["symbol"].unique().sort().head(n_subset).implode()))
         del bars
         reference = pandas_features if workload == "pandas_features" else pandas_chain
 
-        def run(frame: pl.DataFrame) -> object:
-            return reference(frame, families)
+        def run(frame: object) -> object:
+            return reference(frame, families, shape["minutes"])
 
-        data = subset
+        data = to_pandas_bars(subset)  # the reference's own input format, converted before timing
     else:
         ours = polars_features if workload == "features" else polars_all
 

@@ -30,7 +30,15 @@ def _pandas_state(values: pd.Series, state: StateDef) -> pd.Series:
 
 
 # --- features_v1 --------------------------------------------------------------------------------------------
-def _pandas_feature(df: pd.DataFrame, f: FeatureDef, keys: list[str], cover: float) -> pd.Series:
+def _ewm_mean(values: pd.Series, by: list[pd.Series], alpha: float) -> pd.Series:
+    """pandas' own grouped EWMA (``groupby(...).ewm``), back on the original row labels."""
+    grouped = values.groupby(by, sort=False).ewm(alpha=alpha, adjust=False, ignore_na=True).mean()
+    return grouped.reset_index(level=list(range(len(by))), drop=True)
+
+
+def _pandas_feature(
+    df: pd.DataFrame, f: FeatureDef, keys: list[str], cover: float, bar_minutes: int
+) -> pd.Series:
     """One feature with pandas groupby/rolling/ewm (straightforward, no tricks)."""
     p = f.params
     x = df[f.inputs[0]] if f.inputs else None
@@ -57,9 +65,7 @@ def _pandas_feature(df: pd.DataFrame, f: FeatureDef, keys: list[str], cover: flo
         seed_at = 1 + period
         seeded = values.where(n_valid > seed_at)
         seeded = seeded.mask(n_valid == seed_at, roll(values, "mean", period, period))
-        return seeded.groupby([df[k] for k in keys], sort=False).transform(
-            lambda s: s.ewm(alpha=1 / period, adjust=False, ignore_na=True).mean()
-        )
+        return _ewm_mean(seeded, [df[k] for k in keys], 1 / period)
 
     b = f.builder
     if b == "log_return":
@@ -71,8 +77,7 @@ def _pandas_feature(df: pd.DataFrame, f: FeatureDef, keys: list[str], cover: flo
         return x - shift(x, p["horizon"])
     if b == "ewma_vol":
         alpha = 2 / (p["span"] + 1)
-        return np.sqrt((x**2).groupby([df[k] for k in keys], sort=False).transform(
-            lambda s: s.ewm(alpha=alpha, adjust=False, ignore_na=True).mean()))  # fmt: skip
+        return np.sqrt(_ewm_mean(x**2, [df[k] for k in keys], alpha))
     if b == "rolling_std":
         return roll(x, "std")
     if b == "rolling_std_of_log":
@@ -129,7 +134,7 @@ def _pandas_feature(df: pd.DataFrame, f: FeatureDef, keys: list[str], cover: flo
         run_id = brk.groupby(df["symbol"], sort=False).cumsum()
         run = sign.groupby([df["symbol"], run_id], sort=False).cumcount() + 1
         return (
-            (run.clip(upper=p["cap_bars"]) / (p["funding_interval_minutes"] / 5))
+            (run.clip(upper=p["cap_bars"]) / (p["funding_interval_minutes"] / bar_minutes))
             .where(sign != 0, 0.0)
             .where(sign.notna())
         )
@@ -159,7 +164,7 @@ def _pandas_feature(df: pd.DataFrame, f: FeatureDef, keys: list[str], cover: flo
         tr = pd.concat([h - lo, (h - pc).abs(), (lo - pc).abs()], axis=1).max(axis=1).where(pc.notna())
         return wilder(tr, p["period"])
     if b == "minute_of_day":
-        return ((x.dt.hour * 60 + x.dt.minute + p["offset_bars"] * 5) % 1440).astype(float)
+        return ((x.dt.hour * 60 + x.dt.minute + p["offset_bars"] * bar_minutes) % 1440).astype(float)
     if b == "day_of_week":
         return (x.dt.weekday + 1).astype(float)
     raise ValueError(f"no pandas reference for builder {b}")
@@ -179,10 +184,20 @@ def _dependency_stages(features: tuple[FeatureDef, ...]) -> list[list[FeatureDef
     return stages
 
 
-def pandas_features(bars: pl.DataFrame, families: tuple[str, ...] | None) -> pd.DataFrame:
-    """The same features_v1 columns (same spec, same gap/warm-up masking) with pandas."""
+def to_pandas_bars(bars: pl.DataFrame) -> pd.DataFrame:
+    """The bars as a pandas frame in (symbol, ts) order: the reference's input, converted before it is timed
+    (ours reads the Polars frame as it is)."""
+    return bars.sort("symbol", "ts").to_pandas()
+
+
+def pandas_features(
+    bars: pl.DataFrame | pd.DataFrame, families: tuple[str, ...] | None, bar_minutes: int | None = None
+) -> pd.DataFrame:
+    """The same features_v1 columns (same spec, same gap/warm-up masking) with pandas. ``bars``: Polars, or
+    pandas already in (symbol, ts) order (:func:`to_pandas_bars`); ``bar_minutes``: default the spec's."""
     spec = load_feature_spec()
-    df = bars.sort("symbol", "ts").to_pandas()
+    bar_minutes = bar_minutes or spec.bar_minutes
+    df = to_pandas_bars(bars) if isinstance(bars, pl.DataFrame) else bars.copy(deep=False)
     df["_segment"] = df["gap"].astype(int).groupby(df["symbol"]).cumsum()
     df["_n_valid"] = (~df["gap"]).astype(int).groupby([df["symbol"], df["_segment"]]).cumsum()
     df["_symbol_pos"] = df.groupby("symbol").cumcount()
@@ -190,7 +205,7 @@ def pandas_features(bars: pl.DataFrame, families: tuple[str, ...] | None) -> pd.
     features = spec.table_features("features_v1", families)
     for stage in _dependency_stages(features):
         for f in stage:
-            values = _pandas_feature(df, f, keys, spec.min_coverage)
+            values = _pandas_feature(df, f, keys, spec.min_coverage, bar_minutes)
             if f.scope == "segment":
                 df[f.name] = values.where(df["_n_valid"] > f.warmup_bars)
             else:
@@ -293,11 +308,7 @@ def pandas_context(features: pd.DataFrame, spec: FeatureSpec | None = None) -> p
     n_valid = market["mkt_ret"].notna().groupby(segment).cumsum()
     vol = defs["mkt_vol"]
     alpha = 2.0 / (vol.params["span"] + 1.0)
-    ewma = (
-        (market["mkt_ret"] ** 2)
-        .groupby(segment)
-        .transform(lambda s: s.ewm(alpha=alpha, adjust=False, ignore_na=True).mean())
-    )
+    ewma = _ewm_mean(market["mkt_ret"] ** 2, [segment], alpha)
     market["mkt_vol"] = np.sqrt(ewma).where(n_valid >= vol.warmup_bars)
     dz = defs["dispersion_z"]
     w = dz.params["window"]
@@ -486,9 +497,11 @@ def pandas_events(
     return out, flags
 
 
-def pandas_chain(bars: pl.DataFrame, families: tuple[str, ...] | None = None) -> int:
+def pandas_chain(
+    bars: pl.DataFrame | pd.DataFrame, families: tuple[str, ...] | None = None, bar_minutes: int | None = None
+) -> int:
     """bars -> features_v1 -> context_features -> (market_events, event_flags) in pandas; total rows out."""
-    features = pandas_features(bars, families)
+    features = pandas_features(bars, families, bar_minutes)
     context = pandas_context(features)
     events, flags = pandas_events(features, context)
     return len(features) + len(context) + len(events) + len(flags)
