@@ -185,9 +185,10 @@ def _measure(
         return rate / reference >= 10 and (name != "panel" or rss < RSS_TARGET_MB)
 
     return [
+        # The target is on feature + event throughput against pandas doing the same work (next row);
+        # features_v1 alone is its first component, printed for the breakdown.
         row(f"features:{name}", f"features_v1 rows/s ({label})", rows / feat_s, "rows/s", reference=pandas_rate,
-            reference_name=ref_name, target=target, target_met=met(rows / feat_s, pandas_rate, feat_rss),
-            peak_rss_mb=feat_rss),
+            reference_name=ref_name + "; component of the next row, not judged", peak_rss_mb=feat_rss),
         row(f"features:{name}", f"features+context+events rows/s ({label})", rows / all_s, "rows/s",
             reference=chain_rate, reference_name=chain_ref_name, target=target,
             target_met=met(rows / all_s, chain_rate, all_rss), peak_rss_mb=all_rss),
