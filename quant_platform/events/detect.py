@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import polars as pl
@@ -288,12 +289,20 @@ def detect_events(
     frame = _joined(features, context, rule_inputs(registry))
     # Rules read only the symbol's own rows, so whole symbols can be detected a block at a time: the
     # expressions' temporaries then scale with the block, not the panel (same values, less peak memory).
-    flag_parts, event_parts = [], []
-    with _hashing_connection() as con:
+    flag_parts, hashed_blocks = [], []
+    # A block's ids are hashed on a worker thread while the next block is detected (DuckDB releases the GIL
+    # while it hashes); one connection, used by that one thread only.
+    with _hashing_connection() as con, ThreadPoolExecutor(max_workers=1) as hasher:
         for block in _symbol_blocks(frame, _BLOCK_ROWS):
-            block_flags, block_events = _detect_block(block, registry, spec_hash, con)
+            block_flags, block_events = _detect_block(block, registry, spec_hash)
             flag_parts.append(block_flags)
-            event_parts.append(block_events)
+            hashed_blocks.append((block_events, hasher.submit(_hash_ids, _id_texts(block_events), con)))
+        event_parts = [
+            block_events.with_columns(
+                ids.result(), pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash")
+            ).select(*EVENT_COLUMNS)
+            for block_events, ids in hashed_blocks
+        ]
     # Blocks are whole symbols in symbol order, so block-wise sorted events concatenate to the sorted whole.
     # No rechunk: a contiguous copy of the outputs would be the run's peak (the parts are zero-copy chunks;
     # detect_events_for_day hands the IO manager one contiguous frame per day).
@@ -324,9 +333,10 @@ _ROW = "__row"
 
 
 def _detect_block(
-    frame: pl.DataFrame, registry: EventRegistry, spec_hash: str, con: duckdb.DuckDBPyConnection
+    frame: pl.DataFrame, registry: EventRegistry, spec_hash: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(event_flags, market_events) of a frame of whole symbols, sorted by (symbol, ts).
+    """(event_flags, market_events without ``event_id`` and ``ontology_hash``) of a frame of whole symbols,
+    sorted by (symbol, ts).
 
     Every lagged value a rule reads is materialised once (the same shift serves every event that reads it);
     flags are evaluated on every bar in one select; direction, severity and trigger only on the fired rows.
@@ -387,11 +397,7 @@ def _detect_block(
         )
     else:
         events = pl.DataFrame(schema=schema)
-    events = events.with_columns(
-        _hash_ids(_id_texts(events), con),
-        pl.lit(spec_hash, dtype=pl.String).alias("ontology_hash"),
-    )
-    return flags, events.select(*EVENT_COLUMNS)
+    return flags, events  # event_id and ontology_hash are added by detect_events
 
 
 EVENT_COLUMNS = {
