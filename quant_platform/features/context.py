@@ -114,28 +114,6 @@ def _cross_section(
     ).with_columns(pl.Series(_MARKET_SUM, total))
 
 
-def _pairwise_correlation(
-    ret: np.ndarray,
-    time_index: np.ndarray,
-    column: np.ndarray,
-    shape: tuple[int, int],
-    window: int,
-    min_samples: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rolling average pairwise correlation of ret_1 without forming the N x N pairs (O(N) per bar).
-
-    With window variances v_i, volatilities s_i and S = sum_i x_i: var(S) - sum v_i = sum_{i!=j} s_i s_j rho_ij,
-    so ``(var(S) - sum v) / ((sum s)^2 - sum v)`` is the average of the pairwise correlations weighted by
-    s_i s_j (the realised form of the CBOE implied-correlation formula), and ``(cov(x_i, S) - v_i) /
-    (s_i (sum s - s_i))`` is symbol i's average correlation to the others weighted by s_j. Both are exact
-    identities; with equal volatilities they are the plain averages. The window counts only bars where every
-    symbol of the frame has a return (a pair's window never mixes different bars).
-    Returns ``avg_pair_corr`` and ``corr_others`` for the rows (NaN where undefined), computed on the T x N
-    matrix the rows scatter to by their (bar, symbol) cell (a 2,000-column pivot or O(N) polars expressions
-    do not scale to an equity panel)."""
-    return pairwise_correlation(ret, time_index, column, shape[0], shape[1], window, min_samples)
-
-
 def _window(f: FeatureDef, cover: float, *extra: int) -> tuple[int, ...]:
     """A rolling feature's ``(window, min_samples, warmup, *extra)`` for the kernels."""
     window = int(f.params["window"])
@@ -204,8 +182,8 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
     pair_window = pair_def.params["window"]
     if others_def.params["window"] != pair_window:  # one pass computes both from the same window sums
         raise ValueError("context.yaml: avg_pair_corr_288 and corr_others_288 must share one window")
-    avg_pair, to_others = _pairwise_correlation(
-        ret, time_index, column, (n_times, len(starts)), pair_window, math.ceil(cover * pair_window)
+    avg_pair, to_others = pairwise_correlation(
+        ret, time_index, column, n_times, len(starts), pair_window, math.ceil(cover * pair_window)
     )
 
     market_columns = ("mkt_ret", "dispersion", "dispersion_z", "mkt_vol", "mkt_vol_percentile")
@@ -225,6 +203,8 @@ def compute_context(features: pl.LazyFrame | pl.DataFrame, spec: FeatureSpec | N
         _masked_array(avg_pair, time_index, pair_def),
         _masked_array(to_others, symbol_pos, others_def),
     ]
+    # The Series above hold their own buffers (nan_to_null copies), so the NumPy arrays (8 bytes a row each)
+    # are released before the output frame is assembled: that assembly is this step's peak.
     del (
         ret,
         loo,

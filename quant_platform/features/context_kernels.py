@@ -269,7 +269,15 @@ def pairwise_correlation(
     min_samples: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Trailing average pairwise correlation of the symbols' returns and each symbol's average correlation
-    to the others, from window moments of each symbol and of the bar's sum S (the identities are in context._pairwise_correlation).
+    to the others, from window moments of each symbol and of the bar's sum S, without forming the N x N pairs
+    (O(N) per bar).
+
+    With window variances v_i, volatilities s_i and S = sum_i x_i: var(S) - sum v_i = sum_{i!=j} s_i s_j rho_ij,
+    so ``(var(S) - sum v) / ((sum s)^2 - sum v)`` is the average of the pairwise correlations weighted by
+    s_i s_j (the realised form of the CBOE implied-correlation formula), and ``(cov(x_i, S) - v_i) /
+    (s_i (sum s - s_i))`` is symbol i's average correlation to the others weighted by s_j. Both are exact
+    identities; with equal volatilities they are the plain averages. The window counts only bars where every
+    symbol of the frame has a return (a pair's window never mixes different bars).
 
     Rows are scattered to a bars x symbols matrix by (``time_index``, ``column``) (a later duplicate cell
     wins); only complete bars (every symbol valid, at least two symbols) enter the windows, the others count
