@@ -15,9 +15,11 @@ from quant_platform.defs.checks import schema_check_result, schema_check_spec
 from quant_platform.defs.io_manager import ALLOW_MISSING_KEY, PARTITION_KEY_COLUMN_KEY, parquet_output
 from quant_platform.defs.partitions import daily_partitions, lookback
 from quant_platform.defs.resources import MarketDataResource
-from quant_platform.market import cleaning
+from quant_platform.market import cleaning, source_checks
+from quant_platform.market import quarantine as q
 from quant_platform.market.reconciliation import reconciliation_report
 from quant_platform.market.schemas import MARKET_SCHEMAS, Bars5m, QuarantinedRows
+from quant_platform.market.sources.base import RAW_TABLES, covered_symbols
 
 GROUP = "market"
 # Every market asset handles a range of days in one run (one file per day), so backfills and
@@ -74,11 +76,18 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
     )
     def raw_table(context: dg.AssetExecutionContext, market_data: MarketDataResource):
         source = market_data.source()
-        try:
-            parts = {day: source.fetch(table, day) for day in context.partition_keys}
-        except Exception:
-            context.log.error(f"{source.name} failed; its health: {_source_health(source)}")
-            raise
+        parts = {}
+        for day in context.partition_keys:
+            try:
+                parts[day] = source.fetch(table, day)
+            except ValueError as exc:  # malformed content: the run's failure names the file and line
+                context.log.error(f"{source.name} failed; its health: {_source_health(source)}")
+                raise dg.Failure(description=_unreadable_message(asset_name, day, exc, market_data)) from exc
+            except Exception:
+                context.log.error(f"{source.name} failed; its health: {_source_health(source)}")
+                raise
+        if table == source_checks.CHECKED_TABLE:
+            _require_bars(source, parts, market_data)
         whole = pl.concat(list(parts.values()), how="vertical")
         metadata = {"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
         health = _source_health(source)
@@ -88,6 +97,43 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
         yield schema_check_result(asset_name, schema, whole)
 
     return raw_table
+
+
+def _unreadable_message(asset_name: str, day: str, exc: ValueError, market_data: MarketDataResource) -> str:
+    hint = (
+        " (market_data.unparseable_lines: quarantine keeps the readable lines and quarantines the others as "
+        "unparseable_line)"
+        if market_data.kind == "binance_files" and market_data.unparseable_lines == "fail"
+        else ""
+    )
+    return f"{asset_name} {day}: unreadable source data: {exc}{hint}"
+
+
+def _require_bars(source: object, parts: dict[str, pl.DataFrame], market_data: MarketDataResource) -> None:
+    """Fail the step (nothing written) when a day's source gave a universe symbol no bar rows and the day
+    is not known-empty: the message names the source's root, the symbols and the files looked for."""
+    known_empty = market_data.known_empty()
+    problems = [
+        message
+        for day, frame in parts.items()
+        if (
+            message := source_checks.missing_bars_message(
+                source,
+                day,
+                frame,
+                market_data.symbols,
+                sessions=market_data.sessions,
+                known_empty=known_empty,
+            )
+        )
+    ]
+    if problems:
+        raise dg.Failure(
+            description=f"{len(problems)} day(s) without bars: "
+            + " | ".join(problems[:3])
+            + (f" | and {len(problems) - 3} more day(s)" if len(problems) > 3 else ""),
+            metadata={"days_without_bars": dg.MetadataValue.json(problems)},
+        )
 
 
 raw_assets = [_raw_asset(name, table, text) for name, (table, text) in RAW_ASSETS.items()]
@@ -140,7 +186,8 @@ def _stored_under(frame: pl.DataFrame, partition: str) -> pl.DataFrame:
             asset="bars_5m",
             blocking=True,
             description="raw = clean + quarantined for every table; no duplicate (symbol, ts); OHLC invariants; "
-            "a complete 5m grid per symbol (coverage reported per symbol).",
+            "a complete 5m grid per symbol (coverage reported per symbol); a day that yields no clean bar "
+            "(any symbol on a continuous grid, every symbol on observed sessions) fails unless known-empty.",
         ),
     ],
 )
@@ -156,9 +203,15 @@ def clean_market(
     """Clean each day of the run on its own (a single-run backfill cleans day by day)."""
     universe = tuple(market_data.symbols)
     now = wall_clock()
+    source = market_data.source()
+    known_empty = market_data.known_empty()
     bars, quarantine, reports = {}, {}, []
     for day in context.partition_keys:
         previous = (parse_day(day) - timedelta(days=1)).isoformat()
+        unparseable = None
+        rejected_lines = getattr(source, "rejected_lines", None)
+        if callable(rejected_lines):
+            unparseable = q.unparseable_rows([line for t in RAW_TABLES for line in rejected_lines(t, day)])
         result = cleaning.clean_day(
             day,
             _stored_under(perp, day),
@@ -173,12 +226,20 @@ def clean_market(
             ),
             prior_funding=_stored_under(funding, previous),
             prior_open_interest=_stored_under(open_interest, previous),
+            liquidation_symbols=covered_symbols(source, "liquidations", day),
+            unparseable=unparseable,
         )
         bars[day], quarantine[day] = result.bars, result.quarantined
         reports.append(
             {
                 "day": day,
-                **reconciliation_report(result, universe, market_data.bar_minutes, market_data.sessions),
+                **reconciliation_report(
+                    result,
+                    universe,
+                    market_data.bar_minutes,
+                    market_data.sessions,
+                    known_empty=day in known_empty,
+                ),
             }
         )
     all_bars = pl.concat(list(bars.values()))

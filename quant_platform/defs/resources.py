@@ -1,9 +1,13 @@
 """Resources of the market layer: which data source feeds the graph, and where the store lives."""
 
 import os
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import PrivateAttr
+
+if TYPE_CHECKING:
+    from quant_platform.market.source_checks import KnownEmptyDays
 
 from quant_platform.core import roots
 from quant_platform.market.sources.base import MarketDataSource
@@ -47,6 +51,12 @@ class MarketDataResource(dg.ConfigurableResource):
     # "continuous" (every day is a session; a missing bar is a gap row) or "observed" (daily bars only, e.g.
     # equity CSVs: a day on which no symbol traded is a closed session and has no bars_5m rows at all).
     sessions: str = "continuous"
+    # Days the source is known to have no bars (ISO dates or weekday names, e.g. "saturday" for hourly FX).
+    # Any other day on which a universe symbol gets no bar rows fails raw_perp_bars, naming what was looked for.
+    known_empty_days: list[str] = []  # noqa: RUF012 (pydantic copies field defaults per instance)
+    # binance_files: "fail" (an unparseable line fails the run, naming file and line) or "quarantine" (the
+    # line goes to quarantined_rows as unparseable_line with file, line and reason; the rest is kept).
+    unparseable_lines: str = "fail"
 
     _source: MarketDataSource | None = PrivateAttr(default=None)
 
@@ -69,6 +79,7 @@ class MarketDataResource(dg.ConfigurableResource):
             options["seed"] = self.seed
         elif self.kind == "binance_files":
             options["root"] = self.root
+            options["unparseable_lines"] = self.unparseable_lines
         elif self.kind == "binance_rest":
             options["base_urls"] = {"futures": self.futures_base_url, "spot": self.spot_base_url}
             options["retry"] = _set(
@@ -92,7 +103,17 @@ class MarketDataResource(dg.ConfigurableResource):
                 options["columns"] = {"time": self.time_column, "symbol": None, "adj_close": None}
         else:
             raise ValueError(f"unknown market data source kind {self.kind!r}")
+        if self.unparseable_lines != "fail" and self.kind != "binance_files":
+            raise ValueError(
+                f"unparseable_lines={self.unparseable_lines!r} is only supported by binance_files"
+            )
         return make_source(self.kind, **options)
+
+    def known_empty(self) -> "KnownEmptyDays":
+        """``known_empty_days`` parsed (a bad entry is an error naming it)."""
+        from quant_platform.market.source_checks import KnownEmptyDays
+
+        return KnownEmptyDays.parse(self.known_empty_days)
 
 
 def _set(**options: object) -> dict[str, object]:

@@ -36,7 +36,11 @@ the day, e.g. 60 or 1440 for hourly/daily CSV sources)
   unless the caller passes the previous day's prints (``prior_funding`` / ``prior_open_interest``: only the
   last valid print per symbol before the day start is used).
 - ``liq_long_notional`` / ``liq_short_notional``: sums of SELL / BUY liquidation notionals with ``ts`` in
-  ``[slot, slot + interval)``; 0 when none.
+  ``[slot, slot + interval)``; 0 when the source knows the symbol's liquidations for the day and there were
+  none, null on every row of a symbol whose liquidations the source does not know (``liquidation_symbols``:
+  no liquidation file, a source without liquidation data). Missing is null, never zero.
+- Unparseable source lines (a source in ``quarantine`` mode, passed as ``unparseable``: QuarantinedRows
+  rows with reason ``unparseable_line``) are quarantine rows of their table and count as its raw rows.
 - ``volume_ok``: ``volume > volume_ok_fraction × rolling median`` of the symbol's volumes over its last
   ``volume_ok_window`` slots of the day (current bar included: its volume is known at its close; gap rows
   and null volumes do not count). False on gap rows; True for a non-gap bar with null volume (nothing to
@@ -130,9 +134,11 @@ class CleaningConfig:
     ``volume_ok_fraction`` / ``volume_ok_window``: the volume filter (5% of the trailing median over one day
     of 5m slots: only near-empty bars fail).
     ``sessions``: ``"continuous"`` (every slot of every day is a session: a missing bar is a gap row) or
-    ``"observed"`` (daily bars only, e.g. equities): a day is a session iff at least one symbol has a valid bar
-    that day; a closed day has no rows at all, while on a session day a symbol without a bar still gets an
-    explicit gap row. Trade-off: with a one-symbol universe a missing day cannot be told from a holiday.
+    ``"observed"`` (daily bars only, e.g. equities): a day is a session iff the source delivered at least one
+    bar carrying a price that day (valid or not: a day whose priced bars are all quarantined is a session
+    with no clean bar, which the reconciliation fails, never a quiet holiday); a closed day has no rows at
+    all, while on a session day a symbol without a bar still gets an explicit gap row. Trade-off: with a
+    one-symbol universe a missing day cannot be told from a holiday.
     """
 
     interval_minutes: int = 5
@@ -476,6 +482,24 @@ def _last_before(
     )
 
 
+def _priced(raw: pl.DataFrame) -> bool:
+    """Some row carries a finite price in any OHLC field."""
+    prices = [pl.col(c).is_finite().fill_null(False) for c in ("open", "high", "low", "close")]
+    return raw.height > 0 and bool(raw.select(pl.any_horizontal(prices).any()).item())
+
+
+def _unknown_liquidations(known: tuple[str, ...] | None) -> list[pl.Expr]:
+    """Null liquidation sums for symbols whose liquidations the source does not know (none when ``known`` is
+    None: every symbol is known)."""
+    if known is None:
+        return []
+    is_known = pl.col("symbol").is_in(list(known))
+    return [
+        pl.when(is_known).then(pl.col(c)).otherwise(None).alias(c)
+        for c in ("liq_long_notional", "liq_short_notional")
+    ]
+
+
 def clean_day(
     day: str,
     perp_bars: pl.DataFrame,
@@ -489,8 +513,14 @@ def clean_day(
     config: CleaningConfig | None = None,
     prior_funding: pl.DataFrame | None = None,
     prior_open_interest: pl.DataFrame | None = None,
+    liquidation_symbols: tuple[str, ...] | None = None,
+    unparseable: pl.DataFrame | None = None,
 ) -> CleanResult:
-    """Validate one UTC day of raw tables and build the cleaned bar grid (see the module docstring)."""
+    """Validate one UTC day of raw tables and build the cleaned bar grid (see the module docstring).
+
+    ``liquidation_symbols``: the symbols whose liquidations the source knows for the day (None: all of them);
+    the others get null ``liq_*_notional``. ``unparseable``: the source's unparseable lines of the day as
+    QuarantinedRows rows, added to the quarantine and to their table's raw count."""
     cfg = config or CleaningConfig()
     perp_raw = perp_bars if perp_bars is not None else pl.DataFrame(schema=BAR_COLUMNS)
     spot_raw = spot_bars if spot_bars is not None else pl.DataFrame(schema=BAR_COLUMNS)
@@ -576,12 +606,13 @@ def clean_day(
             (pl.col("n_source_bars") == 0).alias("gap"),
             (1e4 * (pl.col("close") / pl.col("spot_close") - 1.0)).alias("basis_bps"),
         )
-        .with_columns(judged.alias("volume_ok"))
+        .with_columns(judged.alias("volume_ok"), *_unknown_liquidations(liquidation_symbols))
         .select([pl.col(c).cast(t) for c, t in BARS_5M_COLUMNS.items()])
         .collect(engine=ENGINE)
     )
-    if cfg.sessions == "observed" and perp.height + spot.height + liq.height == 0:
-        # No symbol has a valid bar: the market was closed, so the day holds no session (and no rows).
+    if cfg.sessions == "observed" and not (_priced(perp_raw) or _priced(spot_raw) or liq.height):
+        # The source delivered no bar with a price: the market was closed, so the day holds no session (and
+        # no rows). Priced bars that were all quarantined are a session without clean bars, not a holiday.
         clean_bars = clean_bars.clear()
     # Bars and liquidations are counted from the output they went into; funding/OI prints are as-of joined
     # (not aggregated), so every valid print is a clean row of its table.
@@ -599,6 +630,10 @@ def clean_day(
         "open_interest": 0 if open_interest is None else open_interest.height,
         "liquidations": 0 if liquidations is None else liquidations.height,
     }
+    if unparseable is not None and unparseable.height:
+        quarantined = pl.concat([quarantined, unparseable.select(quarantined.columns)])
+        for table, n in Counter(unparseable["source_table"].to_list()).items():
+            raw_counts[table] += n  # the lines the source read for the table, parseable or not
     q_counts = dict.fromkeys(TABLES, 0) | Counter(quarantined["source_table"].to_list())
     accounting = {
         t: {"raw": raw_counts[t], "clean": clean_counts[t], "quarantined": q_counts[t]} for t in TABLES

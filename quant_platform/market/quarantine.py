@@ -8,6 +8,8 @@ validators check them (see :mod:`quant_platform.market.cleaning`).
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 from quant_platform.core.timeutil import TS_DTYPE
@@ -31,6 +33,8 @@ MISSING_VALUE = "missing_value"  # the table's main value null or NaN
 NEGATIVE_VALUE = "negative_value"  # open interest < 0
 NONPOSITIVE_VALUE = "nonpositive_value"  # liquidation price, qty or notional <= 0
 UNKNOWN_SIDE = "unknown_side"  # liquidations: side null or neither BUY nor SELL
+# Source lines that could not be parsed at all (a source in quarantine mode; payload: file, line, why, text).
+UNPARSEABLE_LINE = "unparseable_line"
 
 BAR_REASONS = (
     TS_OUTSIDE_DAY,
@@ -74,3 +78,22 @@ def quarantine_rows(
         pl.col(reason_column).cast(pl.String).alias("reason"),
         pl.struct(original).struct.json_encode().alias("payload"),
     )
+
+
+def unparseable_rows(lines: list, source_table: str | None = None) -> pl.DataFrame:
+    """QuarantinedRows rows for unparseable source lines (objects with ``table``, ``symbol``, ``file``,
+    ``line``, ``reason``, ``text``): ``ts`` null (the line's time could not be read or trusted), the payload
+    names the file and line."""
+    rows = [
+        {
+            "source_table": source_table or line.table,
+            "symbol": line.symbol,
+            "ts": None,
+            "reason": UNPARSEABLE_LINE,
+            "payload": json.dumps(
+                {"file": line.file, "line": line.line, "why": line.reason, "text": line.text}, sort_keys=True
+            ),
+        }
+        for line in lines
+    ]
+    return pl.DataFrame(rows, schema=QUARANTINE_COLUMNS) if rows else empty_quarantine()

@@ -19,12 +19,23 @@ class _Cleaned(Protocol):
 
 
 def reconciliation_report(
-    result: _Cleaned, universe: tuple[str, ...], interval_minutes: int = 5, sessions: str = "continuous"
+    result: _Cleaned,
+    universe: tuple[str, ...],
+    interval_minutes: int = 5,
+    sessions: str = "continuous",
+    *,
+    known_empty: bool = False,
 ) -> dict[str, Any]:
     """Check a cleaning result of one day; ``passed`` is True only if every invariant holds.
 
     With ``sessions="observed"`` (daily bars) a day without rows is a closed session: it is reported as
     ``market_closed`` and expects no rows; a session day expects one row per universe symbol.
+
+    A day that yields no clean bar is a failure, never a green empty run (``symbols_without_clean_bars``):
+    with continuous sessions, any universe symbol whose rows are all gaps fails the day; with observed
+    sessions (a symbol may legitimately not trade on a session day: not yet listed, halted) the day fails
+    when no symbol has a clean bar. ``known_empty``: the user declared the day known-empty (e.g. an FX
+    Saturday), so all-gap symbols are expected.
     """
     bars = result.bars
     unbalanced = {t: a for t, a in result.accounting.items() if a["raw"] != a["clean"] + a["quarantined"]}
@@ -49,9 +60,22 @@ def reconciliation_report(
     expected_rows = 0 if closed else slots_per_day
     incomplete = sorted(s for s in universe if coverage.get(s, {}).get("rows", 0) != expected_rows)
     session = {"market_closed": closed} if sessions == "observed" else {}
+    no_clean = [] if closed else [s for s in sorted(universe) if not coverage.get(s, {}).get("non_gap_share")]
+    if known_empty:
+        empty_failure = []
+    elif sessions == "observed":
+        empty_failure = no_clean if len(no_clean) == len(set(universe)) else []
+    else:
+        empty_failure = no_clean
     return {
         **session,
-        "passed": not unbalanced and duplicates == 0 and ohlc_violations == 0 and not incomplete,
+        "passed": not unbalanced
+        and duplicates == 0
+        and ohlc_violations == 0
+        and not incomplete
+        and not empty_failure,
+        "known_empty": known_empty,
+        "symbols_without_clean_bars": no_clean,
         "accounting": result.accounting,
         "unbalanced_tables": sorted(unbalanced),
         "duplicate_symbol_ts": duplicates,

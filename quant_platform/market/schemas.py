@@ -102,7 +102,8 @@ class Bars5m(pa.DataFrameModel):
     - ``spot_close`` / ``basis_bps``: spot close of the same slot and ``1e4 * (perp_close / spot_close - 1)``.
     - ``funding_rate``: the latest funding print with ``print_ts <= bar close`` (backward as-of, never ahead).
     - ``open_interest``: the latest OI snapshot with ``snapshot_ts <= bar close``.
-    - ``liq_long_notional`` / ``liq_short_notional``: liquidations inside the bar (longs liquidated = SELL).
+    - ``liq_long_notional`` / ``liq_short_notional``: liquidations inside the bar (longs liquidated = SELL);
+      0 when the source knows there were none, null when it does not know (no liquidation data).
     - ``volume_ok``: the volume filter (bar volume above a small fraction of its trailing median).
     """
 
@@ -122,8 +123,8 @@ class Bars5m(pa.DataFrameModel):
     basis_bps: pl.Float64 = pa.Field(nullable=True)
     funding_rate: pl.Float64 = pa.Field(nullable=True)
     open_interest: pl.Float64 = pa.Field(nullable=True, ge=0)
-    liq_long_notional: pl.Float64 = pa.Field(ge=0)
-    liq_short_notional: pl.Float64 = pa.Field(ge=0)
+    liq_long_notional: pl.Float64 = pa.Field(nullable=True, ge=0)  # null: the source does not know
+    liq_short_notional: pl.Float64 = pa.Field(nullable=True, ge=0)
     volume_ok: pl.Boolean
 
     class Config:

@@ -207,17 +207,14 @@ def test_shell_materialize_records_run_in_dagster_home(tmp_path: Path, monkeypat
     assert ParquetStore(str(tmp_path / "store")).current_hash("raw_funding", "2024-01-02")
 
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-
-
 def test_real_eurusd_file_runs_through_the_market_layer(tmp_path: Path) -> None:
-    """The real hourly EUR/USD file, cleaned on its native 60-minute grid; the weekend is explicit gap rows."""
-    path = REAL / "eurusd_1h_ask.csv"
-    if not path.exists():
-        import pytest
+    """The real hourly EUR/USD file, cleaned on its native 60-minute grid; the weekend is explicit gap rows.
 
-        pytest.skip("shared real data not present")
-    resource = MarketDataResource(
+    Saturday has no bars at all: the run fails naming the file unless Saturdays are declared known-empty."""
+    from quant_platform_tests.market.test_ohlcv_csv import EURUSD, need
+
+    path = need(EURUSD)
+    options = dict(
         kind="ohlcv_csv",
         path=str(path),
         symbol="EURUSD",
@@ -230,6 +227,12 @@ def test_real_eurusd_file_runs_through_the_market_layer(tmp_path: Path) -> None:
         "dagster/asset_partition_range_start": "2017-01-06",
         "dagster/asset_partition_range_end": "2017-01-08",
     }
+    undeclared = _materialize(tmp_path / "undeclared", MarketDataResource(**options), tags=tags)
+    assert not undeclared.success
+    [failure] = undeclared.get_step_failure_events()
+    description = failure.step_failure_data.user_failure_data.description
+    assert "2017-01-07" in description and "EURUSD" in description and str(path) in description
+    resource = MarketDataResource(**options, known_empty_days=["saturday"])
     result = _materialize(tmp_path, resource, tags=tags)
     assert result.success
     assert all(c.passed for c in result.get_asset_check_evaluations())

@@ -125,7 +125,14 @@ def test_raw_assets_report_rest_health_from_one_shared_source(tmp_path: Path) ->
 def test_raw_assets_report_missing_dump_files(tmp_path: Path) -> None:
     root = tmp_path / "dumps"
     root.mkdir()
-    resource = MarketDataResource(kind="binance_files", root=str(root), symbols=["BTCUSDT", "ETHUSDT"])
+    # the day is declared known-empty: without that, a universe symbol without bars fails raw_perp_bars
+    # (quant_platform_tests/defs/test_missing_source_data.py)
+    resource = MarketDataResource(
+        kind="binance_files",
+        root=str(root),
+        symbols=["BTCUSDT", "ETHUSDT"],
+        known_empty_days=["2024-01-02"],
+    )
     result = _materialize_raw(tmp_path, resource, "2024-01-02")
     assert result.success
     last = max(_health_by_asset(result).values(), key=lambda h: h["files_missing"])

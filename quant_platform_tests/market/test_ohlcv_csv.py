@@ -160,31 +160,36 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_wide_close_only_and_field_columns(tmp_path: Path) -> None:
+def test_close_only_input_is_refused_at_the_source_naming_symbols(tmp_path: Path) -> None:
+    """Issue 14: a close-only wide panel used to reach cleaning with null OHLC, every bar quarantined as
+    missing_price and an empty green run. Candles are never inferred from closes: the source refuses it."""
     close_only = write(
         tmp_path / "closes.csv", "Date,BTC,ETH\n2024-01-01,42000.5,2300.25\n2024-01-02,,2310\n"
     )
-    frame = OhlcvCsvSource(close_only, "wide").fetch("perp_bars", "2024-01-01")
-    assert frame.select("symbol", "open", "high", "low", "close").rows() == [
-        ("BTC", None, None, None, 42000.5),
-        ("ETH", None, None, None, 2300.25),
-    ]
-    day2 = OhlcvCsvSource(close_only, "wide").fetch("perp_bars", "2024-01-02")
-    assert day2["close"].to_list() == [None, 2310.0]  # a missing close stays null (no fill)
+    with pytest.raises(ValueError, match=r"closes\.csv: close-only.*BTC: no open, high, low; ETH: no open"):
+        OhlcvCsvSource(close_only, "wide").fetch("perp_bars", "2024-01-01")
+    partial = write(tmp_path / "partial.csv", "Date,BTC_open,BTC_close\n2024-01-01,1,2\n")
+    with pytest.raises(ValueError, match=r"BTC: no high, low"):
+        OhlcvCsvSource(partial, "wide").fetch("perp_bars", "2024-01-01")
+    long_file = write(tmp_path / "long.csv", "Date,Ticker,Close\n2024-01-01,X,1\n")
+    with pytest.raises(ValueError, match=r"long\.csv: close-only.*no open, high, low"):
+        OhlcvCsvSource(long_file, columns={"open": None, "high": None, "low": None, "volume": None})
 
+
+def test_wide_field_columns(tmp_path: Path) -> None:
     fields = write(
         tmp_path / "fields.csv.gz",
-        "ts,BTC_open,BTC_close,BTC_Volume,eth_usd_high,eth_usd_close\n"
-        "2024-01-01T00:00:00,1,2,3,4,5\n2024-01-01T00:05:00,6,7,8,9,10\n",
+        "ts,BTC_open,BTC_high,BTC_low,BTC_close,BTC_Volume,eth_usd_open,eth_usd_high,eth_usd_low,eth_usd_close\n"
+        "2024-01-01T00:00:00,1,2.5,0.5,2,3,4,4,4,4\n2024-01-01T00:05:00,6,7,5,7,8,9,10,9,10\n",
     )
     source = OhlcvCsvSource(fields, "wide", columns=OhlcvColumns(time="ts"))
     assert source.symbols == ("BTC", "eth_usd")
     bars = source.fetch("perp_bars", "2024-01-01")
-    assert bars.select("symbol", "ts", "open", "high", "close", "volume").rows() == [
-        ("BTC", datetime(2024, 1, 1, 0, 0, tzinfo=UTC), 1.0, None, 2.0, 3.0),
-        ("BTC", datetime(2024, 1, 1, 0, 5, tzinfo=UTC), 6.0, None, 7.0, 8.0),
-        ("eth_usd", datetime(2024, 1, 1, 0, 0, tzinfo=UTC), None, 4.0, 5.0, None),
-        ("eth_usd", datetime(2024, 1, 1, 0, 5, tzinfo=UTC), None, 9.0, 10.0, None),
+    assert bars.select("symbol", "ts", "open", "high", "low", "close", "volume").rows() == [
+        ("BTC", datetime(2024, 1, 1, 0, 0, tzinfo=UTC), 1.0, 2.5, 0.5, 2.0, 3.0),
+        ("BTC", datetime(2024, 1, 1, 0, 5, tzinfo=UTC), 6.0, 7.0, 5.0, 7.0, 8.0),
+        ("eth_usd", datetime(2024, 1, 1, 0, 0, tzinfo=UTC), 4.0, 4.0, 4.0, 4.0, None),  # no volume: null
+        ("eth_usd", datetime(2024, 1, 1, 0, 5, tzinfo=UTC), 9.0, 10.0, 9.0, 10.0, None),
     ]
 
 

@@ -58,7 +58,10 @@ def test_session_day_has_a_row_per_symbol_and_an_unlisted_symbol_is_a_gap_row(st
 def test_continuous_mode_keeps_weekend_gap_rows(stocks: OhlcvCsvSource) -> None:
     result = _clean(stocks, "2010-04-03", CONTINUOUS)
     assert result.bars.height == len(stocks.symbols) and result.bars["gap"].all()
+    # a continuous grid's day without a clean bar fails unless the user declared it known-empty
     report = reconciliation_report(result, tuple(stocks.symbols), 1440)
+    assert not report["passed"] and report["symbols_without_clean_bars"] == sorted(stocks.symbols)
+    report = reconciliation_report(result, tuple(stocks.symbols), 1440, known_empty=True)
     assert report["passed"] and "market_closed" not in report
 
 
@@ -74,13 +77,33 @@ def _one_bar(day: str, high: float) -> pl.DataFrame:
     )
 
 
-def test_a_day_whose_only_bars_are_quarantined_is_closed_and_accounted() -> None:
+def test_a_day_whose_priced_bars_are_all_quarantined_is_a_failed_session_not_a_holiday() -> None:
+    """Issue 14: a day whose bars all failed validation (e.g. a close-only panel: missing_price) used to be
+    a closed session with no rows and a green reconciliation. A priced bar means the market was open: the
+    day is a session of gap rows and fails for want of a clean bar."""
     bad = _one_bar("2024-01-06", high=0.5)
     result = clean_day("2024-01-06", bad, universe=("AAA", "BBB"), config=OBSERVED)
     result.check()
-    assert result.bars.height == 0
+    assert result.bars.select("symbol", "gap").rows() == [("AAA", True), ("BBB", True)]
     assert result.accounting["perp_bars"] == {"raw": 1, "clean": 0, "quarantined": 1}
     assert result.quarantined["reason"].to_list() == ["high_below_low"]
+    report = reconciliation_report(result, ("AAA", "BBB"), 1440, "observed")
+    assert not report["passed"] and not report["market_closed"]
+    assert report["symbols_without_clean_bars"] == ["AAA", "BBB"]
+    assert reconciliation_report(result, ("AAA", "BBB"), 1440, "observed", known_empty=True)["passed"]
+
+
+def test_a_day_whose_rows_carry_no_price_is_closed_and_accounted() -> None:
+    """A row with every price cell empty (a wide panel's holiday row) is no trade: the day stays closed."""
+    empty = _one_bar("2024-01-06", high=1.0).with_columns(
+        pl.lit(None, dtype=pl.Float64).alias(c) for c in ("open", "high", "low", "close")
+    )
+    result = clean_day("2024-01-06", empty, universe=("AAA", "BBB"), config=OBSERVED)
+    result.check()
+    assert result.bars.height == 0
+    assert result.accounting["perp_bars"] == {"raw": 1, "clean": 0, "quarantined": 1}
+    report = reconciliation_report(result, ("AAA", "BBB"), 1440, "observed")
+    assert report["passed"] and report["market_closed"]
 
 
 def test_a_symbol_missing_on_a_session_day_is_an_explicit_gap_row() -> None:

@@ -255,6 +255,20 @@ class BinanceRestSource:
             frames.append(conform(table, self._frame(table, symbol, rows, source)))
         return pl.concat(frames, how="vertical") if frames else empty_table(table)
 
+    def covered(self, table: str, day: str) -> tuple[str, ...]:
+        """Symbols whose ``table`` this source knows for ``day``: none for liquidations (no endpoint, so
+        unknown, never zero), every symbol otherwise."""
+        check_table(table)
+        return () if table == "liquidations" else self._symbols
+
+    def looked_for(self, table: str, symbol: str, day: str) -> list[str]:
+        """What was asked for (table, symbol, day): the endpoint, for the error naming a symbol without rows."""
+        check_table(table)
+        if table == "liquidations":
+            return ["(no liquidation endpoint)"]
+        remote = self._spot_symbols.get(symbol, symbol) if table == "spot_bars" else symbol
+        return [f"{self._endpoints[table]} symbol={remote} day={parse_day(day).isoformat()}"]
+
     def health(self) -> dict[str, object]:
         """Counters (success/failure/empty/rate_limited/retries/latency…) and the circuit breaker's state."""
         return {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +22,39 @@ LINE_NO = "__line_no"
 _FIELDS = "__fields"
 _MAX_REPORTED = 5
 # Epoch values at or above this are microseconds: 1e14 ms is the year 5138, 1e14 us is 1973.
-_MICROSECOND_THRESHOLD = 100_000_000_000_000
+MICROSECOND_THRESHOLD = 100_000_000_000_000
+
+
+@dataclass
+class LineRejects:
+    """Collects the lines a parse step cannot read, instead of raising (the ``quarantine`` mode of a source).
+
+    Each entry is ``(line number, reason)``; the caller quarantines them with the line's text. Only
+    line-level defects are collected (a wrong field count, text where a number or a time belongs, an empty
+    timestamp); file-level ones (an unexpected header, mixed epoch units) still raise.
+    """
+
+    source: str
+    lines: list[tuple[int, str]] = field(default_factory=list)
+    split: pl.DataFrame | None = None  # the file's split_lines frame, to give each rejected line's text
+
+    def texts(self, separator: str = ",") -> dict[int, str]:
+        """The text of every rejected line (its fields joined again), by line number."""
+        if self.split is None or not self.lines:
+            return {}
+        wanted = [n for n, _ in self.lines]
+        rows = self.split.filter(pl.col(LINE_NO).is_in(wanted)).select(
+            LINE_NO, pl.col(_FIELDS).list.join(separator)
+        )
+        return dict(rows.iter_rows())
+
+    def take(self, frame: pl.DataFrame, failed: pl.Expr, reason: pl.Expr) -> pl.DataFrame:
+        """Record the rows of ``frame`` where ``failed`` holds (with ``reason``) and return the others."""
+        flagged = frame.with_columns(failed.fill_null(False).alias("__failed"))
+        bad = flagged.filter(pl.col("__failed"))
+        if bad.height:
+            self.lines.extend(bad.select(LINE_NO, reason.alias("__why")).iter_rows())
+        return flagged.filter(~pl.col("__failed")).drop("__failed")
 
 
 def read_text(path: Path) -> str:
@@ -63,9 +96,16 @@ def first_fields(lines: pl.DataFrame) -> list[str] | None:
     return [f.strip().strip('"') for f in lines[_FIELDS][0]]
 
 
-def to_columns(lines: pl.DataFrame, names: Sequence[str], *, source: str) -> pl.DataFrame:
-    """Spread ``__fields`` into string columns ``names``; raise if any line has a different field count."""
-    counts = lines.select(LINE_NO, pl.col(_FIELDS).list.len().alias("n"))
+def to_columns(
+    lines: pl.DataFrame, names: Sequence[str], *, source: str, rejects: LineRejects | None = None
+) -> pl.DataFrame:
+    """Spread ``__fields`` into string columns ``names``; a line with a different field count raises (or, with
+    ``rejects``, is collected there and left out)."""
+    n_fields = pl.col(_FIELDS).list.len()
+    if rejects is not None:
+        why = pl.format("{} fields, expected {}", n_fields, pl.lit(len(names)))
+        lines = rejects.take(lines, n_fields != len(names), why)
+    counts = lines.select(LINE_NO, n_fields.alias("n"))
     bad = counts.filter(pl.col("n") != len(names))
     if bad.height:
         details = "; ".join(
@@ -84,7 +124,20 @@ def to_columns(lines: pl.DataFrame, names: Sequence[str], *, source: str) -> pl.
     )
 
 
-def _raise_unparseable(frame: pl.DataFrame, column: str, failed: pl.Expr, what: str, source: str) -> None:
+def _raise_unparseable(
+    frame: pl.DataFrame,
+    column: str,
+    failed: pl.Expr,
+    what: str,
+    source: str,
+    rejects: LineRejects | None = None,
+) -> pl.DataFrame:
+    """``frame`` without the failing rows when collecting ``rejects``; else raise if any row fails."""
+    if rejects is not None:
+        why = pl.format(
+            "column '{}': {} is not {}", pl.lit(column), pl.col(column).fill_null(""), pl.lit(what)
+        )
+        return rejects.take(frame, failed, why)
     bad = frame.filter(failed)
     if bad.height:
         details = "; ".join(
@@ -93,31 +146,39 @@ def _raise_unparseable(frame: pl.DataFrame, column: str, failed: pl.Expr, what: 
         raise ValueError(
             f"{source}: column {column!r} has {bad.height} value(s) that are not {what}: {details}"
         )
+    return frame
 
 
 def _present(column: str) -> pl.Expr:
     return pl.col(column).is_not_null() & (pl.col(column) != "")
 
 
-def parse_numbers(frame: pl.DataFrame, dtypes: dict[str, pl.DataType], *, source: str) -> pl.DataFrame:
-    """Cast string columns to numeric dtypes; empty → null, unparseable text → ValueError with line numbers."""
+def parse_numbers(
+    frame: pl.DataFrame, dtypes: dict[str, pl.DataType], *, source: str, rejects: LineRejects | None = None
+) -> pl.DataFrame:
+    """Cast string columns to numeric dtypes; empty → null, unparseable text → ValueError with line numbers
+    (or, with ``rejects``, the line is collected there and left out)."""
     for column, dtype in dtypes.items():
         cast = pl.when(_present(column)).then(pl.col(column)).cast(dtype, strict=False)
-        _raise_unparseable(frame, column, _present(column) & cast.is_null(), f"{dtype} numbers", source)
+        frame = _raise_unparseable(
+            frame, column, _present(column) & cast.is_null(), f"{dtype} numbers", source, rejects
+        )
     return frame.with_columns(
         pl.when(_present(c)).then(pl.col(c)).cast(d, strict=False).alias(c) for c, d in dtypes.items()
     )
 
 
-def parse_epoch(frame: pl.DataFrame, column: str, *, source: str) -> pl.DataFrame:
+def parse_epoch(
+    frame: pl.DataFrame, column: str, *, source: str, rejects: LineRejects | None = None
+) -> pl.DataFrame:
     """Epoch integers in milliseconds or microseconds (detected for the whole file) → ``Datetime("ms","UTC")``.
 
     A file mixing both magnitudes is ambiguous and raises; a missing timestamp raises (a row with no time
     cannot be placed in any partition).
     """
-    _raise_unparseable(frame, column, ~_present(column), "timestamps (empty)", source)
-    frame = parse_numbers(frame, {column: pl.Int64()}, source=source)
-    is_micro = pl.col(column) >= _MICROSECOND_THRESHOLD
+    frame = _raise_unparseable(frame, column, ~_present(column), "timestamps (empty)", source, rejects)
+    frame = parse_numbers(frame, {column: pl.Int64()}, source=source, rejects=rejects)
+    is_micro = pl.col(column) >= MICROSECOND_THRESHOLD
     n_micro = frame.select(is_micro.sum()).item()
     if 0 < n_micro < frame.height:
         minority = ~is_micro if n_micro * 2 > frame.height else is_micro
@@ -131,15 +192,25 @@ def parse_epoch(frame: pl.DataFrame, column: str, *, source: str) -> pl.DataFram
 
 
 def parse_datetime_text(
-    frame: pl.DataFrame, column: str, fmt: str | None, *, source: str, tz: str = "UTC"
+    frame: pl.DataFrame,
+    column: str,
+    fmt: str | None,
+    *,
+    source: str,
+    tz: str = "UTC",
+    rejects: LineRejects | None = None,
 ) -> pl.DataFrame:
     """Date-time strings in ``fmt`` (polars/chrono syntax; None infers ISO-8601) and zone ``tz`` → UTC ms."""
-    _raise_unparseable(frame, column, ~_present(column), "timestamps (empty)", source)
+    frame = _raise_unparseable(frame, column, ~_present(column), "timestamps (empty)", source, rejects)
     parsed = pl.col(column).str.to_datetime(fmt, time_unit="ms", strict=False)
-    _raise_unparseable(frame, column, parsed.is_null(), f"date-times in format {fmt or 'ISO-8601'}", source)
+    frame = _raise_unparseable(
+        frame, column, parsed.is_null(), f"date-times in format {fmt or 'ISO-8601'}", source, rejects
+    )
     # A local time that a DST change makes ambiguous or skips becomes null here and is reported by line.
     in_utc = parsed.dt.replace_time_zone(tz, ambiguous="null", non_existent="null").dt.convert_time_zone(
         "UTC"
     )
-    _raise_unparseable(frame, column, in_utc.is_null(), f"unambiguous local times in {tz}", source)
+    frame = _raise_unparseable(
+        frame, column, in_utc.is_null(), f"unambiguous local times in {tz}", source, rejects
+    )
     return frame.with_columns(in_utc.alias(column))

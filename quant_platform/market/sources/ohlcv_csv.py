@@ -6,8 +6,14 @@ Layouts
   Example ``stocks_daily_ohlcv.csv.gz``: ``Ticker,Date,Open,High,Low,Close,Volume,Adj Close``.
 - ``wide``: one row per time, symbols spread over columns. A column named ``<SYM><sep><field>``
   (``sep`` = ``wide_separator``, default ``_``; field one of open/high/low/close/volume, any case) gives
-  that field of ``SYM``; any other column except the time column is ``SYM``'s close (close-only panels).
-  A field not present for a symbol is null: candles are never inferred from closes.
+  that field of ``SYM``; any other column except the time column is ``SYM``'s close. Volume may be absent
+  (null); open, high and low may not.
+
+Close-only input is refused when the source is read, naming the symbols and columns: ``bars_5m`` rows need a
+candle (the engine fills at the next bar's open, range and spread features read high and low), candles are
+never inferred from closes (O=H=L=C would be invented prices and zero ranges that look like data), and a
+panel of closes would otherwise quarantine every bar as ``missing_price`` and leave the run empty. A
+close-only panel needs its open, high and low columns from the vendor, or it is not market input here.
 
 Columns are mapped with :class:`OhlcvColumns` (file header names). Time is parsed with ``time_format``
 (chrono/polars syntax, e.g. ``%d.%m.%Y %H:%M:%S%.3f``; None infers ISO-8601, date-only → midnight) in
@@ -60,6 +66,16 @@ class OhlcvColumns:
     adj_close: str | None = "Adj Close"  # read only when adjust="adj_close_ratio"
 
 
+def _close_only_message(path: str, absent: dict[str, list[str]]) -> str:
+    shown = "; ".join(f"{sym}: no {', '.join(fields)}" for sym, fields in list(absent.items())[:5])
+    more = f" (and {len(absent) - 5} more symbols)" if len(absent) > 5 else ""
+    return (
+        f"{path}: close-only (or candle-less) input is refused: {shown}{more}. Cleaned bars need open, high and "
+        "low (next-bar-open fills, range features) and candles are never inferred from closes; supply the "
+        "OHLC columns (wide: <SYM>_open, <SYM>_high, <SYM>_low, <SYM>_close)"
+    )
+
+
 class OhlcvCsvSource:
     """:class:`~quant_platform.market.sources.base.MarketDataSource` over one OHLCV CSV (``.csv``/``.gz``/``.zip``)."""
 
@@ -94,6 +110,10 @@ class OhlcvCsvSource:
                 raise ValueError(f"unknown OHLCV column roles {unknown}")
             columns = OhlcvColumns(**columns)
         self._columns = columns or OhlcvColumns()
+        if layout == "long":
+            absent = [f for f in ("open", "high", "low") if getattr(self._columns, f) is None]
+            if absent:
+                raise ValueError(_close_only_message(str(self._path), {"(every symbol)": absent}))
         self._symbol = symbol
         self._wanted = tuple(symbols) if symbols is not None else None
         self._time_format = time_format
@@ -195,6 +215,13 @@ class OhlcvCsvSource:
             by_symbol[sym][field] = column
         if not by_symbol:
             raise ValueError(f"{self._path}: line 1: no symbol columns besides {time_col!r}")
+        candle_less = {
+            sym: [f for f in ("open", "high", "low") if f not in cols]
+            for sym, cols in by_symbol.items()
+            if not {"open", "high", "low"} <= cols.keys()
+        }
+        if candle_less:
+            raise ValueError(_close_only_message(str(self._path), candle_less))
         raw = self._parse(raw, [c for c in header if c != time_col], time_col)
         return pl.concat(
             raw.select(
@@ -247,6 +274,17 @@ class OhlcvCsvSource:
             key[0]: part.drop("day")
             for key, part in bars.partition_by("day", as_dict=True, maintain_order=True).items()
         }
+
+    def covered(self, table: str, day: str) -> tuple[str, ...]:
+        """Symbols whose ``table`` the file holds: every symbol for ``perp_bars``, none for the tables a
+        plain OHLCV file does not have (their values are unknown, never zero)."""
+        check_table(table)
+        return self.symbols if table == "perp_bars" else ()
+
+    def looked_for(self, table: str, symbol: str, day: str) -> list[str]:
+        """Where rows of (table, symbol, day) were looked for: the file."""
+        check_table(table)
+        return [f"{self._path} (rows of {symbol} stamped {parse_day(day).isoformat()})"]
 
     def fetch(self, table: str, day: str) -> pl.DataFrame:
         """``perp_bars``: the file's bars with ``ts`` on ``day``; every other raw table: empty (no such data)."""
