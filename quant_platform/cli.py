@@ -151,7 +151,9 @@ def _dataset_register(args: argparse.Namespace) -> int:
         last_day=args.to_day,
         description=args.description or "",
     )
-    open_registry(args).register_dataset(spec)
+    registry = open_registry(args)
+    require_store(registry)  # the dataset is checked against what the store holds
+    registry.register_dataset(spec, verify_store=True)
     emit(args, spec.canonical() | {"content_hash": spec.content_hash}, [_dataset_row(spec)], _DATASET_COLUMNS)
     return 0
 
@@ -178,8 +180,10 @@ def register_dataset(subparsers: argparse._SubParsersAction) -> None:
     register = commands.add_parser("register", parents=[common], help="register a dataset (immutable)")
     register.add_argument("--id", required=True, help="dataset id, e.g. synthetic_v1")
     register.add_argument("--source", required=True, help="where the data comes from, e.g. synthetic")
-    register.add_argument("--asset", action="append", required=True, help="store asset key (repeatable)")
-    register.add_argument("--symbols", nargs="+", required=True)
+    register.add_argument(
+        "--asset", action="append", required=True, help="store asset key with stored versions (repeatable)"
+    )
+    register.add_argument("--symbols", nargs="+", required=True, help="symbols the stored rows carry")
     register.add_argument("--from", dest="from_day", type=day_arg, required=True, help="first day")
     register.add_argument("--to", dest="to_day", type=day_arg, help="last day (omit: open-ended)")
     register.add_argument("--description")

@@ -42,12 +42,12 @@ def _records(store: Path, days: list[str]) -> dict[str, str]:
 
 
 def test_runset_lifecycle(qp, tmp_path: Path) -> None:
+    hashes = _records(tmp_path / "store", ["2024-10-01", "2024-10-02"])  # register checks the store
     rc, out, _ = qp(
         "dataset", "register", "--id", "synthetic_v1", "--source", "synthetic", "--asset", "bars_5m",
         "--symbols", "BTCUSDT", "ETHUSDT", "--from", "2024-10-01", "--to", "2024-12-31",
     )  # fmt: skip
     assert rc == 0 and "synthetic_v1" in out
-    hashes = _records(tmp_path / "store", ["2024-10-01", "2024-10-02"])
 
     rc, out, _ = qp(
         "runset", "create", "--id", "btc_eth_2024q4", "--dataset", "synthetic_v1", "--symbols", "ETHUSDT",
@@ -134,6 +134,7 @@ def test_clear_errors_and_nonzero_exit(qp, argv: list[str], message: str) -> Non
 
 def test_roots_from_options_override_environment(qp, tmp_path: Path) -> None:
     other = tmp_path / "other_registry"
+    _records(tmp_path / "store", ["2024-01-01"])
     rc, _, _ = qp(
         "dataset", "register", "--registry-root", str(other), "--id", "d1", "--source", "synthetic",
         "--asset", "bars_5m", "--symbols", "BTCUSDT", "--from", "2024-01-01",
@@ -153,6 +154,7 @@ def test_module_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     env.update(
         PYTHONPATH=str(REPO_ROOT), QP_REGISTRY_ROOT=str(tmp_path / "r"), QP_STORE_ROOT=str(tmp_path / "s")
     )
+    _records(tmp_path / "s", ["2024-01-01"])
     argv = [
         sys.executable, "-m", "quant_platform.cli", "dataset", "register", "--id", "d1", "--source", "synthetic",
         "--asset", "bars_5m", "--symbols", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-02", "--json",
@@ -166,6 +168,7 @@ def test_module_entry_point_in_a_subprocess(tmp_path: Path) -> None:
 
 # ---- failures are clear, never tracebacks, with consistent exit codes ----------------------------------------
 def _register_and_create(qp) -> None:
+    _records(Path(os.environ["QP_STORE_ROOT"]), ["2024-01-02"])  # register checks the store
     rc, _, err = qp(
         "dataset", "register", "--id", "d1", "--source", "synthetic", "--asset", "bars_5m",
         "--symbols", "BTCUSDT", "--from", "2024-01-01", "--to", "2024-01-02",
@@ -189,6 +192,7 @@ def test_missing_store_root_is_refused_and_records_nothing(qp, tmp_path: Path) -
 def test_uncreatable_registry_root_is_an_environment_error(qp, tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
+    _records(tmp_path / "store", ["2024-01-01"])
     rc, out, err = qp(
         "dataset", "register", "--registry-root", str(blocker / "registry"), "--id", "d1", "--source",
         "synthetic", "--asset", "bars_5m", "--symbols", "BTCUSDT", "--from", "2024-01-01",

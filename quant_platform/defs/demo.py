@@ -69,7 +69,8 @@ def _register_runset(first: str, last: str, symbols: list[str], instance: dg.Dag
             symbols=tuple(symbols),
             first_day=date.fromisoformat(first),
             description="the embedded synthetic market (seed 7), grows daily",
-        )
+        ),
+        verify_store=True,
     )
     spec = RunSetSpec(
         dataset_id=DEMO_DATASET, start=date.fromisoformat(first), end=date.fromisoformat(last), tags=("demo",)

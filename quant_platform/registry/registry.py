@@ -39,6 +39,7 @@ from quant_platform.core.hashing import canonical_json
 from quant_platform.core.timeutil import TS_DTYPE, day_range
 from quant_platform.registry import ids
 from quant_platform.registry.columns import FACT_SCHEMAS
+from quant_platform.registry.coverage import dataset_problems, symbols_without_rows
 from quant_platform.registry.facts import FactLog
 from quant_platform.registry.fs import RootFS
 from quant_platform.registry.names import (
@@ -163,8 +164,20 @@ class Registry:
             )
 
     # ---- datasets ----------------------------------------------------------------------------------------
-    def register_dataset(self, spec: DatasetSpec) -> DatasetSpec:
-        """Register an immutable dataset. The same content again is a no-op; different content raises."""
+    def register_dataset(self, spec: DatasetSpec, *, verify_store: bool = False) -> DatasetSpec:
+        """Register an immutable dataset. The same content again is a no-op; different content raises.
+
+        ``verify_store`` (what ``qp dataset register`` does): refuse assets the store has no version of in
+        the dataset's days and symbols no stored row carries (:func:`coverage.dataset_problems`)."""
+        if verify_store:
+            last = spec.last_day or _ns_to_datetime(self._clock()).date()
+            problems = dataset_problems(
+                self._store_or_raise(), spec.assets, spec.symbols, spec.first_day, last
+            )
+            if problems:
+                raise ValueError(
+                    f"dataset {spec.dataset_id!r} does not describe stored data: {'; '.join(problems)}"
+                )
         key = pl.col("dataset_id") == spec.dataset_id
         existing = self._first("datasets", key)
         if existing is not None:
@@ -445,6 +458,8 @@ class Registry:
                 f"reproducible RunSet {info.name!r} cannot be pinned: {len(missing)} partitions were never "
                 f"materialized, e.g. {missing[:5]}"
             )
+        if info.spec.mode == REPRODUCIBLE:
+            self._require_symbol_rows(info, artifacts)
         if not force and head["resolution_hash"] == info.latest_resolution_hash:
             # Nothing changed since the latest recorded resolve: recording it again would only add noise.
             latest = self._load_resolution(info, info.latest_resolution_hash, frozen=False)
@@ -486,7 +501,21 @@ class Registry:
                 f"{latest.missing.select('asset', 'partition').rows()[:5]}; materialize them and resolve "
                 "again, or pin it as it is with `qp runset freeze --allow-incomplete`"
             )
+        if not allow_incomplete:
+            self._require_symbol_rows(info, latest.artifacts)
         return self._pin(info, latest.resolution_hash)
+
+    def _require_symbol_rows(self, info: RunSetInfo, artifacts: pl.DataFrame) -> None:
+        """Refuse to pin a resolution in which a RunSet symbol has no priced row (coverage per symbol, not
+        only per partition): a RunSet of symbols without data would freeze as complete and research nothing."""
+        symbols = info.spec.effective_symbols(self.dataset(info.spec.dataset_id))
+        without = symbols_without_rows(self._store_or_raise(), artifacts, symbols)
+        if without:
+            raise ValueError(
+                f"RunSet {info.name!r}: {len(without)} of {len(symbols)} symbols have no rows in the resolved "
+                f"data: {without[:10]}; materialize them and resolve again, or pin it as it is with "
+                "`qp runset freeze --allow-incomplete`"
+            )
 
     def resolution(self, ref: str, resolution_hash: str) -> Resolution:
         """One recorded resolution of ``ref`` by its hash: what a downstream asset loads to read exactly
