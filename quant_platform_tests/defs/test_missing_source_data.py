@@ -165,6 +165,8 @@ def test_an_unparseable_line_fails_by_default_with_file_and_line_in_the_failure(
     assert step == "raw_perp_bars"
     assert text.startswith(f"raw_perp_bars {DAYS[-1]}: unreadable source data: {bad_file}: column 'close'")
     assert "line 4: '12.5x'" in text and "unparseable_lines: quarantine" in text
+    run_error = result.get_run_failure_event().event_specific_data.error  # the run's own failure record
+    assert str(bad_file) in run_error.message and "line 4: '12.5x'" in run_error.message
 
 
 def test_unparseable_lines_can_be_quarantined_and_the_rest_kept(tmp_path: Path) -> None:
