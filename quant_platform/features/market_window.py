@@ -9,7 +9,7 @@ import polars as pl
 
 from quant_platform.core.timeutil import day_range, parse_day
 from quant_platform.market.cleaning import CleaningConfig, clean_day
-from quant_platform.market.sources.base import MarketDataSource
+from quant_platform.market.sources.base import MarketDataSource, covered_symbols
 
 _TABLES = ("perp_bars", "spot_bars", "funding", "open_interest", "liquidations")
 
@@ -42,6 +42,7 @@ def bars_for_days(
             prior_funding=previous["funding"] if previous else None,
             prior_open_interest=previous["open_interest"] if previous else None,
             config=CleaningConfig(interval_minutes=bar_minutes, sessions=sessions),
+            liquidation_symbols=covered_symbols(source, "liquidations", day),  # as the bars_5m asset does
         )
         result.check()
         frames.append(result.bars)

@@ -31,9 +31,13 @@ def _has_column(schema_json: str | None, column: str) -> bool:
         return False
 
 
-def symbol_rows(store: RootFS, artifacts: pl.DataFrame) -> dict[str, int] | None:
+def symbol_rows(
+    store: RootFS, artifacts: pl.DataFrame, wanted: Iterable[str] | None = None
+) -> dict[str, int] | None:
     """Priced rows per symbol over the resolved files of ``artifacts`` (``path`` and ``schema_json``
-    columns; rows without a path are skipped). None when no file has a ``symbol`` column (nothing to count)."""
+    columns; rows without a path are skipped). None when no file has a ``symbol`` column (nothing to count).
+    With ``wanted``, reading stops once every wanted symbol has a row (the counts are then partial)."""
+    pending = set(wanted) if wanted is not None else None
     files = artifacts.filter(
         pl.col("path").is_not_null()
         & pl.col("schema_json").map_elements(lambda s: _has_column(s, "symbol"), return_dtype=pl.Boolean)
@@ -55,6 +59,10 @@ def symbol_rows(store: RootFS, artifacts: pl.DataFrame) -> dict[str, int] | None
         for symbol, n in frame.group_by("symbol").len().iter_rows():
             if symbol is not None:
                 counts[symbol] = counts.get(symbol, 0) + n
+        if pending is not None:
+            pending -= counts.keys()
+            if not pending:
+                break  # every wanted symbol has a row: the answer cannot change
     return counts
 
 
@@ -79,11 +87,11 @@ def dataset_problems(
             f"assets with no stored version between {first} and {last} (unknown, or never materialized): "
             f"{unknown_assets}"
         )
-    rows = symbol_rows(store, current)
+    rows = symbol_rows(store, current, symbols)
     if rows is not None:
         unknown = [s for s in symbols if not rows.get(s)]
         if unknown:
-            known = sorted(rows)
+            known = sorted(rows)  # complete here: reading only stops early when nothing is unknown
             shown = known[:_MAX_NAMED] + (["…"] if len(known) > _MAX_NAMED else [])
             problems.append(
                 f"symbols with no stored row between {first} and {last}: {unknown} (the store has {shown})"
@@ -94,6 +102,7 @@ def dataset_problems(
 def symbols_without_rows(store: RootFS, artifacts: pl.DataFrame, symbols: Iterable[str]) -> list[str] | None:
     """The ``symbols`` with no priced row in the resolved ``artifacts`` (a resolution's asset, partition,
     content_hash, path); None when nothing resolved carries a ``symbol`` column, so coverage cannot be told."""
+    symbols = tuple(symbols)
     resolved = artifacts.filter(pl.col("content_hash").is_not_null())
     if resolved.height == 0:
         return list(symbols)
@@ -102,7 +111,8 @@ def symbols_without_rows(store: RootFS, artifacts: pl.DataFrame, symbols: Iterab
     schemas = records.select("asset", "partition", "content_hash", "schema_json").unique(
         subset=["asset", "partition", "content_hash"]
     )
-    rows = symbol_rows(store, resolved.join(schemas, on=["asset", "partition", "content_hash"], how="left"))
+    joined = resolved.join(schemas, on=["asset", "partition", "content_hash"], how="left")
+    rows = symbol_rows(store, joined, symbols)
     if rows is None:
         return None
     return [s for s in symbols if not rows.get(s)]

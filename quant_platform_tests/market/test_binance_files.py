@@ -335,3 +335,58 @@ def test_zip_with_several_members_is_an_error(tmp_path: Path) -> None:
         ValueError, match=r"expected exactly one file inside the zip, found \['a.csv', 'b.csv'\]"
     ):
         BinanceFilesSource(tmp_path, ["BTCUSDT"]).fetch("perp_bars", DAY)
+
+
+# ---- unparseable lines: quarantine mode (issue 15) ----------------------------------------------------------
+def test_quarantine_mode_keeps_readable_lines_and_reports_each_bad_one(tmp_path: Path) -> None:
+    rows = kline_rows(5)
+    rows[1][4] = "abc"  # line 3 with a header: a close that is no number
+    rows[3] = rows[3][:-2]  # line 5: 10 fields
+    path = write_dump(perp_kline_path(tmp_path, "BTCUSDT"), KLINE_COLUMNS, rows, header=True, as_zip=True)
+    with pytest.raises(ValueError, match="line 5: 10 fields"):
+        BinanceFilesSource(tmp_path, ["BTCUSDT"]).fetch("perp_bars", DAY)  # the default still fails
+    source = BinanceFilesSource(tmp_path, ["BTCUSDT"], unparseable_lines="quarantine")
+    frame = source.fetch("perp_bars", DAY)
+    assert frame["open"].to_list() == [100.0, 102.0, 104.0]  # rows 1, 3, 5 of the written five
+    bad = source.rejected_lines("perp_bars", DAY)
+    assert [(b.line, b.symbol, b.day, b.file) for b in bad] == [
+        (5, "BTCUSDT", DAY, str(path)),
+        (3, "BTCUSDT", DAY, str(path)),
+    ]  # in the order the parse steps found them: field counts first, then values
+    assert bad[0].reason == "10 fields, expected 12" and bad[0].text == ",".join(rows[3])
+    assert "column 'close': abc is not Float64 numbers" == bad[1].reason
+    assert source.health()["unparseable_lines"] == 2
+    with pytest.raises(ValueError, match="unparseable_lines must be one of"):
+        BinanceFilesSource(tmp_path, ["BTCUSDT"], unparseable_lines="skip")
+
+
+def test_quarantined_monthly_lines_belong_to_the_day_of_their_stamp(tmp_path: Path) -> None:
+    next_day = [str(DAY_MS + 86400000), *kline_rows(1)[0][1:]]
+    rows = [*kline_rows(2), next_day]
+    rows[2] = [*rows[2][:4], "x", *rows[2][5:]]  # the 6th's line has a bad close
+    monthly = tmp_path / "futures/um/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2024-03"
+    write_dump(monthly, KLINE_COLUMNS, rows, header=False, as_zip=True)
+    source = BinanceFilesSource(tmp_path, ["BTCUSDT"], unparseable_lines="quarantine")
+    assert source.rejected_lines("perp_bars", DAY) == []
+    [line] = source.rejected_lines("perp_bars", "2024-03-06")  # read on demand, placed by its stamp
+    assert (line.line, line.day) == (3, "2024-03-06")
+    assert source.fetch("perp_bars", "2024-03-06").height == 0
+
+    rows[1][0] = "12:00"  # a monthly line whose time cannot be read cannot be placed in any day
+    write_dump(monthly, KLINE_COLUMNS, rows, header=False, as_zip=True)
+    with pytest.raises(ValueError, match=r"line 2: .*cannot be placed in a day"):
+        BinanceFilesSource(tmp_path, ["BTCUSDT"], unparseable_lines="quarantine").fetch("perp_bars", DAY)
+
+
+def test_covered_and_looked_for_describe_the_files(tmp_path: Path) -> None:
+    write_dump(perp_kline_path(tmp_path, "BTCUSDT"), KLINE_COLUMNS, kline_rows(1), header=False, as_zip=True)
+    liq = tmp_path / f"futures/um/daily/liquidationSnapshot/ETHUSDT/ETHUSDT-liquidationSnapshot-{DAY}"
+    write_dump(liq, LIQUIDATION_COLUMNS, [], header=True, as_zip=False)
+    source = BinanceFilesSource(tmp_path, ["BTCUSDT", "ETHUSDT"])
+    assert source.covered("perp_bars", DAY) == ("BTCUSDT",)
+    assert source.covered("liquidations", DAY) == ("ETHUSDT",)  # a file without rows: known, none
+    described = source.looked_for("perp_bars", "ETHUSDT", DAY)
+    assert described[0] == f"{perp_kline_path(tmp_path, 'ETHUSDT')}.zip (not found)"
+    assert len(described) == 4  # daily zip and csv, then monthly zip and csv
+    size = perp_kline_path(tmp_path, "BTCUSDT").with_name(f"BTCUSDT-1m-{DAY}.zip").stat().st_size
+    assert source.looked_for("perp_bars", "BTCUSDT", DAY)[0].endswith(f".zip ({size} bytes)")
