@@ -107,6 +107,13 @@ def test_a_zero_byte_kline_file_fails_and_says_it_is_empty(tmp_path: Path) -> No
     _, text = _failure(result)
     assert f"{empty} (0 bytes)" in text and "ETHUSDT" in text
 
+    empty.unlink()
+    empty.with_suffix(".zip").write_bytes(b"")  # a 0-byte zip (an interrupted download) cannot be read at all
+    result = _run(tmp_path / "zip", _files(tmp_path, root))
+    assert not result.success
+    _, text = _failure(result)
+    assert f"{empty.with_suffix('.zip')}: not a readable zip file (0 bytes)" in text
+
 
 def test_a_day_declared_known_empty_runs_green_with_explicit_gap_rows(tmp_path: Path) -> None:
     root = _dump(tmp_path / "dumps", symbols=["BTCUSDT"])

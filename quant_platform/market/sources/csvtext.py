@@ -60,7 +60,11 @@ class LineRejects:
 def read_text(path: Path) -> str:
     """The text of a CSV file, a gzip-compressed CSV (``.gz``), or a zip holding exactly one CSV."""
     if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:  # e.g. a 0-byte or truncated download
+            raise ValueError(f"{path}: not a readable zip file ({path.stat().st_size} bytes): {exc}") from exc
+        with archive:
             members = [m for m in archive.namelist() if not m.endswith("/")]
             if len(members) != 1:
                 raise ValueError(f"{path}: expected exactly one file inside the zip, found {members}")
