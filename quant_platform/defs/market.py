@@ -205,7 +205,7 @@ def clean_market(
     now = wall_clock()
     source = market_data.source()
     known_empty = market_data.known_empty()
-    bars, quarantine, reports = {}, {}, []
+    bars, quarantine, reports, liquidations_unknown = {}, {}, [], {}
     for day in context.partition_keys:
         previous = (parse_day(day) - timedelta(days=1)).isoformat()
         unparseable = None
@@ -226,9 +226,11 @@ def clean_market(
             ),
             prior_funding=_stored_under(funding, previous),
             prior_open_interest=_stored_under(open_interest, previous),
-            liquidation_symbols=covered_symbols(source, "liquidations", day),
+            liquidation_symbols=(known_liquidations := covered_symbols(source, "liquidations", day)),
             unparseable=unparseable,
         )
+        if unknown := sorted(set(universe) - set(known_liquidations)):
+            liquidations_unknown[day] = unknown  # their liq_*_notional are null, not 0
         bars[day], quarantine[day] = result.bars, result.quarantined
         reports.append(
             {
@@ -259,6 +261,7 @@ def clean_market(
             "cleaned_at": now.isoformat(),  # rows stamped after this instant were quarantined as ts_in_future
             "gap_rows": int(all_bars["gap"].sum()),
             "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),
+            "liquidations_unknown": dg.MetadataValue.json(liquidations_unknown),
         },
     )
     yield parquet_output(

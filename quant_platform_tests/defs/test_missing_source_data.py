@@ -145,6 +145,12 @@ def test_unknown_liquidations_are_null_and_a_known_zero_stays_zero(tmp_path: Pat
     assert by["ETHUSDT"]["liq_short_notional"].to_list() == [0.0] * 288
     sol = by["SOLUSDT"].select("liq_long_notional", "liq_short_notional")
     assert sol.null_count().row(0) == (288, 288)  # unknown is null, gap rows included
+    [bars_event] = [
+        m
+        for m in result.asset_materializations_for_node("clean_market")
+        if m.asset_key == dg.AssetKey("bars_5m")
+    ]
+    assert bars_event.metadata["liquidations_unknown"].value == {DAY: ["SOLUSDT"]}
 
 
 def _bad_line_dump(root: Path, days: list[str]) -> Path:
