@@ -437,8 +437,16 @@ def register_lookahead(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
+def register_store(subparsers: argparse._SubParsersAction) -> None:
+    """``qp store verify`` / ``qp store gc`` from quant_platform/storage."""
+    from quant_platform.storage.cli import register
+
+    register(subparsers)
+
+
 # Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
 REGISTRARS: list[Registrar] = [register_dataset, register_runset, register_registry, register_lookahead]
+REGISTRARS.append(register_store)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,6 +62,11 @@ def validate_data_path(relative: str) -> str:
     return relative
 
 
+def is_data_file_name(name: str) -> bool:
+    """Whether a file name has the data file form ``<64 lowercase hex>.parquet``."""
+    return bool(_DATA_FILE.fullmatch(name))
+
+
 def content_hash_of_path(relative: str) -> str:
     """The sha256 a data file's name declares (``…/<sha256>.parquet``)."""
     return validate_data_path(relative).rsplit("/", 1)[-1].removesuffix(".parquet")
