@@ -403,6 +403,15 @@ def _registry_rebuild(args: argparse.Namespace) -> int:
         print(f"{report['path']}: {state}")
         if rows:
             print(format_table(rows, ("table", "rows")))
+        if report["quarantined"]:
+            print(f"quarantined: {len(report['quarantined'])} corrupt version records left out of the cache")
+            print(format_table(report["quarantined"], ("record_file", "asset", "partition", "reason")))
+    if report["quarantined"]:
+        print(
+            f"qp: warning: {len(report['quarantined'])} corrupt version records quarantined (see above); run "
+            "`qp store verify` and re-materialize their partitions",
+            file=sys.stderr,
+        )
     return 0
 
 

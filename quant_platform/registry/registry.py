@@ -74,7 +74,8 @@ from quant_platform.registry.trials import (
     count_hypotheses,
     with_legacy_kinds,
 )
-from quant_platform.registry.versions import read_version_records
+from quant_platform.registry.versions import load_version_records, read_version_records
+from quant_platform.storage.integrity import IntegrityError
 
 CACHE_FILE = "registry.duckdb"
 CLAIMS_DIR = "claims"
@@ -437,7 +438,13 @@ class Registry:
     def _compute(self, info: RunSetInfo, as_of_ns: int) -> tuple[pl.DataFrame, dict[str, Any]]:
         dataset = self.dataset(info.spec.dataset_id)
         start, end = info.spec.window(dataset, _ns_to_datetime(as_of_ns).date())
-        records = read_version_records(self._store_or_raise(), dataset.assets, day_range(start, end))
+        store = self._store_or_raise()
+        loaded = load_version_records(store, dataset.assets, day_range(start, end))
+        blocking = loaded.blocking(as_of_ns)
+        if blocking.height:  # a partition whose current version cannot be known; other RunSets are unaffected
+            detail = loaded.describe_quarantined(store, rows=blocking)
+            raise IntegrityError(f"RunSet {info.name!r} cannot be resolved: {detail}")
+        records = loaded.records
         artifacts = resolve_artifacts(records, dataset.assets, start, end, as_of_ns)
         head = {
             "resolution_hash": resolution_hash(info.runset_id, start, end, artifacts),
