@@ -64,12 +64,13 @@ def makedirs_durable(path: str) -> None:
         fsync_directory(os.path.dirname(directory))
 
 
-def _write_temp(final: str, data: bytes) -> str:
+def _write_temp(final: str, data: bytes, sync: bool = True) -> str:
     temp = f"{final}{TEMP_MARKER}{uuid.uuid4().hex}"
     with open(temp, "wb") as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if sync:
+            handle.flush()
+            os.fsync(handle.fileno())
     return temp
 
 
@@ -103,11 +104,12 @@ def put_atomic(fs: fsspec.AbstractFileSystem, final: str, data: bytes) -> None:
             os.remove(temp)
 
 
-def create_exclusive(fs: fsspec.AbstractFileSystem, final: str, data: bytes) -> bool:
+def create_exclusive(fs: fsspec.AbstractFileSystem, final: str, data: bytes, *, sync: bool = True) -> bool:
     """Create ``final`` holding ``data`` only if no such name exists; ``True`` if this call created it.
 
     Exactly one of several concurrent callers gets ``True``; the others get ``False`` and may read what the
-    winner wrote (it is complete and durable before the name appears)."""
+    winner wrote (it is complete before the name appears, and durable unless ``sync=False``: for a claim
+    whose loss in a power cut is harmless, made durable anyway by a later fsync of the same directory)."""
     if not is_local(fs):
         fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
         try:
@@ -117,10 +119,10 @@ def create_exclusive(fs: fsspec.AbstractFileSystem, final: str, data: bytes) -> 
         return True
     directory = os.path.dirname(final)
     makedirs_durable(directory)
-    temp = _write_temp(final, data)
+    temp = _write_temp(final, data, sync)
     try:
         created = _publish_exclusive(temp, final)
-        if created:
+        if created and sync:
             fsync_directory(directory)
         return created
     finally:
