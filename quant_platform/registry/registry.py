@@ -330,8 +330,8 @@ class Registry:
         other = self._claim("runset_names", name, {"runset_id": content_id})
         if other is not None:
             raise ValueError(
-                f"RunSet {name!r} already exists with a different spec (id {other['runset_id'][:12]}…, created "
-                "concurrently); RunSets are immutable: choose a new name"
+                f"RunSet {name!r} already exists with a different spec "
+                f"(id {other['runset_id'][:12]}…, created concurrently); RunSets are immutable: choose a new name"
             )
         other = self._claim("runset_ids", content_id, {"runset_name": name})
         if other is not None:

@@ -69,7 +69,8 @@ class VersionRecords:
         more = f" and {rows.height - limit} more" if rows.height > limit else ""
         return (
             f"{rows.height} version records are corrupt and quarantined: {listed}{more}; run "
-            "`qp store verify`, and re-materialize the partition (an identical re-write writes a fresh record)"
+            "`qp store verify`, and re-materialize the partition "
+            "(an identical re-write writes a fresh record)"
         )
 
 

@@ -21,8 +21,10 @@ gc
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -127,13 +129,16 @@ def verify_store(store: ParquetStore, *, repair: bool = False, sources: Sequence
     for relative in data:
         by_hash.setdefault(relative.rsplit("/", 1)[-1][:64], []).append(relative)
     bad_data: dict[str, Problem] = {}
-    for relative in data:
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # hashlib releases the GIL
+        hashes = list(pool.map(lambda r: _sha256(store, r), data))
+    for relative, found in zip(data, hashes, strict=True):
         report.data_files += 1
         expected = relative.rsplit("/", 1)[-1][:64]
-        found = _sha256(store, relative)
         if found != expected:
             bad_data[relative] = Problem(
-                "corrupt_data", relative, f"sha256 is {found[:16]}…, the file was written as {expected[:16]}…"
+                "corrupt_data",
+                relative,
+                f"sha256 is {found[:16]}…, the file was written as {expected[:16]}…",
             )
     for relative in records:
         report.records += 1

@@ -19,9 +19,11 @@ Ordering without clocks
     ``<seq>.seq`` exclusively (``O_EXCL``-style link locally, a conditional put with ``If-None-Match: *`` on
     object storage); a writer that loses the race re-lists and takes the next one. A write therefore
     always becomes current over every record it could see, however far behind its clock is, and no two
-    writes share a sequence. The sequence stays close to real time while clocks agree, which is what
-    historical (``as_of``) RunSet resolutions compare it with; the writer's own clock is kept as
-    ``written_at`` (provenance only).
+    writes share a sequence (object-store listings are strongly consistent after a write, as S3's are,
+    so a writer sees every claim made before it lists). A write is ordered by its claim: one that claimed
+    earlier but records later is an older version. The sequence stays close to real time while clocks
+    agree, which is what historical (``as_of``) RunSet resolutions compare it with; the writer's own clock
+    is kept as ``written_at`` (provenance only).
 
 Integrity
     Every read checks each data file against the sha256 it is named by and each version record against

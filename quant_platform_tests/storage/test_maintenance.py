@@ -1,5 +1,5 @@
-"""``qp store verify [--repair]`` and ``qp store gc``: every file checked, crash leftovers removed (after a real
-``kill -9`` of a writer mid-write), never a recorded file."""
+"""``qp store verify [--repair]`` and ``qp store gc``: every file checked, crash leftovers removed (after a
+real ``kill -9`` of a writer mid-write), never a recorded file."""
 
 from __future__ import annotations
 
