@@ -14,7 +14,7 @@ Write-once rule
 Exclusive creation
     "Earliest fact" is decided by the writers' clocks, so it cannot by itself settle a race: a writer that
     stamps first but lands last would win after its rival had already been told it won. Dataset ids, RunSet
-    names and RunSet specs are therefore bound by a *claim* before any fact is written:
+    names, RunSet specs and RunSet freezes are therefore bound by a *claim* before any fact is written:
     ``claims/<kind>/<key>.json`` created exclusively (``RootFS.create_exclusive``: ``os.link`` of a durable
     temporary file locally, a conditional put with ``If-None-Match: *`` on S3, ``ifGenerationMatch=0`` on
     GCS). Exactly one creator gets the claim; every other creator of the same key with a different value
@@ -507,15 +507,23 @@ class Registry:
         return self._resolution(info, artifacts, head, frozen=False)
 
     def _pin(self, info: RunSetInfo, resolution_hash_: str) -> Resolution:
-        frame = pl.DataFrame(
-            {
-                "runset_id": [info.runset_id],
-                "runset_name": [info.name],
-                "resolution_hash": [resolution_hash_],
-            }
-        )
-        self.facts.append("freezes", frame)
-        pinned = self.runset(info.runset_id)  # the earliest freeze wins a race
+        """Pin ``resolution_hash_`` unless a concurrent freeze claimed another first; returns the pin.
+
+        The claim decides (module docstring): a loser pins the winner's hash, writing the freeze fact itself
+        if the winner has not yet (or crashed before it did), so every caller returns the same pin."""
+        other = self._claim("freezes", info.runset_id, {"resolution_hash": resolution_hash_})
+        pinned_hash = resolution_hash_ if other is None else other["resolution_hash"]
+        pinned = self.runset(info.runset_id)
+        if not pinned.frozen:
+            frame = pl.DataFrame(
+                {
+                    "runset_id": [info.runset_id],
+                    "runset_name": [info.name],
+                    "resolution_hash": [pinned_hash],
+                }
+            )
+            self.facts.append("freezes", frame)
+            pinned = self.runset(info.runset_id)  # the earliest freeze fact (all carry the claimed hash)
         return self._load_resolution(pinned, pinned.pinned_resolution_hash, frozen=True)
 
     def freeze(self, ref: str, *, allow_incomplete: bool = False) -> Resolution:

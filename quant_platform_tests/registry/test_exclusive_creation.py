@@ -18,15 +18,17 @@ import pytest
 
 from quant_platform.registry import DatasetSpec, Registry, RunSetSpec, runset_id
 from quant_platform_tests.registry.conftest import DATASET
-from quant_platform_tests.registry.helpers import TickingClock
+from quant_platform_tests.registry.helpers import T0_NS, TickingClock, write_version_record
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _interleaved(roots: tuple[Path, Path], create_a, create_b) -> dict[str, object]:
+def _interleaved(
+    roots: tuple[Path, Path], create_a, create_b, clock: TickingClock | None = None
+) -> dict[str, object]:
     """Writer A stamps its fact, then stalls; writer B runs a whole creation; then A lands its fact. Both
     share one clock, so A's stamp is earlier than B's although A's file lands later."""
-    clock = TickingClock()
+    clock = clock or TickingClock()
     a = Registry(str(roots[0]), str(roots[1]), clock=clock)
     b = Registry(str(roots[0]), str(roots[1]), clock=clock)
     outcome: dict[str, object] = {}
@@ -73,6 +75,28 @@ def test_interleaved_dataset_registrations_have_exactly_one_winner(roots: tuple[
     assert len(errors) == 1, outcome
     (winner,) = {"a", "b"} - set(errors)
     assert Registry(str(roots[0]), str(roots[1])).dataset(DATASET.dataset_id) == outcome[winner]
+
+
+def test_interleaved_freezes_of_different_resolutions_agree_on_one_pin(roots: tuple[Path, Path]) -> None:
+    """Before: a freeze stamped first but landed last replaced the pin another freeze had already returned."""
+    clock = TickingClock()
+    setup = Registry(str(roots[0]), str(roots[1]), clock=clock)
+    setup.register_dataset(DATASET)
+    setup.create_runset(
+        "paper", RunSetSpec(dataset_id=DATASET.dataset_id, start="2024-01-01", end="2024-01-01")
+    )
+    write_version_record(roots[1], "bars_5m", "2024-01-01", "old bars", T0_NS - 2000)
+    first = setup.resolve("paper")
+
+    def freeze_newer(registry: Registry) -> object:  # new data arrives; B resolves it and freezes that
+        write_version_record(roots[1], "bars_5m", "2024-01-01", "new bars", T0_NS - 1000)
+        assert registry.resolve("paper").resolution_hash != first.resolution_hash
+        return registry.freeze("paper", allow_incomplete=True)
+
+    outcome = _interleaved(roots, lambda r: r.freeze("paper", allow_incomplete=True), freeze_newer, clock)
+    pins = {outcome["a"].resolution_hash, outcome["b"].resolution_hash}
+    final = Registry(str(roots[0]), str(roots[1])).runset("paper").pinned_resolution_hash
+    assert pins == {final}, (pins, final)
 
 
 def test_same_spec_twice_and_a_crash_between_claim_and_fact_are_idempotent(
