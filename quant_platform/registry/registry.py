@@ -182,7 +182,12 @@ class Registry:
         relative = f"{CLAIMS_DIR}/{kind}/{key}.json"
         if self.fs.create_exclusive(relative, canonical_json(value).encode()):
             return None
-        existing = json.loads(self.fs.read_bytes(relative))
+        try:
+            existing = json.loads(self.fs.read_bytes(relative))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise IntegrityError(f"claim file {self.fs.uri(relative)} is corrupt: {exc}") from exc
+        if not isinstance(existing, dict) or set(existing) != set(value):
+            raise IntegrityError(f"claim file {self.fs.uri(relative)} is corrupt: {existing!r}")
         return None if existing == value else existing
 
     # ---- datasets ----------------------------------------------------------------------------------------

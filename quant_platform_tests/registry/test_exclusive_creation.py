@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from quant_platform.registry import DatasetSpec, Registry, RunSetSpec, runset_id
+from quant_platform.storage import IntegrityError
 from quant_platform_tests.registry.conftest import DATASET
 from quant_platform_tests.registry.helpers import T0_NS, TickingClock, write_version_record
 
@@ -159,3 +160,12 @@ def test_two_concurrent_qp_runset_create_processes(tmp_path: Path) -> None:
     (lost,) = [err for code, _, err in results if code == 2]
     assert "already exists with a different spec" in lost
     assert Registry(str(tmp_path / "registry")).runset("raced").runset_id == won["runset_id"]
+
+
+def test_a_corrupt_claim_is_named_not_guessed(registry: Registry, dataset: DatasetSpec) -> None:
+    claim = Path(registry.fs.abs("claims/runset_names/damaged.json"))
+    claim.parent.mkdir(parents=True)
+    claim.write_bytes(b'{"runset_id": "trunc')
+    with pytest.raises(IntegrityError, match=f"claim file {claim} is corrupt"):
+        registry.create_runset("damaged", RunSetSpec(dataset_id=dataset.dataset_id))
+    assert registry.facts.files("runsets") == []
