@@ -13,8 +13,8 @@ UNPARTITIONED = "__all__"
 # Letters, digits and a few separators; must start with a letter, digit or underscore (no "." / ".." names).
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=\-]{0,127}")
 _DATA_FILE = re.compile(r"[0-9a-f]{64}\.parquet")
-# Top-level folders of the store that hold no asset data (version records, verify's quarantine).
-RESERVED_TOP_LEVEL = frozenset({"_versions", "_quarantine"})
+# Top-level folders of the store that hold no asset data (the version records).
+RESERVED_TOP_LEVEL = frozenset({"_versions"})
 
 
 def validate_key_segment(segment: str, what: str = "key") -> str:
@@ -32,6 +32,8 @@ def asset_path(asset_key: Sequence[str] | str) -> str:
     parts = [asset_key] if isinstance(asset_key, str) else list(asset_key)
     if not parts:
         raise ValueError("empty asset key")
+    if parts[0] in RESERVED_TOP_LEVEL:
+        raise ValueError(f"unsafe asset key {parts!r}: {parts[0]!r} is the store's own folder")
     return "/".join(validate_key_segment(p, "asset key segment") for p in parts)
 
 

@@ -188,6 +188,11 @@ def test_keys_with_a_trailing_newline_or_control_character_are_rejected(tmp_path
     assert not any("\n" in p.name or "\r" in p.name for p in tmp_path.rglob("*"))
 
 
+def test_an_asset_cannot_be_named_like_the_version_records_folder(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="store's own folder"):
+        ParquetStore(str(tmp_path)).write("_versions", "2024-01-02", _frame([1.0]))
+
+
 def test_scan_paths_refuses_paths_outside_the_store_layout(tmp_path: Path) -> None:
     """Before: a tampered record or resolution path (``../``, absolute) was read from outside the root."""
     root = tmp_path / "store"
