@@ -7,7 +7,7 @@ One line per strict survivor (``passed``) of ``stage_b_survivors``, in candidate
      "strategy_path": "quant_platform.execution.nautilus.strategy:EventRuleStrategy",
      "config_path": "quant_platform.execution.nautilus.config:EventRuleStrategyConfig",
      "config": {...the EventRuleStrategyConfig fields...},
-     "lineage": {runset id, resolution hash, ontology hash, candidate id, family, event type, symbol, template,
+     "lineage": {runset id and name, resolution hash, ontology hash, candidate id, family, event type, symbol, template,
                  state column/value, horizon, entry lag, bar minutes, engine config id and version},
      "gates": {gate: {"passed", "reason", its statistics}} for every Stage-B gate, plus "summary",
      "costs": the full engine configuration the research replays ran under (fees, slippage, fill model,
@@ -152,6 +152,7 @@ def compile_blueprints(
     bridge: pl.DataFrame,
     *,
     runset_id: str,
+    runset_name: str,
     resolution_hash: str,
     engine_config: EngineConfig,
     spec: DiscoverySpec,
@@ -189,6 +190,7 @@ def compile_blueprints(
             "config": config,
             "lineage": {
                 "runset_id": runset_id,
+                "runset_name": runset_name,
                 "resolution_hash": resolution_hash,
                 "ontology_hash": spec.ontology_hash,
                 "candidate_id": rule["candidate_id"],
@@ -210,6 +212,7 @@ def compile_blueprints(
             {
                 "blueprint_id": line["blueprint_id"],
                 "runset_id": runset_id,
+                "runset_name": runset_name,
                 "resolution_hash": resolution_hash,
                 "ontology_hash": spec.ontology_hash,
                 "candidate_id": rule["candidate_id"],

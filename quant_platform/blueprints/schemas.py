@@ -14,6 +14,7 @@ class StrategyBlueprints(pa.DataFrameModel):
 
     blueprint_id: str = pa.Field(unique=True, str_matches=_SHA256)
     runset_id: str = pa.Field(str_matches=_SHA256)
+    runset_name: str
     resolution_hash: str = pa.Field(str_matches=_SHA256)
     ontology_hash: str
     candidate_id: str = pa.Field(unique=True)
