@@ -20,7 +20,7 @@ FILL_COLUMNS = (
 )  # fmt: skip
 SUMMARY_COLUMNS = (
     "blueprint_id", "candidate_id", "symbol", "mode", "fills_engine", "fills_nautilus", "pnl_engine",
-    "pnl_nautilus", "pnl_rel_diff", "explained_diff", "unexplained_diff", "passed", "failures",
+    "pnl_nautilus", "pnl_rel_diff", "explained_diff", "unexplained_diff", "config_id_ok", "passed", "failures",
 )  # fmt: skip
 
 

@@ -97,6 +97,7 @@ class BlueprintParity:
             "pnl_rel_diff": self.pnl_rel_diff,
             "explained_diff": self.explained_pnl_diff,
             "unexplained_diff": self.unexplained_pnl_diff,
+            "config_id_ok": self.engine_config_id_matches,
             "passed": self.passed,
             "failures": "; ".join(self.failures),
         }
