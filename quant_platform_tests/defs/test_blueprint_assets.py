@@ -7,6 +7,7 @@ of its content; the lineage is the RunSet's resolution; a re-materialization wri
 version, no new file); and every blueprint of the run passes research-to-execution parity in NautilusTrader,
 from the library and from ``qp blueprint check`` on the written file."""
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -161,3 +162,16 @@ def test_qp_blueprint_check_prints_the_side_by_side_table(chain, capsys):
     assert "price_engine" in out and "price_nautilus" in out and "zero_slippage" in out and "slippage" in out
     n = chain["outputs"]["strategy_blueprints"].height
     assert out.count("fills side by side") == 2 * n
+
+
+def test_qp_blueprint_check_refuses_an_edited_file(chain, capsys, tmp_path):
+    registry_root, store_root = chain["roots"]
+    line = read_blueprints_jsonl(Path(chain["meta"][0]["blueprints_jsonl"]))[0]
+    line["config"]["horizon_bars"] += 1  # the id no longer matches the content
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(json.dumps(line) + "\n")
+    code = main(
+        ["blueprint", "check", str(edited), "--registry-root", registry_root, "--store-root", store_root]
+    )
+    assert code == 2
+    assert "not the hash of its content" in capsys.readouterr().err

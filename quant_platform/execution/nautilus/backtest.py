@@ -207,7 +207,7 @@ def run_blueprint(
     instrument = make_instrument(symbol, venue, price_precision, taker_fee_bps)
     if instrument.id != config.instrument_id:
         raise ValueError(f"blueprint instrument {config.instrument_id} is not {instrument.id}")
-    bar_ns = strategy._bar_ns
+    bar_ns = strategy.bar_ns
     engine = BacktestEngine(
         BacktestEngineConfig(trader_id=TraderId("PARITY-001"), logging=LoggingConfig(bypass_logging=True),
                              run_analysis=False)

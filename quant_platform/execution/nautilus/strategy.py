@@ -40,7 +40,7 @@ class EventRuleStrategy(Strategy):
     def __init__(self, config: EventRuleStrategyConfig) -> None:
         super().__init__(config)
         self.rule = config
-        self._bar_ns = int(config.bar_type.spec.timedelta.total_seconds() * 1_000_000_000)
+        self.bar_ns = int(config.bar_type.spec.timedelta.total_seconds() * 1_000_000_000)
         self._delay = config.entry_lag_bars + config.latency_bars
         self._last_entry_bar: int | None = None
         self._requests: list[tuple[int, int, float]] = []  # (signal bar, priority, weight)
@@ -79,7 +79,7 @@ class EventRuleStrategy(Strategy):
         sign = self._sign(data)
         if sign == 0:
             return
-        bar = data.ts_event // self._bar_ns - 1  # stamped at its bar's close
+        bar = data.ts_event // self.bar_ns - 1  # stamped at its bar's close
         if self._last_entry_bar is not None and bar < self._last_entry_bar + self.rule.horizon_bars:
             return  # inside the open trade's window
         if bar + self._delay <= self._last_print_bar:
@@ -92,7 +92,7 @@ class EventRuleStrategy(Strategy):
         self._requests.append((bar + self.rule.horizon_bars, _EXIT, 0.0))
 
     def on_trade_tick(self, tick: TradeTick) -> None:
-        bar = tick.ts_event // self._bar_ns
+        bar = tick.ts_event // self.bar_ns
         if bar <= self._last_print_bar:
             return  # only the first print of a bar executes
         self._last_print_bar = bar
