@@ -100,12 +100,17 @@ def chain(tmp_path_factory):
             (c.asset_key.to_user_string(), c.check_name): c.passed
             for c in first.get_asset_check_evaluations()
         }
+        parity = {
+            c.check_name: {k: v.value for k, v in c.metadata.items()}
+            for c in first.get_asset_check_evaluations()
+            if c.check_name == "nautilus_parity"
+        }
     outputs = {
         name: store.scan(name, [RUNSET])[0].collect() for name in ("stage_b_survivors", "strategy_blueprints")
     }
     resolution = library.current_resolution(RUNSET)
     return {"world": world, "outputs": outputs, "meta": meta, "checks": checks, "roots": (registry_root, store_root),
-            "resolution": resolution}  # fmt: skip
+            "resolution": resolution, "parity": parity}  # fmt: skip
 
 
 def test_one_blueprint_per_survivor_and_the_file_is_the_table(chain):
@@ -130,6 +135,13 @@ def test_one_blueprint_per_survivor_and_the_file_is_the_table(chain):
         assert all(line["gates"][g]["passed"] for g in ("psr", "dsr", "cpcv", "bootstrap", "stress"))
         assert line["costs"]["engine_config_id"] == meta["engine_config_id"]
     assert chain["checks"][("strategy_blueprints", "schema")]
+
+
+def test_the_parity_check_ran_on_every_blueprint(chain):
+    assert chain["checks"][("strategy_blueprints", "nautilus_parity")]
+    meta = chain["parity"]["nautilus_parity"]
+    assert meta["blueprints_checked"] == chain["outputs"]["strategy_blueprints"].height >= 1
+    assert meta["fills_compared"] >= 20 and meta["max_pnl_rel_diff"] <= 1e-9
 
 
 def test_rematerializing_writes_the_same_bytes(chain):
