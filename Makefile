@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU wheel; a bare requirement would pull several GB of CUDA packages.
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev]"
+	# the nautilus extra: the parity tests run blueprints in NautilusTrader's BacktestEngine
+	$(PY) -m pip install -q -e ".[dev,nautilus]"
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -457,9 +457,22 @@ def register_store(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
+def register_blueprint(subparsers: argparse._SubParsersAction) -> None:
+    """``qp blueprint check`` from quant_platform/blueprints (research-to-execution parity)."""
+    from quant_platform.blueprints.cli import register
+
+    register(subparsers)
+
+
 # Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
-REGISTRARS: list[Registrar] = [register_dataset, register_runset, register_registry, register_lookahead]
-REGISTRARS.append(register_store)
+REGISTRARS: list[Registrar] = [
+    register_dataset,
+    register_runset,
+    register_registry,
+    register_lookahead,
+    register_store,
+    register_blueprint,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

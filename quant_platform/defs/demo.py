@@ -4,7 +4,7 @@
    window, as one single-run backfill (one run over 7 partitions in the UI).
 2. A dataset and a RunSet in the registry (what ``qp dataset register`` / ``qp runset create`` do), and the
    RunSet's ``runset`` partition in the instance.
-3. The research job for that RunSet partition (hypotheses → bridge → Stage A → Stage B).
+3. The research job for that RunSet partition (hypotheses → bridge → Stage A → Stage B → blueprints).
 
 Then it prints what landed where. ``DAGSTER_HOME`` must point at the instance (the Makefile sets it to
 ``.dagster_home/``). Re-running it is idempotent: identical content writes no new versions.
@@ -99,7 +99,13 @@ DAILY_ASSETS = (
     "market_events",
     "event_flags",
 )
-RESEARCH_ASSETS = ("hypothesis_candidates", "bridge_evaluation", "stage_a_screen", "stage_b_survivors")
+RESEARCH_ASSETS = (
+    "hypothesis_candidates",
+    "bridge_evaluation",
+    "stage_a_screen",
+    "stage_b_survivors",
+    "strategy_blueprints",
+)
 
 
 def _summary(store_root: str, days: list[str]) -> None:
