@@ -437,8 +437,21 @@ def register_lookahead(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
+def register_champion(subparsers: argparse._SubParsersAction) -> None:
+    """``qp champion`` from quant_platform/governance."""
+    from quant_platform.governance.cli import register
+
+    register(subparsers)
+
+
 # Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
-REGISTRARS: list[Registrar] = [register_dataset, register_runset, register_registry, register_lookahead]
+REGISTRARS: list[Registrar] = [
+    register_dataset,
+    register_runset,
+    register_registry,
+    register_lookahead,
+    register_champion,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
