@@ -55,3 +55,7 @@ class Provenance(BaseModel):
                 "a run over synthetic data can never be data_regime=prod_live "
                 f"(dataset sources {synthetic}); use maintenance_replay or mixed"
             )
+
+
+# What the research chain records for its engine replays of rule candidates over history.
+RESEARCH_REPLAY = Provenance(run_source="maintenance", score_source="heuristic", data_regime="maintenance_replay")
