@@ -153,6 +153,29 @@ def _why_not(results: list[GateResult], refused: list[str]) -> list[str]:
     return reasons or ["NO_CANDIDATES"]
 
 
+def _funnel(draft: _Draft, candidates: pl.DataFrame, states: dict, expected_schema: str) -> dict[str, int]:
+    """How far the candidates got: schema accepted → observed in counted runs → enough to judge → gate passed,
+    each on every counted observation up to the decision day; and where the ladder stands after it."""
+    ids = candidates["candidate_id"].to_list()
+    accepted = [
+        c for c, v in zip(ids, candidates["schema_version"].to_list(), strict=True) if v == expected_schema
+    ]
+    results = [draft.gate(c, "funnel", None, record=False) for c in accepted]
+    after = dict(states)
+    for event in draft.events:
+        after[event.candidate_id] = event
+    current = [getattr(s, "state", None) or getattr(s, "state_after", None) for s in after.values()]
+    return {
+        "candidates": len(ids),
+        "schema_accepted": len(accepted),
+        "observed_in_counted_runs": sum(r.completed_runs > 0 for r in results),
+        "enough_to_judge": sum(r.status != INSUFFICIENT for r in results),
+        "gate_passed": sum(r.status == PASS for r in results),
+        "on_the_ladder": sum(state in (SHADOW, CANARY) for state in current),
+        "live": sum(state == LIVE for state in current),
+    }
+
+
 def decide(
     spec: GovernanceSpec,
     candidates: pl.DataFrame,
@@ -174,6 +197,7 @@ def decide(
     def finish(
         decision: str, reasons: list[str], subject: str | None, champion_after: str | None
     ) -> Decision:
+        detail["funnel"] = _funnel(draft, candidates, states, spec.feature_payload_schema_version)
         return Decision(
             decision_seq=view.next_seq,
             parent_decision_id=head["decision_id"] if head else None,
@@ -290,14 +314,6 @@ def decide(
     passing = sorted(
         (r for r in results.values() if r.passed), key=lambda r: (-(r.sharpe_daily or 0.0), r.candidate_id)
     )
-    detail["funnel"] = {
-        "candidates": len(schemas),
-        "schema_refused": len(refused),
-        "gated": len(results),
-        "insufficient_observation": sum(r.status == INSUFFICIENT for r in results.values()),
-        "gate_failed": sum(r.status == FAIL for r in results.values()),
-        "gate_passed": len(passing),
-    }
     challengers = [r for r in passing if r.candidate_id != champion]
     if passing and passing[0].candidate_id == champion:
         return finish(NO_PROMOTION, ["CHAMPION_ALREADY_TOP_SURVIVOR"], champion, champion)

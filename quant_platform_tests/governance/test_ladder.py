@@ -51,6 +51,16 @@ def test_first_champion_climbs_shadow_canary_live_and_rerun_is_idempotent(tmp_pa
     assert all(o.decision["decision"] == "PROMOTE" for o in outcomes)
     assert all(o.decision["reason_codes"] == ["NO_EXISTING_CHAMPION"] for o in outcomes)
     assert outcomes[-1].decision["champion_after"] == "A"
+    assert outcomes[0].decision["detail"]["funnel"] == {
+        "candidates": 1,
+        "schema_accepted": 1,
+        "observed_in_counted_runs": 1,
+        "enough_to_judge": 1,
+        "gate_passed": 1,
+        "on_the_ladder": 1,
+        "live": 0,
+    }
+    assert outcomes[-1].decision["detail"]["funnel"]["live"] == 1
     files = world.ledger_files()
     assert len(files) == 5
 
@@ -128,6 +138,8 @@ def test_maintenance_only_challenger_is_refused(tmp_path: Path) -> None:
     gate = outcome.decision["gates"][0]
     assert gate["filters"]["data_regime"] == ["prod_live"]
     assert gate["excluded_runs"]["data_regime"] == 8 and gate["completed_runs"] == 0
+    funnel = outcome.decision["detail"]["funnel"]
+    assert (funnel["candidates"], funnel["observed_in_counted_runs"], funnel["gate_passed"]) == (1, 0, 0)
 
 
 @pytest.mark.parametrize(("n_runs", "n_days"), [(3, 60), (8, 10)])
