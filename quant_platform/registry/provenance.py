@@ -58,4 +58,6 @@ class Provenance(BaseModel):
 
 
 # What the research chain records for its engine replays of rule candidates over history.
-RESEARCH_REPLAY = Provenance(run_source="maintenance", score_source="heuristic", data_regime="maintenance_replay")
+RESEARCH_REPLAY = Provenance(
+    run_source="maintenance", score_source="heuristic", data_regime="maintenance_replay"
+)
