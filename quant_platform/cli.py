@@ -464,6 +464,13 @@ def register_blueprint(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
+def register_champion(subparsers: argparse._SubParsersAction) -> None:
+    """``qp champion`` from quant_platform/governance."""
+    from quant_platform.governance.cli import register
+
+    register(subparsers)
+
+
 # Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
 REGISTRARS: list[Registrar] = [
     register_dataset,
@@ -472,6 +479,7 @@ REGISTRARS: list[Registrar] = [
     register_lookahead,
     register_store,
     register_blueprint,
+    register_champion,
 ]
 
 

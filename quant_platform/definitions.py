@@ -15,7 +15,7 @@ import os
 import dagster as dg
 
 from quant_platform.core.sessions import check_sessions
-from quant_platform.defs import automation, features, market, registry, research, validation
+from quant_platform.defs import automation, features, governance, market, registry, research, validation
 from quant_platform.defs import blueprints as blueprint_defs
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
@@ -55,6 +55,7 @@ def build_definitions(bar_minutes: int | None = None, sessions: str = "continuou
         research.defs,
         validation.defs,
         blueprint_defs.defs,
+        governance.defs,
         registry.defs,
         automation.defs,
         dg.Definitions(

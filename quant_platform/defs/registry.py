@@ -71,6 +71,7 @@ class Registry(dg.ConfigurableResource):
         """
         from quant_platform.core.hashing import canonical_hash
         from quant_platform.engine import ENGINE_VERSION
+        from quant_platform.registry.provenance import RESEARCH_REPLAY
 
         library = self.library()
         dataset_id = library.runset(resolution.runset_name).spec.dataset_id
@@ -85,6 +86,8 @@ class Registry(dg.ConfigurableResource):
                 runset=resolution.runset_name,
                 dagster_run_id=dagster_run_id,
                 config={"candidate_id": strategy_id, "engine_config_id": config_id},
+                # research replays of a rule over recorded history: never counted by a production gate
+                provenance=RESEARCH_REPLAY,
             )
         return runs
 

@@ -5,7 +5,9 @@ parameter, never spliced into SQL), derives the RunSet membership table and the 
 database file into place atomically, so readers never see a half-built cache. Deleting the file and
 rebuilding gives the same query results; nothing is stored only here.
 
-Tables: ``datasets runs runsets resolutions freezes trials`` (every fact, plus ``fact_file``/``fact_seq``),
+Tables: ``datasets runs runsets resolutions freezes trials run_observations`` (every fact, plus
+``fact_file``/``fact_seq``), ``governance_ledger`` (every promotion-ledger row; views ``promotion_decisions``,
+``state_events``, ``gate_verdicts``),
 ``artifacts`` (store version records with ``artifact_id``; a corrupt record is left out and listed in
 ``quarantined_records`` with its file and reason, and ``rebuild_cache`` reports it), ``runset_membership`` (RunSet × asset ×
 partition × content hash of each RunSet's current resolution), ``cache_meta``.
@@ -30,6 +32,7 @@ import duckdb
 import polars as pl
 
 from quant_platform.core.hashing import canonical_hash
+from quant_platform.governance.ledger import LEDGER_DIR, LEDGER_SCHEMA
 from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
 from quant_platform.registry.trials import CONFIGURATION_KINDS, CPCV_PATH, FOLD, HPO_TRIAL, HYPOTHESIS
 from quant_platform.registry.versions import (
@@ -42,7 +45,7 @@ from quant_platform.registry.versions import (
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "5"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "6"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -134,7 +137,30 @@ SELECT c.runset_id, c.runset_name, c.resolution_hash, c.frozen, r.asset, r.parti
 FROM resolutions r JOIN current_resolutions c ON r.fact_file = c.fact_file
 """
 
-TABLES: tuple[str, ...] = (*FACT_TYPES, "artifacts", "quarantined_records", "runset_membership", "cache_meta")
+# The governance promotion ledger (governance.ledger): one file per decision, projected like the facts.
+_GOVERNANCE_VIEWS = [
+    """CREATE VIEW promotion_decisions AS
+    SELECT decision_seq, decision_id, parent_decision_id, as_of_day, decided_at, decision, reason_codes,
+           subject_candidate_id, prod_gated, override_json, champion_before, champion_after, detail_json
+    FROM governance_ledger WHERE row_kind = 'decision'""",
+    """CREATE VIEW state_events AS
+    SELECT decision_seq, decision_id, as_of_day, candidate_id, state_before, allocation_before, state_after,
+           allocation_after, event_reason, prod_gated
+    FROM governance_ledger WHERE row_kind = 'state_event'""",
+    """CREATE VIEW gate_verdicts AS
+    SELECT decision_seq, decision_id, as_of_day, candidate_id, role, gate_status, sharpe_daily, completed_runs,
+           observation_days, detail_json
+    FROM governance_ledger WHERE row_kind = 'gate'""",
+]
+
+TABLES: tuple[str, ...] = (
+    *FACT_TYPES,
+    "artifacts",
+    "quarantined_records",
+    "runset_membership",
+    "governance_ledger",
+    "cache_meta",
+)
 VIEWS: tuple[str, ...] = (
     "runset_bindings",
     "resolution_heads",
@@ -145,6 +171,9 @@ VIEWS: tuple[str, ...] = (
     "dataset_coverage",
     "trial_evaluations",
     "trial_counts",
+    "promotion_decisions",
+    "state_events",
+    "gate_verdicts",
 )
 
 
@@ -157,6 +186,7 @@ def _cache_path(registry: Registry) -> str:
 def _all_files(registry: Registry) -> dict[str, list[str]]:
     files = {fact_type: registry.facts.files(fact_type) for fact_type in FACT_TYPES}
     files["artifacts"] = registry.store.glob("_versions/**/*.parquet") if registry.store else []
+    files["governance_ledger"] = registry.fs.glob(f"{LEDGER_DIR}/*.parquet")
     return files
 
 
@@ -193,6 +223,17 @@ def _load_facts(con: duckdb.DuckDBPyConnection, registry: Registry, fact_type: s
         con.complete()
 
 
+def _load_ledger(con: duckdb.DuckDBPyConnection, registry: Registry, files: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        template = os.path.join(tmp, "template.parquet")
+        pl.DataFrame(schema=LEDGER_SCHEMA).write_parquet(template)
+        con.execute(
+            "CREATE TABLE governance_ledger AS SELECT * FROM read_parquet($files, union_by_name = true) "
+            "ORDER BY decision_seq",
+            {"files": [template, *(registry.fs.uri(f) for f in files)]},
+        )
+
+
 def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) -> dict[str, int]:
     with duckdb.connect(path) as con:
         if not registry.fs.is_local:
@@ -217,7 +258,8 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
             con.register("loaded_frame", frame)
             con.sql(f"CREATE TABLE {table} AS SELECT * FROM loaded_frame")
             con.unregister("loaded_frame")
-        for view in _VIEWS:
+        _load_ledger(con, registry, files["governance_ledger"])
+        for view in _VIEWS + _GOVERNANCE_VIEWS:
             con.sql(view)
         con.sql(_MEMBERSHIP)
         con.sql("CREATE TABLE cache_meta (key VARCHAR, value VARCHAR)")

@@ -29,6 +29,11 @@ FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "runset_id": _STR,
         "dagster_run_id": _STR,
         "config_json": _STR,
+        # Provenance (registry.provenance); fact files older than these columns read them as null, which no
+        # governance filter ever matches.
+        "run_source": _STR,
+        "score_source": _STR,
+        "data_regime": _STR,
         "written_at": TS_DTYPE,
     },
     "runsets": {
@@ -75,6 +80,20 @@ FACT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "family": _STR,
         "metric": _STR,
         "value": pl.Float64(),
+        "written_at": TS_DTYPE,
+    },
+    # One observed UTC day of a run of a governance candidate (governance.observations): its after-cost return
+    # and execution health. Governance reads these together with the run's provenance from ``runs``.
+    "run_observations": {
+        "run_id": _STR,
+        "candidate_id": _STR,
+        "day": pl.Date(),
+        "status": _STR,
+        "daily_return": pl.Float64(),
+        "orders_submitted": pl.Int64(),
+        "orders_rejected": pl.Int64(),
+        "slippage_bps": pl.Float64(),
+        "schema_version": _STR,
         "written_at": TS_DTYPE,
     },
 }

@@ -59,6 +59,7 @@ from quant_platform.registry.names import (
     validate_label,
     validate_name,
 )
+from quant_platform.registry.provenance import Provenance
 from quant_platform.registry.resolver import (
     ARTIFACT_SCHEMA,
     RESOLVER_VERSION,
@@ -244,6 +245,14 @@ class Registry:
             raise NotFoundError(f"unknown dataset {dataset_id!r}")
         return DatasetSpec.model_validate_json(row["definition_json"])
 
+    def dataset_source(self, dataset_id: str) -> str:
+        """The source kind a dataset was registered from (``synthetic``, ``binance_files``, …)."""
+        validate_name(dataset_id, "dataset id")
+        row = self._first("datasets", pl.col("dataset_id") == dataset_id)
+        if row is None:
+            raise NotFoundError(f"unknown dataset {dataset_id!r}")
+        return str(row["source"])
+
     def datasets(self) -> list[DatasetSpec]:
         rows = self.facts.read("datasets").unique("dataset_id", keep="first", maintain_order=True)
         return [DatasetSpec.model_validate_json(j) for j in rows["definition_json"]]
@@ -259,16 +268,19 @@ class Registry:
         runset: str | None = None,
         dagster_run_id: str | None = None,
         config: dict[str, Any] | None = None,
+        provenance: Provenance | None = None,
     ) -> str:
         """Record one execution of a run; returns the deterministic ``run_id``.
 
         The same run (same id, same config) executed again in another Dagster run or for another RunSet is
-        recorded as another execution; the same id with a different config is an error.
+        recorded as another execution; the same id with a different config is an error. ``provenance``
+        (``registry.provenance``; the conservative maintenance defaults when left out) is recorded with
+        every execution; ``prod_live`` is refused for runs over synthetic datasets.
         """
         dataset_ids = sorted(set(dataset_ids))
         run = ids.run_id(dataset_ids, strategy_hash, engine_version, seed)
-        for dataset_id in dataset_ids:
-            self.dataset(dataset_id)
+        provenance = provenance or Provenance()
+        provenance.check_sources(self.dataset_source(d) for d in dataset_ids)
         runset_id = self.runset(runset).runset_id if runset is not None else None
         if dagster_run_id is not None:
             validate_label(dagster_run_id, "dagster run id")
@@ -277,8 +289,12 @@ class Registry:
         if existing.height:
             if existing["config_json"][0] != config_json:
                 raise ValueError(f"run {run[:12]}… is already registered with a different config")
-            same = (existing["runset_id"].eq_missing(runset_id)) & (
-                existing["dagster_run_id"].eq_missing(dagster_run_id)
+            same = (
+                existing["runset_id"].eq_missing(runset_id)
+                & existing["dagster_run_id"].eq_missing(dagster_run_id)
+                & existing["run_source"].eq_missing(provenance.run_source)
+                & existing["score_source"].eq_missing(provenance.score_source)
+                & existing["data_regime"].eq_missing(provenance.data_regime)
             )
             if same.any():
                 return run
@@ -292,6 +308,9 @@ class Registry:
                 "runset_id": [runset_id],
                 "dagster_run_id": [dagster_run_id],
                 "config_json": [config_json],
+                "run_source": [provenance.run_source],
+                "score_source": [provenance.score_source],
+                "data_regime": [provenance.data_regime],
             },
             schema={k: v for k, v in FACT_SCHEMAS["runs"].items() if k != "written_at"},
         )

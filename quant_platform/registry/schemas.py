@@ -46,6 +46,9 @@ class RunFacts(pa.DataFrameModel):
     runset_id: str = pa.Field(nullable=True, str_matches=_HEX)
     dagster_run_id: str = pa.Field(nullable=True)
     config_json: str
+    run_source: str
+    score_source: str
+    data_regime: str
     written_at: UTC_MS  # type: ignore[valid-type]
 
     class Config:
@@ -120,6 +123,28 @@ class TrialFacts(pa.DataFrameModel):
         strict = True
 
 
+class RunObservationFacts(pa.DataFrameModel):
+    """One observed UTC day of one run of a governance candidate (``governance.observations``)."""
+
+    run_id: str = pa.Field(str_matches=_HEX)
+    candidate_id: str = pa.Field(str_length={"min_value": 1, "max_value": 200})
+    day: pl.Date
+    status: str = pa.Field(isin=["completed", "running", "failed"])
+    daily_return: pl.Float64 = pa.Field(nullable=True)
+    orders_submitted: pl.Int64 = pa.Field(ge=0)
+    orders_rejected: pl.Int64 = pa.Field(ge=0)
+    slippage_bps: pl.Float64 = pa.Field(nullable=True)
+    schema_version: str
+    written_at: UTC_MS  # type: ignore[valid-type]
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check
+    def rejects_within_orders(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("orders_rejected") <= pl.col("orders_submitted"))
+
+
 FACT_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "datasets": DatasetFacts,
     "runs": RunFacts,
@@ -127,4 +152,5 @@ FACT_MODELS: dict[str, type[pa.DataFrameModel]] = {
     "resolutions": ResolutionFacts,
     "freezes": FreezeFacts,
     "trials": TrialFacts,
+    "run_observations": RunObservationFacts,
 }

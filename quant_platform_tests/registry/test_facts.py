@@ -5,12 +5,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import re
 import uuid
+from datetime import date
 from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
 import pytest
 
+from quant_platform.governance.observations import DayObservation, record_observations
 from quant_platform.registry import DatasetSpec, Registry, RunSetSpec
 from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
 from quant_platform.registry.facts import FactLog
@@ -35,6 +37,9 @@ def test_every_fact_type_round_trips(registry: Registry, dataset: DatasetSpec, m
         runset="jan_start",
         dagster_run_id="run-a",
         config={"lookback": 12, "threshold": 0.5},
+    )
+    record_observations(
+        registry, [DayObservation(run_id=run, candidate_id="c1", day=date(2024, 1, 2), daily_return=0.01)]
     )
     registry.record_trials(
         pl.DataFrame(
@@ -65,6 +70,19 @@ def test_every_fact_type_round_trips(registry: Registry, dataset: DatasetSpec, m
         created.runset_id,
     )
     assert runs["config_json"][0] == '{"lookback":12,"threshold":0.5}'
+    # provenance left out: the conservative labels that no production gate counts
+    assert runs.select("run_source", "score_source", "data_regime").row(0) == (
+        "maintenance",
+        "heuristic",
+        "maintenance_replay",
+    )
+    observed = again.facts.read("run_observations")
+    assert observed.select("run_id", "candidate_id", "day", "daily_return").row(0) == (
+        run,
+        "c1",
+        date(2024, 1, 2),
+        0.01,
+    )
     trials = again.trials("jan_start")
     assert trials.select("stage", "trial_id", "family", "metric", "value").row(0) == (
         "stage_a",

@@ -1,0 +1,168 @@
+"""Governance layer (unpartitioned): the ``champion`` asset.
+
+Materializing it gathers the candidates (the strict survivors of Stage B of the configured RunSets, or of every
+RunSet that has them), evaluates the real-data gate on the registry's run observations and records one decision
+in the promotion ledger (``quant_platform.governance``). A re-materialization on the same inputs records nothing
+new and shows the same decision. Its table is every candidate's state after the decision; its metadata shows the
+champion (and whether it is prod-gated), the decision with its reason codes, the funnel of candidates through
+the gate, and the champion history.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from quant_platform.core.timeutil import parse_day
+from quant_platform.defs.checks import schema_check_result, schema_check_spec
+from quant_platform.defs.io_manager import parquet_output
+from quant_platform.defs.registry import Registry
+from quant_platform.governance.config import GovernanceSpec
+from quant_platform.governance.decide import Override
+from quant_platform.governance.schemas import ChampionStates
+from quant_platform.governance.service import (
+    candidates_from_survivors,
+    champion_summary,
+    empty_candidates,
+    run_decision,
+)
+from quant_platform.storage.store import ParquetStore
+
+CANDIDATES_ASSET = "stage_b_survivors"
+
+
+class ChampionConfig(dg.Config):
+    """Which candidates to consider and as of which day; an override widens the gate's provenance filters
+    and is recorded (the champion is then labelled as not prod-gated)."""
+
+    runsets: list[str] = Field(
+        default_factory=list
+    )  # RunSet partitions whose Stage B survivors are candidates; empty: every RunSet
+    as_of_day: str | None = None  # YYYY-MM-DD; default: the UTC day that just ended
+    override_run_sources: list[str] = Field(default_factory=list)
+    override_score_sources: list[str] = Field(default_factory=list)
+    override_data_regimes: list[str] = Field(default_factory=list)
+    override_reason: str = ""
+
+
+def _override(config: ChampionConfig) -> Override | None:
+    opt_in = {
+        "run_source": config.override_run_sources,
+        "score_source": config.override_score_sources,
+        "data_regime": config.override_data_regimes,
+    }
+    if not any(opt_in.values()) and not config.override_reason:
+        return None
+    return Override(opt_in={k: v for k, v in opt_in.items() if v}, reason=config.override_reason)
+
+
+def _md_table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "_none_"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += [
+        "| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in columns) + " |" for r in rows
+    ]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="governance",
+    deps=[dg.AssetDep(CANDIDATES_ASSET, partition_mapping=dg.AllPartitionMapping())],
+    check_specs=[schema_check_spec("champion", ChampionStates)],
+    description="Champion governance: the real-data gate on prod runs (sharpe_daily only), the promotion ladder "
+    "shadow → canary → live, rollback triggers, and an append-only promotion ledger in the registry.",
+)
+def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry: Registry):
+    library = registry.library()
+    store = ParquetStore(registry.store_root)
+    spec = GovernanceSpec.from_spec()
+    runsets = config.runsets or store.partitions(CANDIDATES_ASSET)
+    frames, lineage = [], []
+    for runset in runsets:
+        info = library.runset(runset)
+        frame, read = store.scan(CANDIDATES_ASSET, [runset])
+        lineage.extend(read)
+        frames.append(
+            candidates_from_survivors(frame.collect(), info.runset_id, spec.feature_payload_schema_version)
+        )
+    candidates = pl.concat(frames, how="vertical") if frames else empty_candidates()
+    candidates = candidates.unique("candidate_id", keep="first", maintain_order=True)
+    as_of = (
+        parse_day(config.as_of_day) if config.as_of_day else (datetime.now(UTC) - timedelta(days=1)).date()
+    )
+    outcome = run_decision(library, candidates, as_of, spec=spec, override=_override(config))
+    decision = outcome.decision
+    summary = champion_summary(library)
+    states = pl.DataFrame(
+        summary["states"],
+        schema={
+            "candidate_id": pl.String(),
+            "state": pl.String(),
+            "allocation": pl.Float64(),
+            "since": pl.Date(),
+            "since_decision": pl.Int64(),
+            "prod_gated": pl.Boolean(),
+        },
+    ).select(
+        pl.lit(decision["decision_seq"], pl.Int64).alias("decision_seq"),
+        pl.lit(decision["decision_id"]).alias("decision_id"),
+        pl.all(),
+    )
+    champion_id = summary["champion"]
+    label = (
+        "none"
+        if champion_id is None
+        else f"{champion_id}" + ("" if summary["champion_prod_gated"] else " (NOT prod-gated: override)")
+    )
+    funnel = decision["detail"].get("funnel", {})
+    yield parquet_output(
+        context,
+        states,
+        metadata={
+            "champion": label,
+            "decision": f"{decision['decision']} ({', '.join(decision['reason_codes'])})",
+            "decision_seq": decision["decision_seq"],
+            "recorded": "new decision" if outcome.written else "same inputs as the ledger head: nothing new",
+            "as_of_day": str(decision["as_of_day"]),
+            "prod_gated": decision["prod_gated"],
+            "override": dg.MetadataValue.json(decision["override"] or {}),
+            "gate_filters": dg.MetadataValue.json(decision["detail"].get("filters", {})),
+            "candidates_considered": candidates.height,
+            "funnel": dg.MetadataValue.md(
+                _md_table([funnel], list(funnel)) if funnel else "_no admission step_"
+            ),
+            "gate_verdicts": dg.MetadataValue.md(
+                _md_table(
+                    decision["gates"],
+                    ["candidate_id", "role", "status", "sharpe_daily", "completed_runs", "observation_days"],
+                )
+            ),
+            "state_events": dg.MetadataValue.md(
+                _md_table(
+                    decision["state_events"],
+                    [
+                        "candidate_id",
+                        "state_before",
+                        "allocation_before",
+                        "state_after",
+                        "allocation_after",
+                        "event_reason",
+                    ],
+                )
+            ),
+            "champion_history": dg.MetadataValue.md(
+                _md_table(
+                    summary["history"],
+                    ["candidate_id", "live_from", "live_until", "left_reason", "prod_gated"],
+                )
+            ),
+            "candidates_read": dg.MetadataValue.json(lineage),
+        },
+        partition_column="since",
+    )
+    yield schema_check_result("champion", ChampionStates, states)
+
+
+defs = dg.Definitions(assets=[champion])
