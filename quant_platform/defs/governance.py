@@ -1,7 +1,7 @@
 """Governance layer (unpartitioned): the ``champion`` asset.
 
-Materializing it gathers the candidates (the strict survivors of Stage B of the configured RunSets, or of every
-RunSet that has them), evaluates the real-data gate on the registry's run observations and records one decision
+Materializing it gathers the candidates (the strategy blueprints — compiled Stage B survivors — of the configured
+RunSets, or of every RunSet that has them), evaluates the real-data gate on the registry's run observations and records one decision
 in the promotion ledger (``quant_platform.governance``). A re-materialization on the same inputs records nothing
 new and shows the same decision. Its table is every candidate's state after the decision; its metadata shows the
 champion (and whether it is prod-gated), the decision with its reason codes, the funnel of candidates through
@@ -22,14 +22,14 @@ from quant_platform.governance.config import GovernanceSpec
 from quant_platform.governance.decide import Override
 from quant_platform.governance.schemas import ChampionStates
 from quant_platform.governance.service import (
-    candidates_from_survivors,
+    candidates_from_blueprints,
     champion_summary,
     empty_candidates,
     run_decision,
 )
 from quant_platform.storage.store import ParquetStore
 
-CANDIDATES_ASSET = "stage_b_survivors"
+CANDIDATES_ASSET = "strategy_blueprints"
 
 
 class ChampionConfig(dg.Config):
@@ -38,7 +38,7 @@ class ChampionConfig(dg.Config):
 
     runsets: list[str] = Field(
         default_factory=list
-    )  # RunSet partitions whose Stage B survivors are candidates; empty: every RunSet
+    )  # RunSet partitions whose strategy blueprints are candidates; empty: every RunSet
     as_of_day: str | None = None  # YYYY-MM-DD; default: the UTC day that just ended
     override_run_sources: list[str] = Field(default_factory=list)
     override_score_sources: list[str] = Field(default_factory=list)
@@ -81,12 +81,10 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry
     runsets = config.runsets or store.partitions(CANDIDATES_ASSET)
     frames, lineage = [], []
     for runset in runsets:
-        info = library.runset(runset)
+        library.runset(runset)  # an unknown RunSet is an error, not an empty candidate list
         frame, read = store.scan(CANDIDATES_ASSET, [runset])
         lineage.extend(read)
-        frames.append(
-            candidates_from_survivors(frame.collect(), info.runset_id, spec.feature_payload_schema_version)
-        )
+        frames.append(candidates_from_blueprints(frame.collect(), spec.feature_payload_schema_version))
     candidates = pl.concat(frames, how="vertical") if frames else empty_candidates()
     candidates = candidates.unique("candidate_id", keep="first", maintain_order=True)
     as_of = (

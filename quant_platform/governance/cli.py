@@ -11,12 +11,12 @@ import polars as pl
 
 from quant_platform.cli import day_arg, emit, format_table, open_registry, registry_options, require_store
 
-CANDIDATES_ASSET = "stage_b_survivors"
+CANDIDATES_ASSET = "strategy_blueprints"
 
 
 def _candidates(registry: Any, runsets: list[str]) -> pl.DataFrame:
     from quant_platform.governance.config import GovernanceSpec
-    from quant_platform.governance.service import candidates_from_survivors, empty_candidates
+    from quant_platform.governance.service import candidates_from_blueprints, empty_candidates
     from quant_platform.storage.store import ParquetStore
 
     require_store(registry)
@@ -24,9 +24,9 @@ def _candidates(registry: Any, runsets: list[str]) -> pl.DataFrame:
     version = GovernanceSpec.from_spec().feature_payload_schema_version
     frames = []
     for runset in runsets or store.partitions(CANDIDATES_ASSET):
-        info = registry.runset(runset)
+        registry.runset(runset)  # an unknown RunSet is an error, not an empty candidate list
         frame, _ = store.scan(CANDIDATES_ASSET, [runset])
-        frames.append(candidates_from_survivors(frame.collect(), info.runset_id, version))
+        frames.append(candidates_from_blueprints(frame.collect(), version))
     if not frames:
         return empty_candidates()
     return pl.concat(frames).unique("candidate_id", keep="first", maintain_order=True)
@@ -175,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--runset",
             action="append",
             default=[],
-            help="RunSet whose Stage B survivors are candidates (repeatable; default: every RunSet)",
+            help="RunSet whose strategy blueprints are candidates (repeatable; default: every RunSet)",
         )
         sub.add_argument("--as-of", type=day_arg, help="decision day (default: the UTC day that just ended)")
         sub.add_argument("--dry-run", action="store_true", help="show the decision without recording it")

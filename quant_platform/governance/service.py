@@ -37,14 +37,14 @@ def empty_candidates() -> pl.DataFrame:
     return pl.DataFrame(schema={c: pl.String() for c in CANDIDATE_COLUMNS})
 
 
-def candidates_from_survivors(survivors: pl.DataFrame, runset_id: str, schema_version: str) -> pl.DataFrame:
-    """Stage B's strict survivors as governance candidates (rule strategies; their payload is the features
-    schema this code writes, ``schema_version``)."""
-    passed = survivors.filter(pl.col("passed")) if "passed" in survivors.columns else survivors
-    return passed.select(
-        pl.col("candidate_id").cast(pl.String),
+def candidates_from_blueprints(blueprints: pl.DataFrame, schema_version: str) -> pl.DataFrame:
+    """Strategy blueprints (``strategy_blueprints``: compiled Stage B survivors, what NautilusTrader runs) as
+    governance candidates, one per blueprint id; their payload is the features schema this code writes,
+    ``schema_version``."""
+    return blueprints.select(
+        pl.col("blueprint_id").cast(pl.String).alias("candidate_id"),
         pl.lit(RULE).alias("candidate_kind"),
-        pl.lit(runset_id).alias("runset_id"),
+        pl.col("runset_id").cast(pl.String),
         pl.lit(schema_version).alias("schema_version"),
     ).unique("candidate_id", keep="first", maintain_order=True)
 

@@ -1,4 +1,4 @@
-"""The ``champion`` asset on an ephemeral instance: Stage B survivors in the store are the candidates, run
+"""The ``champion`` asset on an ephemeral instance: strategy blueprints in the store are the candidates, run
 observations in the registry are what the gate judges, and each materialization records one decision (or,
 on the same inputs, none)."""
 
@@ -31,8 +31,9 @@ def _materialize(root: Path, instance: dg.DagsterInstance, **config) -> dg.Execu
 def test_champion_asset_records_decisions_and_shows_them(tmp_path: Path) -> None:
     world = World(tmp_path, source="synthetic")
     world.registry.create_runset("demo", RunSetSpec(dataset_id="live_v1", symbols=["BTCUSDT"]))
-    survivors = pl.DataFrame({"candidate_id": ["c_good", "c_fail"], "passed": [True, False]})
-    ParquetStore(str(tmp_path / "store")).write("stage_b_survivors", "demo", survivors)
+    runset_id = world.registry.runset("demo").runset_id
+    blueprints = pl.DataFrame({"blueprint_id": ["c_good"], "runset_id": [runset_id], "candidate_id": ["x"]})
+    ParquetStore(str(tmp_path / "store")).write("strategy_blueprints", "demo", blueprints)
     world.candidate("c_good")
     world.observe("c_good", DAY0, 60, sharpe=3.0, provenance=MAINTENANCE)
     instance = dg.DagsterInstance.ephemeral()
@@ -43,8 +44,8 @@ def test_champion_asset_records_decisions_and_shows_them(tmp_path: Path) -> None
     meta = refused.asset_materializations_for_node("champion")[0].metadata
     assert meta["decision"].value == "NO_PROMOTION (DATA_REGIME_NOT_PROD_LIVE, INSUFFICIENT_OBSERVATION)"
     assert meta["champion"].value == "none"
-    assert meta["candidates_considered"].value == 1  # the survivor that did not pass Stage B is no candidate
-    assert meta["candidates_read"].value[0]["asset"] == "stage_b_survivors"
+    assert meta["candidates_considered"].value == 1
+    assert meta["candidates_read"].value[0]["asset"] == "strategy_blueprints"
 
     demo = {
         "as_of_day": as_of,

@@ -19,8 +19,9 @@ from quant_platform_tests.governance.world import DAY0, World
 def test_champion_cli_decide_show_history_rollback(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     world = World(tmp_path)
     world.registry.create_runset("rs", RunSetSpec(dataset_id="live_v1", symbols=["BTCUSDT"]))
+    runset_id = world.registry.runset("rs").runset_id
     ParquetStore(str(tmp_path / "store")).write(
-        "stage_b_survivors", "rs", pl.DataFrame({"candidate_id": ["A"], "passed": [True]})
+        "strategy_blueprints", "rs", pl.DataFrame({"blueprint_id": ["A"], "runset_id": [runset_id]})
     )
     world.candidate("A")
     world.observe("A", DAY0, 60, sharpe=3.0)
