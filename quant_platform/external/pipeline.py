@@ -81,8 +81,13 @@ def process_external(
         ingested: datetime = row["ingested_at"]
 
         def reject(reason: str, detail: str, row: dict = row) -> None:
-            quarantine.append({**{k: row[k] for k in ("source", "origin", "ingested_at", "payload_json")},
-                               "reason": reason, "detail": detail})  # fmt: skip
+            quarantine.append(
+                {
+                    **{k: row[k] for k in ("source", "origin", "ingested_at", "payload_json")},
+                    "reason": reason,
+                    "detail": detail,
+                }
+            )
 
         try:
             record = normalize_record(row["source"], row["origin"], ingested, row["payload_json"], spec)

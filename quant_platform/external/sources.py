@@ -76,9 +76,15 @@ class FileDropSource:
                     ingested = parse_time(stamp, "ingested_at")
                 except Rejection as rejection:
                     bad_rows.append(
-                        {"source": source, "origin": origin, "ingested_at": datetime.combine(day, time(), UTC),
-                         "reason": rejection.reason, "detail": rejection.detail, "payload_json": text}
-                    )  # fmt: skip
+                        {
+                            "source": source,
+                            "origin": origin,
+                            "ingested_at": datetime.combine(day, time(), UTC),
+                            "reason": rejection.reason,
+                            "detail": rejection.detail,
+                            "payload_json": text,
+                        }
+                    )
                     continue
                 raw_rows.append(
                     {"source": source, "origin": origin, "ingested_at": ingested, "payload_json": text}
@@ -134,9 +140,15 @@ class DocSearchSource:
         end = start + timedelta(days=1) - timedelta(seconds=1)
         payload = self.client.get_json(
             f"{self.base_url}/api/v2/doc/doc",
-            {"query": self.query, "mode": "artlist", "format": "json", "maxrecords": 250,
-             "startdatetime": start.strftime("%Y%m%d%H%M%S"), "enddatetime": end.strftime("%Y%m%d%H%M%S")},
-        )  # fmt: skip
+            {
+                "query": self.query,
+                "mode": "artlist",
+                "format": "json",
+                "maxrecords": 250,
+                "startdatetime": start.strftime("%Y%m%d%H%M%S"),
+                "enddatetime": end.strftime("%Y%m%d%H%M%S"),
+            },
+        )
         ingested = self.clock()
         # GDELT answers {} when nothing matches; any other object without "articles" is not its shape
         articles = (
@@ -144,16 +156,29 @@ class DocSearchSource:
         )
         raw_rows, bad_rows = [], []
         if articles is None or not isinstance(articles, list):
-            bad_rows.append({"source": source, "origin": f"{self.base_url}#response", "ingested_at": ingested,
-                             "reason": MALFORMED_JSON, "detail": "no 'articles' list in the response",
-                             "payload_json": json.dumps(payload)[:10_000]})  # fmt: skip
+            bad_rows.append(
+                {
+                    "source": source,
+                    "origin": f"{self.base_url}#response",
+                    "ingested_at": ingested,
+                    "reason": MALFORMED_JSON,
+                    "detail": "no 'articles' list in the response",
+                    "payload_json": json.dumps(payload)[:10_000],
+                }
+            )
             articles = []
         if not articles:
             self.client.health.empty += 1
         for index, article in enumerate(articles):
             record = _doc_record(article)
-            raw_rows.append({"source": source, "origin": f"{self.base_url}#{day}:{index}", "ingested_at": ingested,
-                             "payload_json": json.dumps(record, sort_keys=True)})  # fmt: skip
+            raw_rows.append(
+                {
+                    "source": source,
+                    "origin": f"{self.base_url}#{day}:{index}",
+                    "ingested_at": ingested,
+                    "payload_json": json.dumps(record, sort_keys=True),
+                }
+            )
         return _frames(source, raw_rows, bad_rows, self.client.health)
 
 
@@ -164,8 +189,14 @@ def _doc_record(article: Any) -> Any:
     published = None
     if isinstance(seen, str) and len(seen) == 16 and seen.endswith("Z"):
         published = f"{seen[0:4]}-{seen[4:6]}-{seen[6:8]}T{seen[9:11]}:{seen[11:13]}:{seen[13:15]}+00:00"
-    return {"id": article.get("url"), "headline": article.get("title"), "published": published or seen,
-            "entities": article.get("entities") or [], "tone": article.get("tone"), "domain": article.get("domain")}  # fmt: skip
+    return {
+        "id": article.get("url"),
+        "headline": article.get("title"),
+        "published": published or seen,
+        "entities": article.get("entities") or [],
+        "tone": article.get("tone"),
+        "domain": article.get("domain"),
+    }
 
 
 class SeriesSource:
@@ -193,15 +224,27 @@ class SeriesSource:
         for series_id in self.series_ids:
             payload = self.client.get_json(
                 f"{self.base_url}/fred/series/observations",
-                {"series_id": series_id, "file_type": "json", "realtime_start": day.isoformat(),
-                 "realtime_end": day.isoformat(), "observation_start": (day - timedelta(days=400)).isoformat()},
-            )  # fmt: skip
+                {
+                    "series_id": series_id,
+                    "file_type": "json",
+                    "realtime_start": day.isoformat(),
+                    "realtime_end": day.isoformat(),
+                    "observation_start": (day - timedelta(days=400)).isoformat(),
+                },
+            )
             ingested = self.clock()
             observations = payload.get("observations") if isinstance(payload, dict) else None
             if not isinstance(observations, list):
-                bad_rows.append({"source": source, "origin": f"{self.base_url}#{series_id}", "ingested_at": ingested,
-                                 "reason": MALFORMED_JSON, "detail": "no 'observations' list in the response",
-                                 "payload_json": json.dumps(payload)[:10_000]})  # fmt: skip
+                bad_rows.append(
+                    {
+                        "source": source,
+                        "origin": f"{self.base_url}#{series_id}",
+                        "ingested_at": ingested,
+                        "reason": MALFORMED_JSON,
+                        "detail": "no 'observations' list in the response",
+                        "payload_json": json.dumps(payload)[:10_000],
+                    }
+                )
                 continue
             ordered = sorted(
                 (o for o in observations if isinstance(o, dict)), key=lambda o: str(o.get("date"))
@@ -222,13 +265,25 @@ class SeriesSource:
                     "release_time": datetime.combine(day, time(hour, minute), UTC).isoformat(),
                 }
                 if record["value"] is None:
-                    bad_rows.append({"source": source, "origin": f"{self.base_url}#{record['id']}",
-                                     "ingested_at": ingested, "reason": MISSING_FIELD,
-                                     "detail": "value ('.' is FRED's missing value)",
-                                     "payload_json": json.dumps(obs, sort_keys=True)})  # fmt: skip
+                    bad_rows.append(
+                        {
+                            "source": source,
+                            "origin": f"{self.base_url}#{record['id']}",
+                            "ingested_at": ingested,
+                            "reason": MISSING_FIELD,
+                            "detail": "value ('.' is FRED's missing value)",
+                            "payload_json": json.dumps(obs, sort_keys=True),
+                        }
+                    )
                     continue
-                raw_rows.append({"source": source, "origin": f"{self.base_url}#{record['id']}",
-                                 "ingested_at": ingested, "payload_json": json.dumps(record, sort_keys=True)})  # fmt: skip
+                raw_rows.append(
+                    {
+                        "source": source,
+                        "origin": f"{self.base_url}#{record['id']}",
+                        "ingested_at": ingested,
+                        "payload_json": json.dumps(record, sort_keys=True),
+                    }
+                )
         return _frames(source, raw_rows, bad_rows, self.client.health)
 
 

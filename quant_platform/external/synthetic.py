@@ -61,7 +61,6 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
     symbols = frame["symbol"].unique(maintain_order=True).to_list()
     by_symbol = {s: frame.filter(pl.col("symbol") == s) for s in symbols}
     ts_all = frame["ts"]
-    bar = (ts_all[1] - ts_all[0]) if frame.height > 1 else timedelta(minutes=5)
     n_days = max(1, (ts_all.max() - ts_all.min()).days + 1)  # type: ignore[operator]
     h = config.horizon_bars
     rows: list[dict] = []
@@ -70,9 +69,14 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
     def alert(caller: str, symbol: str, i: int, side: int, published, ingested) -> None:
         nonlocal counter
         counter += 1
-        payload = {"message_id": f"m{counter}", "caller_id": caller, "symbol": symbol,
-                   "side": "long" if side > 0 else "short", "time": published.isoformat(),
-                   "ingested_at": ingested.isoformat()}  # fmt: skip
+        payload = {
+            "message_id": f"m{counter}",
+            "caller_id": caller,
+            "symbol": symbol,
+            "side": "long" if side > 0 else "short",
+            "time": published.isoformat(),
+            "ingested_at": ingested.isoformat(),
+        }
         rows.append(_record("caller_channel", f"synthetic:alert:{counter}", ingested, payload))
 
     callers = [config.informed_caller, *config.noise_callers, config.frontrunner]
@@ -108,14 +112,37 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
         headline = _HEADLINES[rng.integers(len(_HEADLINES))].format(name=_NAMES.get(symbol, symbol))
         tone = float(np.round(rng.normal(0, 2), 2))
         wire_in = published + timedelta(seconds=float(rng.uniform(1, 30)))
-        rows.append(_record("newswire", f"synthetic:news:{n}", wire_in,
-                            {"id": f"wire-{n}", "headline": headline, "published": published.isoformat(),
-                             "entities": [symbol], "tone": tone, "ingested_at": wire_in.isoformat()}))  # fmt: skip
+        rows.append(
+            _record(
+                "newswire",
+                f"synthetic:news:{n}",
+                wire_in,
+                {
+                    "id": f"wire-{n}",
+                    "headline": headline,
+                    "published": published.isoformat(),
+                    "entities": [symbol],
+                    "tone": tone,
+                    "ingested_at": wire_in.isoformat(),
+                },
+            )
+        )
         if rng.random() < 0.5:  # the same story from a second, lower-tier feed
             doc_in = published + timedelta(seconds=float(rng.uniform(60, 900)))
-            rows.append(_record("doc_search", f"synthetic:doc:{n}", doc_in,
-                                {"id": f"doc-{n}", "headline": headline + " - report", "published": published.isoformat(),
-                                 "tone": tone, "ingested_at": doc_in.isoformat()}))  # fmt: skip
+            rows.append(
+                _record(
+                    "doc_search",
+                    f"synthetic:doc:{n}",
+                    doc_in,
+                    {
+                        "id": f"doc-{n}",
+                        "headline": headline + " - report",
+                        "published": published.isoformat(),
+                        "tone": tone,
+                        "ingested_at": doc_in.isoformat(),
+                    },
+                )
+            )
 
     first_day = ts_all.min().date()  # type: ignore[union-attr]
     previous = 0.2
@@ -125,15 +152,37 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
         ] + timedelta(days=d)
         value = float(np.round(previous + rng.normal(0, 0.1), 2))
         ingested = release + timedelta(seconds=float(rng.uniform(1, 20)))
-        rows.append(_record("macro_series", f"synthetic:macro:{d}", ingested,
-                            {"id": f"{config.macro_series}:{d}", "series_id": config.macro_series, "period": f"p{d}",
-                             "value": value, "prior": previous, "release_time": release.isoformat(),
-                             "ingested_at": ingested.isoformat()}))  # fmt: skip
+        rows.append(
+            _record(
+                "macro_series",
+                f"synthetic:macro:{d}",
+                ingested,
+                {
+                    "id": f"{config.macro_series}:{d}",
+                    "series_id": config.macro_series,
+                    "period": f"p{d}",
+                    "value": value,
+                    "prior": previous,
+                    "release_time": release.isoformat(),
+                    "ingested_at": ingested.isoformat(),
+                },
+            )
+        )
         previous = value
 
     start = ts_all.min()
     rows.append(_record("newswire", "synthetic:bad:json", start, {}) | {"payload_json": "{not json"})
-    rows.append(_record("newswire", "synthetic:bad:future", start,
-                        {"id": "future-1", "headline": "Bitcoin news from tomorrow",
-                         "published": (start + timedelta(days=1)).isoformat(), "entities": ["BTCUSDT"]}))  # fmt: skip
+    rows.append(
+        _record(
+            "newswire",
+            "synthetic:bad:future",
+            start,
+            {
+                "id": "future-1",
+                "headline": "Bitcoin news from tomorrow",
+                "published": (start + timedelta(days=1)).isoformat(),
+                "entities": ["BTCUSDT"],
+            },
+        )
+    )
     return pl.DataFrame(rows, schema=RAW_SCHEMA).sort("ingested_at", "origin")

@@ -33,8 +33,13 @@ def _raw(*records: tuple[str, str, datetime, object]) -> pl.DataFrame:
 def _alert(
     mid: str, caller: str = "c1", symbol: str = "BTCUSDT", side: str = "long", minutes: int = 0
 ) -> dict:
-    return {"message_id": mid, "caller_id": caller, "symbol": symbol, "side": side,
-            "time": (T0 + timedelta(minutes=minutes)).isoformat()}  # fmt: skip
+    return {
+        "message_id": mid,
+        "caller_id": caller,
+        "symbol": symbol,
+        "side": side,
+        "time": (T0 + timedelta(minutes=minutes)).isoformat(),
+    }
 
 
 def test_every_raw_record_is_kept_or_quarantined_with_one_reason() -> None:
@@ -65,7 +70,7 @@ def test_every_raw_record_is_kept_or_quarantined_with_one_reason() -> None:
                 "published": T0.isoformat(),
                 "tone": 2.5,
             },
-        ),  # fmt: skip
+        ),
         (
             "doc_search",
             "d:1",
@@ -75,7 +80,7 @@ def test_every_raw_record_is_kept_or_quarantined_with_one_reason() -> None:
                 "headline": "Bitcoin rallies as ETF flows accelerate again",
                 "published": T0.isoformat(),
             },
-        ),  # fmt: skip
+        ),
         (
             "newswire",
             "n:2",
@@ -95,7 +100,7 @@ def test_every_raw_record_is_kept_or_quarantined_with_one_reason() -> None:
                 "prior": 3.0,
                 "release_time": T0.isoformat(),
             },
-        ),  # fmt: skip
+        ),
     )
     result = process_external(raw, UNIVERSE, SPEC)
     ExternalEvents.validate(result.events)
@@ -152,7 +157,7 @@ def test_quality_and_availability_follow_tier_completeness_and_delay() -> None:
                 "entities": ["BTCUSDT"],
                 "tone": 1.0,
             },
-        ),  # fmt: skip
+        ),
         (
             "newswire",
             "n:2",
@@ -164,7 +169,7 @@ def test_quality_and_availability_follow_tier_completeness_and_delay() -> None:
                 "entities": ["ETHUSDT"],
                 "tone": -1.0,
             },
-        ),  # fmt: skip
+        ),
         (
             "doc_search",
             "d:1",

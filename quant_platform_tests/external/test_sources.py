@@ -39,13 +39,13 @@ ARTICLES = {
             "seendate": "20240301T120000Z",
             "domain": "news.example",
             "tone": 2.0,
-        },  # fmt: skip
+        },
         {
             "url": "https://news.example/b",
             "title": "Ethereum upgrade date set",
             "seendate": "20240301T130000Z",
             "domain": "news.example",
-        },  # fmt: skip
+        },
     ]
 }
 OBSERVATIONS = {
@@ -221,14 +221,14 @@ def test_file_drops_need_receipt_times_and_name_their_lines(tmp_path: Path) -> N
             "side": "long",
             "time": "2024-03-01T10:00:00+00:00",
             "ingested_at": "2024-03-01T10:00:05+00:00",
-        },  # fmt: skip
+        },
         {
             "message_id": "m2",
             "caller_id": "c1",
             "symbol": "BTCUSDT",
             "side": "long",
             "time": "2024-03-01T11:00:00+00:00",
-        },  # fmt: skip
+        },
     ]
     (folder / "drop.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n[1, 2]\n")
     (folder / "more.csv").write_text(
