@@ -78,7 +78,7 @@ def test_planted_callers_are_what_the_generator_says(world) -> None:
 
 
 def test_lookahead_audit_passes_on_availability_and_catches_the_frontrunner(world) -> None:
-    bars, raw = world
+    _, raw = world
     events = process_external(raw, SYMBOLS, SPEC).events
     in_flight = events.filter(pl.col("caller_id") == SyntheticExternalConfig().frontrunner).sort(
         "published_at"
