@@ -15,7 +15,16 @@ import os
 import dagster as dg
 
 from quant_platform.core.sessions import check_sessions
-from quant_platform.defs import automation, features, governance, market, registry, research, validation
+from quant_platform.defs import (
+    automation,
+    external,
+    features,
+    governance,
+    market,
+    registry,
+    research,
+    validation,
+)
 from quant_platform.defs import blueprints as blueprint_defs
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
@@ -51,6 +60,7 @@ def build_definitions(bar_minutes: int | None = None, sessions: str = "continuou
     )
     return dg.Definitions.merge(
         market.defs,
+        external.defs,
         layer,
         research.defs,
         validation.defs,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.specs import compute_ontology_hash, load_dir, load_yaml, ontology_hash
 
-EXPECTED_EVENT_COUNT = 57
+EXPECTED_EVENT_COUNT = 60  # 57 detected from features + 3 external-information events
 OPS = ("gt", "ge", "lt", "le", "abs_gt", "abs_lt", "eq", "isin", "sign_change", "changed", "same_sign")
 
 

@@ -156,9 +156,10 @@ def test_skipped_and_unavailable_events_are_reported_not_dropped(shocked) -> Non
     registry = load_event_registry()
     assert set(registry.names) <= set(flags.columns)
     report = event_report(flags, input_columns=features.columns)
-    assert report.height == 57
+    assert report.height == 60
     skipped = report.filter(pl.col("status") == "skipped")
-    assert set(skipped["event_type"]) == {"CROSS_VENUE_DESYNC", "FEE_REGIME_CHANGE_EVENT"}
+    external = {"CALLER_ALERT", "NEWS_SHOCK", "MACRO_SURPRISE"}  # rows come from external_events, not features
+    assert set(skipped["event_type"]) == {"CROSS_VENUE_DESYNC", "FEE_REGIME_CHANGE_EVENT", *external}
     assert skipped["reason"].str.len_chars().min() > 20
     assert flags["CROSS_VENUE_DESYNC"].null_count() == flags.height
     # Without context, the context-driven events are unavailable (with the missing inputs named).
