@@ -84,7 +84,7 @@ def test_states_read_existing_features() -> None:
 def test_event_registry_is_complete_and_consistent() -> None:
     registry = load_event_registry()
     assert len(registry.events) == 60 and len(set(registry.names)) == 60
-    assert len(registry.families) == 10
+    assert len(registry.families) == 11  # 10 market families + EXTERNAL_INFORMATION
     assert {e.family for e in registry.events} == set(registry.families)
     columns = {f.name for f in SPEC.features} | {s.name for s in SPEC.states}
     for e in registry.events:
