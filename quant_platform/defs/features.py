@@ -247,8 +247,9 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
             yield dg.AssetCheckResult(
                 asset_key="market_events",
                 check_name=_prevalence_check_name(item["event_type"]),
-                # Skipped or unavailable (not evaluated) is not a pass: it warns with its reason.
-                passed=item["within_bounds"] is True,
+                # Skipped or unavailable (not evaluated) is not a pass: it warns with its reason. An event not
+                # applicable to the profile, or whose bounds are not for this bar length, passes as such.
+                passed=item["within_bounds"] is True or (item["compared"] or "").startswith("not applicable"),
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={k: v for k, v in item.items() if v is not None and k != "event_type"},
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +11,7 @@ from typing import Any, Literal
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.core.sessions import check_sessions
 from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
+from quant_platform.specs.profiles import Profile
 
 Scope = Literal["segment", "symbol", "market"]
 
@@ -180,3 +181,33 @@ def load_feature_spec(root: Path | None = None) -> FeatureSpec:
 @lru_cache(maxsize=1)
 def _cached_default() -> FeatureSpec:
     return parse_feature_spec(load_dir("features"), load_dir("states"), ontology_hash())
+
+
+def feature_spec_for(profile: Profile | None, base: FeatureSpec | None = None) -> FeatureSpec:
+    """The feature spec as ``profile`` (spec/profiles.yaml) sizes it: its feature overrides (params merged over
+    the spec's, warm-up replaced) and its recursive burn-in. A profile without overrides (the default crypto
+    profile) gets the spec itself, unchanged. An override naming no spec feature or param is an error."""
+    base = base or load_feature_spec()
+    if profile is None or (not profile.features and profile.recursive_burn_in_bars is None):
+        return base
+    names = {f.name for f in base.features}
+    unknown = sorted(set(profile.features) - names)
+    if unknown:
+        raise ValueError(f"profile {profile.name}: features {unknown} are not in spec/features")
+    features = []
+    for f in base.features:
+        override = profile.features.get(f.name)
+        if override is None:
+            features.append(f)
+            continue
+        extra = sorted(set(override.params) - set(f.params))
+        if extra:
+            raise ValueError(f"profile {profile.name}: feature {f.name} has no params {extra}")
+        warmup = f.warmup_bars if override.warmup_bars is None else override.warmup_bars
+        features.append(replace(f, params={**f.params, **override.params}, warmup_bars=warmup))
+    burn_in = profile.recursive_burn_in_bars
+    return replace(
+        base,
+        features=tuple(features),
+        recursive_burn_in_bars=base.recursive_burn_in_bars if burn_in is None else burn_in,
+    )
