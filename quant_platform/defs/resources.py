@@ -47,8 +47,19 @@ class MarketDataResource(dg.ConfigurableResource):
     # "continuous" (every day is a session; a missing bar is a gap row) or "observed" (daily bars only, e.g.
     # equity CSVs: a day on which no symbol traded is a closed session and has no bars_5m rows at all).
     sessions: str = "continuous"
+    # What kind of bars these are (spec/profiles.yaml: bar length, sessions, asset class), e.g.
+    # "us_equity_daily". Set by the code location (QP_PROFILE) with bar_minutes and sessions; run config may
+    # repeat it but not contradict it. Empty: the profile of (bar_minutes, sessions), if the spec has one.
+    profile: str = ""
 
     _source: MarketDataSource | None = PrivateAttr(default=None)
+
+    def profile_name(self) -> str | None:
+        """The profile of this market data (None: a grid the spec has no profile for)."""
+        from quant_platform.specs.profiles import load_profiles
+
+        found = load_profiles().resolve(self.profile or None, self.bar_minutes, self.sessions)
+        return found.name if found else None
 
     def source(self) -> MarketDataSource:
         """The configured source, built once per resource instance.

@@ -105,16 +105,30 @@ class Profiles:
             )
         return self.by_name[chosen]
 
-    def for_grid(self, bar_minutes: int, sessions: str) -> Profile:
-        """The one profile with this bar length and sessions (for callers that still name the grid)."""
+    def for_grid(self, bar_minutes: int, sessions: str) -> Profile | None:
+        """The profile with this bar length and sessions, None when the spec has none (such a grid runs on
+        the spec's own windows and every event, as before profiles); two profiles on one grid must be named."""
         matches = [p for p in self.by_name.values() if p.grid == (bar_minutes, sessions)]
-        if len(matches) != 1:
-            found = "no profile" if not matches else f"several profiles ({[p.name for p in matches]})"
+        if len(matches) > 1:
             raise ValueError(
-                f"{found} of spec/{PROFILES_FILE} has bar_minutes={bar_minutes}, sessions={sessions!r}: "
-                "name the profile instead"
+                f"several profiles of spec/{PROFILES_FILE} have bar_minutes={bar_minutes}, sessions="
+                f"{sessions!r} ({sorted(p.name for p in matches)}): name the profile"
             )
-        return matches[0]
+        return matches[0] if matches else None
+
+    def resolve(self, name: str | None, bar_minutes: int | None, sessions: str | None) -> Profile | None:
+        """The profile named, or matching the grid given. Naming a profile and a grid that disagrees with it
+        is an error (one value says what the bars are; the others may only repeat it)."""
+        if name:
+            profile = self.get(name)
+            given = (bar_minutes or profile.bar_minutes, sessions or profile.sessions)
+            if given != profile.grid:
+                raise ValueError(
+                    f"profile {name} has bar_minutes={profile.bar_minutes}, sessions={profile.sessions!r}, but "
+                    f"bar_minutes={given[0]}, sessions={given[1]!r} were given: set the profile alone"
+                )
+            return profile
+        return self.for_grid(bar_minutes or self.get().bar_minutes, sessions or "continuous")
 
 
 def parse_profiles(doc: dict[str, Any]) -> Profiles:
