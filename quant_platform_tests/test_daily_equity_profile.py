@@ -165,7 +165,7 @@ def test_nothing_to_test_says_why_instead_of_crashing() -> None:
             "ts": [ts[-1]],
             "event_type": ["RSI_OVERSOLD_ONSET"],
             "direction": [1],
-        }  # fmt: skip
+        }
     ).with_columns(pl.col("ts").dt.cast_time_unit("ms"))
     result = run_discovery(bars, events, None, spec)
     assert result.candidates.height == 0
