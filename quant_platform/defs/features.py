@@ -27,7 +27,7 @@ from quant_platform.events.detect import (
 from quant_platform.events.registry import EventRegistry
 from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
-from quant_platform.features.checks import warmup_violations
+from quant_platform.features.checks import warmup_progress, warmup_violations
 from quant_platform.features.compute import compute_features_for_day, lookback_days
 from quant_platform.features.context import compute_context_for_day, context_lookback_days
 from quant_platform.features.schemas import ContextFeatures, FeaturesV1
@@ -40,6 +40,7 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 TAGS = {"quant_platform/layer": "features"}
 KINDS = {"polars", "parquet"}
 WARMUP_CHECK = "warmup_marked"
+LEAVES_WARMUP_CHECK = "leaves_warmup"
 REGISTRY = load_event_registry()
 
 
@@ -135,6 +136,12 @@ def build_features_layer(
                 blocking=True,
                 description="Rows marked complete have every price-only feature defined; gap rows are marked warm-up.",
             ),
+            dg.AssetCheckSpec(
+                LEAVES_WARMUP_CHECK,
+                asset="features_v1",
+                description="The run's days leave warm-up: a run whose every row is still warming up has no "
+                "usable feature (windows longer than the data, or restarting at every halt). Not blocking.",
+            ),
         ],
     )
     def features_v1(context: dg.AssetExecutionContext, bars: pl.LazyFrame, market_data: MarketDataResource):
@@ -157,7 +164,20 @@ def build_features_layer(
             },
         )
         yield schema_check_result("features_v1", FeaturesV1, whole)
-        violations = warmup_violations(whole)
+        violations = warmup_violations(whole, feature_spec)
+        progress = warmup_progress(whole, feature_spec)
+        yield dg.AssetCheckResult(
+            asset_key="features_v1",
+            check_name=LEAVES_WARMUP_CHECK,
+            passed=bool(progress["leaves_warmup"]),
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "days_entirely_warmup": dg.MetadataValue.json(progress["days_entirely_warmup"]),
+                "warmup_bars_needed": progress["warmup_bars_needed"],
+                "lookback_days": lookbacks.features,
+                "profile": lookbacks.profile or "(none: a grid without a profile)",
+            },
+        )
         yield dg.AssetCheckResult(
             asset_key="features_v1",
             check_name=WARMUP_CHECK,
