@@ -178,7 +178,9 @@ def clean_market(
         reports.append(
             {
                 "day": day,
-                **reconciliation_report(result, universe, market_data.bar_minutes, market_data.sessions),
+                **reconciliation_report(
+                    result, universe, market_data.bar_minutes, market_data.sessions, day=day
+                ),
             }
         )
     all_bars = pl.concat(list(bars.values()))

@@ -85,15 +85,16 @@ class EventRegistry:
     def for_profile(self, profile: Profile, spec_bar_minutes: int) -> EventRegistry:
         """This registry as it applies to ``profile``: an event whose asset classes exclude the profile's, or
         that reads an input the profile's asset class does not have, becomes ``not_applicable`` (absent: not
-        detected, not tested, its prevalence not judged); the spec's prevalence bounds were measured on bars of
-        ``spec_bar_minutes`` and do not transfer to another bar length, so there they are not applicable either.
+        detected, not tested, its prevalence not judged); the spec's prevalence bounds were measured on a
+        continuous grid of ``spec_bar_minutes`` bars and do not transfer to another bar length or session
+        calendar, so there they are not applicable either.
         The registry keeps every event, so the event tables keep their columns."""
         events = []
         for event in self.events:
             reason = not_applicable_reason(event, profile)
             if reason is not None and event.status == "active":
                 event = replace(event, status="not_applicable", skip_reason=reason)
-            elif profile.bar_minutes != spec_bar_minutes:
+            elif profile.grid != (spec_bar_minutes, "continuous"):
                 event = replace(event, prevalence_compare="not_applicable")
             events.append(event)
         return replace(self, events=tuple(events))

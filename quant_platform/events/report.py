@@ -51,7 +51,7 @@ def _prevalence(daily: pl.DataFrame, event: EventDef, bars_per_day: int, tail: f
     if event.prevalence_compare == "not_applicable":
         # The spec's bounds were measured at another bar length (the profile's registry says so): counted and
         # reported, not judged against rates that do not transfer.
-        return {**counts, "compared": "not applicable: the spec's bounds are for another bar length",
+        return {**counts, "compared": "not applicable: the spec's bounds are for another bar length or session calendar",
                 "within_bounds": None}  # fmt: skip
     if event.prevalence_compare == "each_symbol_day":
         # Calendar events: exact counts, on the symbol-days evaluable on every bar.

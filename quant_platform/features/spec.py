@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quant_platform.core.hashing import canonical_hash
-from quant_platform.core.sessions import check_sessions
+from quant_platform.core.sessions import check_sessions, exchange_name, trading_minutes_per_day
 from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
 from quant_platform.specs.profiles import Profile
 
@@ -92,13 +92,20 @@ def days_spanned(bars: int, bar_minutes: int, sessions: str = "continuous") -> i
     """Whole days that ``bars`` bars of ``bar_minutes`` minutes reach back (a warm-up in bars -> days).
 
     ``sessions="observed"`` (daily bars whose closed days have no rows): ``bars`` trading days, i.e.
-    ``ceil(1.5 bars)`` calendar days plus :data:`MAX_CLOSED_RUN_DAYS`.
+    ``ceil(1.5 bars)`` calendar days plus :data:`MAX_CLOSED_RUN_DAYS`. Exchange sessions: the bars' minutes
+    over the calendar's average trading minutes per calendar day, plus :data:`MAX_CLOSED_RUN_DAYS`.
     """
     if bar_minutes <= 0 or bars < 0:
         raise ValueError(f"need bar_minutes > 0 and bars >= 0, got bar_minutes={bar_minutes}, bars={bars}")
     check_sessions(sessions, bar_minutes)
     if sessions == "observed":
         return math.ceil(bars * CALENDAR_DAYS_PER_SESSION) + MAX_CLOSED_RUN_DAYS if bars else 0
+    if exchange_name(sessions) is not None:  # the calendar's average trading minutes per calendar day
+        return (
+            math.ceil(bars * bar_minutes / trading_minutes_per_day(sessions)) + MAX_CLOSED_RUN_DAYS
+            if bars
+            else 0
+        )
     return math.ceil(bars * bar_minutes / MINUTES_PER_DAY)
 
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from quant_platform.core.sessions import exchange_name, session_bar_opens
 from quant_platform.core.timeutil import MS_PER_DAY, MS_PER_MINUTE
 
 
@@ -19,12 +20,17 @@ class _Cleaned(Protocol):
 
 
 def reconciliation_report(
-    result: _Cleaned, universe: tuple[str, ...], interval_minutes: int = 5, sessions: str = "continuous"
+    result: _Cleaned,
+    universe: tuple[str, ...],
+    interval_minutes: int = 5,
+    sessions: str = "continuous",
+    day: str | None = None,
 ) -> dict[str, Any]:
     """Check a cleaning result of one day; ``passed`` is True only if every invariant holds.
 
     With ``sessions="observed"`` (daily bars) a day without rows is a closed session: it is reported as
-    ``market_closed`` and expects no rows; a session day expects one row per universe symbol.
+    ``market_closed`` and expects no rows; a session day expects one row per universe symbol. With exchange
+    sessions each symbol expects the calendar's bars of ``day`` (none on a closed day: ``market_closed``).
     """
     bars = result.bars
     unbalanced = {t: a for t, a in result.accounting.items() if a["raw"] != a["clean"] + a["quarantined"]}
@@ -45,10 +51,15 @@ def reconciliation_report(
         r["symbol"]: {"rows": r["rows"], "non_gap_share": round(float(r["non_gap_share"]), 6)}
         for r in per_symbol.iter_rows(named=True)
     }
-    closed = sessions == "observed" and bars.height == 0
+    exchange = exchange_name(sessions) is not None
+    if exchange:  # the calendar's bars of the day (none on a closed day)
+        if day is None:
+            raise ValueError(f"sessions={sessions!r}: the reconciliation needs the day to know its bars")
+        slots_per_day = len(session_bar_opens(sessions, day, interval_minutes))
+    closed = (sessions == "observed" or exchange) and (bars.height == 0 or slots_per_day == 0)
     expected_rows = 0 if closed else slots_per_day
     incomplete = sorted(s for s in universe if coverage.get(s, {}).get("rows", 0) != expected_rows)
-    session = {"market_closed": closed} if sessions == "observed" else {}
+    session = {"market_closed": closed} if sessions != "continuous" else {}
     return {
         **session,
         "passed": not unbalanced and duplicates == 0 and ohlc_violations == 0 and not incomplete,
