@@ -47,7 +47,7 @@ def _raw_es_minutes(day: str, rng: np.random.Generator) -> pl.DataFrame:
             "trades": None,
             "taker_buy_volume": None,
             "taker_buy_quote_volume": None,
-        },  # fmt: skip
+        },
         schema=BAR_COLUMNS,
     )
 
