@@ -16,6 +16,7 @@ import pytest
 
 from quant_platform.bridge import default_engine_config, evaluate_bridge, rule_entries, rule_targets
 from quant_platform.bridge.stages import evaluate_stage_a_survivors, screen_bridge_survivors
+from quant_platform.core.timeutil import day_range
 from quant_platform.discovery import load_discovery_spec, run_discovery
 from quant_platform.discovery.keys import column_codes
 from quant_platform.events.detect import detect_events
@@ -172,3 +173,69 @@ def test_nothing_to_test_says_why_instead_of_crashing() -> None:
     assert set(result.exclusions["reason"]) == {"window_beyond_data"}
     assert (column_codes(pl.Series([None, None], dtype=pl.Float64)) == [1, 1]).all()
     assert column_codes(pl.Series([], dtype=pl.Int32)).size == 0
+
+
+def test_a_daily_runset_runs_the_dagster_research_chain(chain: dict, tmp_path) -> None:
+    """The research assets read the profile recorded with the dataset (not the spec's 5-minute default):
+    a RunSet over the daily panel materialises hypothesis_candidates -> bridge_evaluation -> stage_a_screen ->
+    stage_b_survivors with samples counted on sessions."""
+    import dagster as dg
+
+    from quant_platform.defs.engine import BacktestEngine
+    from quant_platform.defs.io_manager import ImmutableParquetIOManager
+    from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME
+    from quant_platform.defs.registry import Registry
+    from quant_platform.defs.research import bridge_evaluation, hypothesis_candidates
+    from quant_platform.defs.validation import stage_a_screen, stage_b_survivors
+    from quant_platform.registry import DatasetSpec, RunSetSpec
+    from quant_platform.storage import ParquetStore
+
+    # The RunSet's last three months, stored day by day as the daily assets store them (a closed day: an
+    # empty partition). The features were computed on the whole two years, so these are out of warm-up.
+    first, last = date(2011, 12, 1), date.fromisoformat(LAST_DAY)
+    store = ParquetStore(str(tmp_path / "store"))
+    names = {"bars": "bars_5m", "events": "market_events", "features": "features_v1"}
+    for asset, name in names.items():
+        frame = chain[asset].filter(pl.col("ts").dt.date() >= first)
+        parts = {d: f.drop("_day") for (d,), f in frame.with_columns(_day=pl.col("ts").dt.date()).partition_by(
+            "_day", as_dict=True).items()}  # fmt: skip
+        for day in day_range(first.isoformat(), last.isoformat()):
+            store.write(name, day, parts.get(date.fromisoformat(day), frame.clear()))
+    registry = Registry(root=str(tmp_path / "registry"), store_root=str(tmp_path / "store"))
+    library = registry.library()
+    library.register_dataset(
+        DatasetSpec(dataset_id="stocks_daily", source="ohlcv_csv", assets=["bars_5m", "market_events",
+                    "features_v1"], symbols=list(SYMBOLS), first_day=first, last_day=last, profile=PROFILE)
+    )  # fmt: skip
+    library.create_runset("stocks_3m", RunSetSpec(dataset_id="stocks_daily", start=first, end=last))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(RUNSET_PARTITIONS_NAME, ["stocks_3m"])
+    result = dg.materialize(
+        [hypothesis_candidates, bridge_evaluation, stage_a_screen, stage_b_survivors],
+        partition_key="stocks_3m",
+        instance=instance,
+        resources={
+            "registry": registry,
+            "backtest_engine": BacktestEngine(),
+            "io_manager": ImmutableParquetIOManager(root=str(tmp_path / "store")),
+        },
+    )
+    assert result.success
+    meta = {
+        k: v.value
+        for k, v in result.asset_materializations_for_node("hypothesis_candidates")[0].metadata.items()
+    }
+    assert (meta["profile"], meta["bar_minutes"], meta["sessions"]) == (PROFILE, 1440, "observed")
+    stored = store.scan("hypothesis_candidates", ["stocks_3m"])[0].collect()
+    assert stored.height == meta["rows"] > 0 and set(stored["horizon_bars"]) == {1, 5, 20}
+    assert stored["n_observations"].sum() > 0  # samples counted on sessions
+    # Exactly the windows whose exit session (event + 1 + h sessions) lies past the RunSet's last session are
+    # beyond the data, counted on the file's own session list; none is lost to a weekend or holiday.
+    sessions = chain["bars"].filter(pl.col("ts").dt.date() >= first)["ts"].dt.date().unique().sort().to_list()
+    position = {d: i for i, d in enumerate(sessions)}
+    in_window = chain["events"].filter(pl.col("ts").dt.date() >= first)["ts"].dt.date().to_list()
+    beyond = sum(position[d] + 1 + h > len(sessions) - 1 for d in in_window for h in (1, 5, 20))
+    excluded = meta["excluded_observations"]
+    assert excluded["window_beyond_data"] == beyond and "gap_in_window" not in excluded
+    for asset in ("bridge_evaluation", "stage_a_screen", "stage_b_survivors"):
+        assert result.asset_materializations_for_node(asset), asset
