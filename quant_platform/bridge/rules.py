@@ -47,7 +47,10 @@ def rule_entries(
     else:
         chosen = chosen.with_columns(trade_sign=pl.lit(template.fixed_sign, dtype=pl.Int8))
     chosen = chosen.sort("ts").unique("ts", keep="first", maintain_order=True)
-    calendar = calendar or spec.calendar(chosen["ts"])
+    if calendar is None:
+        if spec.sessions != "continuous":  # the events' own stamps are not the bars' session calendar
+            raise ValueError(f"rule_entries on {spec.sessions} sessions needs the bars' calendar")
+        calendar = spec.calendar(chosen["ts"])
     bar_index = calendar.positions(chosen["ts"]).to_numpy()
     mask = non_overlapping_mask(bar_index * 0, bar_index, horizon)
     return chosen.filter(pl.Series(mask)).select("ts", "trade_sign")
