@@ -69,7 +69,7 @@ def test_bars_are_sessions_and_features_leave_warm_up(chain: dict) -> None:
     assert set(done["vol_regime"].unique()) == {"low", "mid", "high"}
 
 
-def test_only_equity_events_fire_and_prevalence_is_judged_or_not_applicable(chain: dict) -> None:
+def test_only_equity_events_fire_and_prevalence_is_within_bounds_or_not_applicable(chain: dict) -> None:
     events, registry = chain["events"], chain["registry"]
     fired = set(events["event_type"].unique())
     assert fired and not {e for e in fired if e.startswith(CRYPTO_ONLY)}
@@ -83,7 +83,16 @@ def test_only_equity_events_fire_and_prevalence_is_judged_or_not_applicable(chai
     assert "RSI_OVERSOLD_ONSET" not in not_applicable and "VWAP_CROSS" in fired
     report = event_report(chain["flags"], registry)
     judged = report.filter(pl.col("status").is_in(["active", "not_applicable"]))
-    assert judged["compared"].str.starts_with("not applicable").all()  # 5m crypto bounds are not daily bounds
+    # The profile's own bounds (measured on the stocks file) judge every event that fired in its data; the
+    # 5-minute crypto bounds are never applied to daily bars.
+    bounded = set(chain["profile"].prevalence)
+    assert bounded and set(
+        judged.filter(pl.col("within_bounds").is_not_null())["event_type"]
+    ) == bounded & set(judged.filter(pl.col("status") == "active")["event_type"])
+    assert judged.filter(pl.col("within_bounds").is_not_null())["within_bounds"].all()
+    assert (
+        judged.filter(pl.col("within_bounds").is_null())["compared"].str.starts_with("not applicable").all()
+    )
     # what is neither: events the spec itself skips, and those whose inputs no daily OHLCV bar has
     rest = report.filter(~pl.col("status").is_in(["active", "not_applicable"]))
     assert set(rest["status"]) <= {"skipped", "unavailable"}

@@ -87,13 +87,24 @@ class EventRegistry:
         that reads an input the profile's asset class does not have, becomes ``not_applicable`` (absent: not
         detected, not tested, its prevalence not judged); the spec's prevalence bounds were measured on a
         continuous grid of ``spec_bar_minutes`` bars and do not transfer to another bar length or session
-        calendar, so there they are not applicable either.
+        calendar, so there they are not applicable either, unless the profile lists bounds measured on its
+        own data (``prevalence.bounds``).
         The registry keeps every event, so the event tables keep their columns."""
+        unknown = sorted(set(profile.prevalence) - set(self.names))
+        if unknown:
+            raise ValueError(
+                f"profile {profile.name}: prevalence bounds for events not in the registry: {unknown}"
+            )
         events = []
         for event in self.events:
             reason = not_applicable_reason(event, profile)
             if reason is not None and event.status == "active":
                 event = replace(event, status="not_applicable", skip_reason=reason)
+            elif event.name in profile.prevalence:  # bounds measured on this profile's own data
+                low, high = profile.prevalence[event.name]
+                event = replace(
+                    event, min_per_symbol_day=low, max_per_symbol_day=high, prevalence_compare="rate"
+                )
             elif profile.grid != (spec_bar_minutes, "continuous"):
                 event = replace(event, prevalence_compare="not_applicable")
             events.append(event)

@@ -40,6 +40,8 @@ class Profile:
     horizons_bars: tuple[int, ...] | None = None
     conditioning_columns: tuple[str, ...] | None = None
     description: str = ""
+    # Event prevalence bounds measured on this profile's data: event -> (min, max) per symbol-day (rate).
+    prevalence: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if not 0 < self.bar_minutes <= 1440 or 1440 % self.bar_minutes:
@@ -56,7 +58,7 @@ class Profile:
 
 def _profile(name: str, body: dict[str, Any]) -> Profile:
     known = {"description", "asset_class", "bar_minutes", "sessions", "absent_inputs", "features",
-             "recursive_burn_in_bars", "research"}  # fmt: skip
+             "recursive_burn_in_bars", "research", "prevalence"}  # fmt: skip
     unknown = set(body) - known
     if unknown:
         raise ValueError(f"profile {name}: unknown keys {sorted(unknown)}")
@@ -73,6 +75,12 @@ def _profile(name: str, body: dict[str, Any]) -> Profile:
             MappingProxyType(dict(raw.get("params") or {})), None if warmup is None else int(warmup)
         )
     burn_in = body.get("recursive_burn_in_bars")
+    prevalence = {}
+    for event, bounds in ((body.get("prevalence") or {}).get("bounds") or {}).items():
+        low, high = (float(x) for x in bounds)
+        if not 0 <= low <= high:
+            raise ValueError(f"profile {name}: prevalence bounds of {event} need 0 <= min <= max")
+        prevalence[event] = (low, high)
     return Profile(
         name=name,
         asset_class=str(body["asset_class"]),
@@ -88,6 +96,7 @@ def _profile(name: str, body: dict[str, Any]) -> Profile:
         if "conditioning_columns" in research
         else None,
         description=str(body.get("description") or "").strip(),
+        prevalence=MappingProxyType(prevalence),
     )
 
 
