@@ -150,6 +150,7 @@ def _dataset_register(args: argparse.Namespace) -> int:
         first_day=args.from_day,
         last_day=args.to_day,
         description=args.description or "",
+        profile=args.profile,
     )
     registry = open_registry(args)
     require_store(registry)  # the dataset is checked against what the store holds
@@ -187,6 +188,11 @@ def register_dataset(subparsers: argparse._SubParsersAction) -> None:
     register.add_argument("--from", dest="from_day", type=day_arg, required=True, help="first day")
     register.add_argument("--to", dest="to_day", type=day_arg, help="last day (omit: open-ended)")
     register.add_argument("--description")
+    register.add_argument(
+        "--profile",
+        help="what kind of bars these are (spec/profiles.yaml, e.g. us_equity_daily; omit: the default profile); "
+        "research on the dataset takes its bar length, sessions, horizons and events from it",
+    )
     register.set_defaults(func=_dataset_register)
 
     listing = commands.add_parser("list", parents=[common], help="list datasets")

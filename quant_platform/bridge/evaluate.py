@@ -191,6 +191,7 @@ def evaluate_bridge(
     by_symbol = {s: f for (s,), f in engine_bars.partition_by("symbol", as_dict=True).items()}
     max_extra_latency = max(sc.extra_latency_bars for sc in plan)
     funding_by_symbol = funding_prints_by_symbol(funding)
+    calendar = spec.calendar(bars["ts"])  # the RunSet's session calendar: rules count bars by position in it
     rows = []
     for cand in chosen.select(CANDIDATE_KEYS).iter_rows(named=True):  # a handful of survivors, not a hot path
         sym_bars = by_symbol.get(cand["symbol"])
@@ -198,9 +199,9 @@ def evaluate_bridge(
             raise ValueError(f"no bars for candidate symbol {cand['symbol']}")
         # Only trades the data can complete in every scenario (one helper for the bridge and the streams).
         entries, n_incomplete = complete_rule_entries(
-            cand, sym_bars, events, states, spec, base, max_extra_latency
+            cand, sym_bars, events, states, spec, base, max_extra_latency, calendar
         )
-        targets = rule_targets(entries, cand["symbol"], cand["horizon_bars"], spec.bar_minutes)
+        targets = rule_targets(entries, cand["symbol"], cand["horizon_bars"], calendar)
         sym_funding = funding_by_symbol.get(cand["symbol"]) if funding is not None else None
         wide, per_scenario = {}, []
         for sc in plan:

@@ -98,15 +98,16 @@ def _replay_all(
     """``{name: streams}`` for every engine configuration in ``configs`` (the same entries in each)."""
     by_symbol = {s: f.sort("ts") for (s,), f in bars.partition_by("symbol", as_dict=True).items()}
     funding_by_symbol = funding_prints_by_symbol(funding)
+    calendar = spec.calendar(bars["ts"])  # the RunSet's session calendar: rules count bars by position in it
     out: dict[str, list[pl.DataFrame]] = {name: [] for name in configs}
     for cand in candidates.select(CANDIDATE_KEYS).iter_rows(named=True):  # a handful of survivors
         sym_bars = by_symbol.get(cand["symbol"])
         if sym_bars is None:
             raise ValueError(f"no bars for candidate symbol {cand['symbol']}")
         entries, _ = complete_rule_entries(
-            cand, sym_bars, events, states, spec, entry_config, max_extra_latency
+            cand, sym_bars, events, states, spec, entry_config, max_extra_latency, calendar
         )
-        targets = rule_targets(entries, cand["symbol"], int(cand["horizon_bars"]), spec.bar_minutes)
+        targets = rule_targets(entries, cand["symbol"], int(cand["horizon_bars"]), calendar)
         if targets.height == 0:  # a rule without a trade is flat on every step
             targets = sym_bars.select("symbol", "ts", pl.lit(0.0).alias("target_weight")).head(1)
         for name, config in configs.items():

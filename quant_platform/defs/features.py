@@ -24,20 +24,23 @@ from quant_platform.events.detect import (
     project_inputs,
     rule_inputs,
 )
+from quant_platform.events.registry import EventRegistry
 from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
-from quant_platform.features.checks import warmup_violations
+from quant_platform.features.checks import warmup_progress, warmup_violations
 from quant_platform.features.compute import compute_features_for_day, lookback_days
 from quant_platform.features.context import compute_context_for_day, context_lookback_days
 from quant_platform.features.schemas import ContextFeatures, FeaturesV1
-from quant_platform.features.spec import days_spanned, load_feature_spec
+from quant_platform.features.spec import FeatureSpec, days_spanned, feature_spec_for, load_feature_spec
 from quant_platform.specs import ontology_hash
+from quant_platform.specs.profiles import load_profile, load_profiles
 
 GROUP = "features"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 TAGS = {"quant_platform/layer": "features"}
 KINDS = {"polars", "parquet"}
 WARMUP_CHECK = "warmup_marked"
+LEAVES_WARMUP_CHECK = "leaves_warmup"
 REGISTRY = load_event_registry()
 
 
@@ -50,26 +53,47 @@ class LayerLookbacks:
     context: int
     events: int
     sessions: str = "continuous"
+    profile: str | None = None  # spec/profiles.yaml; None: a grid without a profile (the spec's own windows)
 
     @classmethod
     def for_bar_minutes(
-        cls, bar_minutes: int | None = None, sessions: str = "continuous"
+        cls, bar_minutes: int | None = None, sessions: str = "continuous", profile: str | None = None
     ) -> "LayerLookbacks":
+        chosen = load_profiles().resolve(profile, bar_minutes, sessions)
+        if chosen is not None:
+            bar_minutes, sessions = chosen.grid
         bar_minutes = bar_minutes or load_feature_spec().bar_minutes
+        spec = feature_spec_for(chosen)
         return cls(
             bar_minutes=bar_minutes,
-            features=lookback_days(bar_minutes=bar_minutes, sessions=sessions),
-            context=context_lookback_days(bar_minutes=bar_minutes, sessions=sessions),
+            features=lookback_days(spec, bar_minutes=bar_minutes, sessions=sessions),
+            context=context_lookback_days(spec, bar_minutes=bar_minutes, sessions=sessions),
             # an event rule reads a few bars back (lags, onsets): at least the previous day at any bar length
             events=days_spanned(events_lookback_bars(), bar_minutes, sessions),
             sessions=sessions,
+            profile=chosen.name if chosen else None,
         )
+
+    def feature_spec(self) -> FeatureSpec:
+        """The feature spec as the layer's profile sizes its windows."""
+        return feature_spec_for(load_profile(self.profile) if self.profile else None)
+
+    def event_registry(self) -> EventRegistry:
+        """The event registry as it applies to the layer's profile (inapplicable events not_applicable)."""
+        if not self.profile:
+            return REGISTRY
+        return REGISTRY.for_profile(load_profile(self.profile), load_feature_spec().bar_minutes)
 
 
 def _require_bar_minutes(market_data: MarketDataResource, lookbacks: LayerLookbacks) -> None:
     # The partition mapping is fixed when the layer is built: a different grid or session calendar would get
     # a wrong warm-up.
     built = (lookbacks.bar_minutes, lookbacks.sessions)
+    if market_data.profile and market_data.profile != lookbacks.profile:
+        raise ValueError(
+            f"the features layer was built for profile {lookbacks.profile} but market_data has profile="
+            f"{market_data.profile!r}: load the code location with QP_PROFILE={market_data.profile}"
+        )
     if (market_data.bar_minutes, market_data.sessions) != built:
         sessions = "" if market_data.sessions == "continuous" else f", sessions={market_data.sessions!r}"
         raise ValueError(
@@ -84,13 +108,17 @@ def _window_input(asset: str, days: int) -> dg.AssetIn:
     return dg.AssetIn(asset, partition_mapping=lookback(days), metadata={ALLOW_MISSING_KEY: True})
 
 
-def build_features_layer(bar_minutes: int | None = None, sessions: str = "continuous") -> dg.Definitions:
+def build_features_layer(
+    bar_minutes: int | None = None, sessions: str = "continuous", profile: str | None = None
+) -> dg.Definitions:
     """features_v1, context_features and market_events/event_flags for bars of ``bar_minutes`` minutes
     (default: the spec's bar length) on ``sessions`` ("continuous", or "observed" for daily bars whose closed
     days have no rows). Their partition mappings read the spec's warm-up converted to days at that bar length
     (in trading days for observed sessions); materialising with a ``market_data`` of another bar length or
-    sessions mode is refused."""
-    lookbacks = LayerLookbacks.for_bar_minutes(bar_minutes, sessions)
+    sessions mode is refused. ``profile`` (spec/profiles.yaml) names the grid, the feature windows and the
+    events that apply; without it the grid's profile is used when the spec has one."""
+    lookbacks = LayerLookbacks.for_bar_minutes(bar_minutes, sessions, profile)
+    feature_spec, registry = lookbacks.feature_spec(), lookbacks.event_registry()
 
     @dg.asset(
         group_name=GROUP,
@@ -108,13 +136,19 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
                 blocking=True,
                 description="Rows marked complete have every price-only feature defined; gap rows are marked warm-up.",
             ),
+            dg.AssetCheckSpec(
+                LEAVES_WARMUP_CHECK,
+                asset="features_v1",
+                description="The run's days leave warm-up: a run whose every row is still warming up has no "
+                "usable feature (windows longer than the data, or restarting at every halt). Not blocking.",
+            ),
         ],
     )
     def features_v1(context: dg.AssetExecutionContext, bars: pl.LazyFrame, market_data: MarketDataResource):
         _require_bar_minutes(market_data, lookbacks)
         parts = {
             day: compute_features_for_day(
-                bars, day, grid_minutes=market_data.bar_minutes, sessions=market_data.sessions
+                bars, day, feature_spec, grid_minutes=market_data.bar_minutes, sessions=market_data.sessions
             )
             for day in context.partition_keys
         }
@@ -124,12 +158,26 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
             parts,
             metadata={
                 "ontology_hash": ontology_hash(),
+                "profile": lookbacks.profile or "(none: a grid without a profile)",
                 "lookback_days": lookbacks.features,
                 "warmup_rows": int(whole["warmup"].sum()),
             },
         )
         yield schema_check_result("features_v1", FeaturesV1, whole)
-        violations = warmup_violations(whole)
+        violations = warmup_violations(whole, feature_spec)
+        progress = warmup_progress(whole, feature_spec)
+        yield dg.AssetCheckResult(
+            asset_key="features_v1",
+            check_name=LEAVES_WARMUP_CHECK,
+            passed=bool(progress["leaves_warmup"]),
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "days_entirely_warmup": dg.MetadataValue.json(progress["days_entirely_warmup"]),
+                "warmup_bars_needed": progress["warmup_bars_needed"],
+                "lookback_days": lookbacks.features,
+                "profile": lookbacks.profile or "(none: a grid without a profile)",
+            },
+        )
         yield dg.AssetCheckResult(
             asset_key="features_v1",
             check_name=WARMUP_CHECK,
@@ -156,7 +204,11 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
         _require_bar_minutes(market_data, lookbacks)
         parts = {
             day: compute_context_for_day(
-                features, day, bar_minutes=market_data.bar_minutes, sessions=market_data.sessions
+                features,
+                day,
+                feature_spec,
+                bar_minutes=market_data.bar_minutes,
+                sessions=market_data.sessions,
             )
             for day in context.partition_keys
         }
@@ -193,7 +245,7 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
                         "per symbol-day (Poisson test per symbol; WARN when outside, or when not evaluated)."
                     ),
                 )
-                for e in REGISTRY.events
+                for e in registry.events
             ],
         ],
     )
@@ -202,7 +254,7 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
     ):
         columns = set(features.collect_schema().names()) | set(context_window.collect_schema().names())
         # Only (symbol, ts) and the columns the rules read are scanned from the stored Parquet files.
-        needed = rule_inputs(REGISTRY)
+        needed = rule_inputs(registry)
         features, context_window = project_inputs(features, needed), project_inputs(context_window, needed)
         events, flags = {}, {}
         for day in context.partition_keys:
@@ -210,14 +262,14 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
                 features,
                 context_window,
                 day,
-                REGISTRY,
+                registry,
                 bar_minutes=lookbacks.bar_minutes,
                 sessions=lookbacks.sessions,
             )
         all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
         days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])
         empty = inputs_without_data(features.filter(days)) | inputs_without_data(context_window.filter(days))
-        report = event_report(all_flags, input_columns=columns, empty_inputs=empty)
+        report = event_report(all_flags, registry, input_columns=columns, empty_inputs=empty)
         not_detected = report.filter(
             (pl.col("status") != "active") | (pl.col("unavailable_symbol_days") > 0)
         ).select("event_type", "status", "reason", "unavailable_symbol_days")
@@ -247,8 +299,9 @@ def build_features_layer(bar_minutes: int | None = None, sessions: str = "contin
             yield dg.AssetCheckResult(
                 asset_key="market_events",
                 check_name=_prevalence_check_name(item["event_type"]),
-                # Skipped or unavailable (not evaluated) is not a pass: it warns with its reason.
-                passed=item["within_bounds"] is True,
+                # Skipped or unavailable (not evaluated) is not a pass: it warns with its reason. An event not
+                # applicable to the profile, or whose bounds are not for this bar length, passes as such.
+                passed=item["within_bounds"] is True or (item["compared"] or "").startswith("not applicable"),
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={k: v for k, v in item.items() if v is not None and k != "event_type"},
             )

@@ -240,6 +240,7 @@ def clean_market(
                     universe,
                     market_data.bar_minutes,
                     market_data.sessions,
+                    day=day,
                     known_empty=day in known_empty,
                 ),
             }
@@ -258,6 +259,7 @@ def clean_market(
         metadata={
             "bar_minutes": market_data.bar_minutes,
             "sessions": market_data.sessions,
+            "profile": market_data.profile_name() or "(none: a grid without a profile)",
             "cleaned_at": now.isoformat(),  # rows stamped after this instant were quarantined as ts_in_future
             "gap_rows": int(all_bars["gap"].sum()),
             "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),

@@ -57,6 +57,11 @@ class Registry(dg.ConfigurableResource):
         checked against its content hash (``IntegrityError`` if it differs)."""
         return ParquetStore(self.store_root).scan_paths(resolution.paths(asset))
 
+    def profile(self, resolution: Resolution) -> str | None:
+        """The profile recorded with the RunSet's dataset (None: the spec's default profile)."""
+        library = self.library()
+        return library.dataset(library.runset(resolution.runset_name).spec.dataset_id).profile
+
     def runset_metadata(self, runset: str) -> dict[str, str]:
         return self.library().runset_metadata(runset)
 

@@ -61,11 +61,17 @@ def read_resolved(
     return scan.collect()
 
 
+def runset_spec(registry: Registry, resolution: Any) -> DiscoverySpec:
+    """The discovery spec for the profile recorded with the RunSet's dataset: its bar length, sessions,
+    horizons, conditioning columns and the events that apply (never the global default for other data)."""
+    return load_discovery_spec(profile=registry.profile(resolution))
+
+
 def read_runset_inputs(
-    registry: Registry, resolution: Any
+    registry: Registry, resolution: Any, spec: DiscoverySpec | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """``bars_5m``, ``market_events`` and ``features_v1`` (conditioning columns) of the RunSet's resolution."""
-    spec = load_discovery_spec()
+    spec = spec or runset_spec(registry, resolution)
     bars = read_resolved(registry, resolution, "bars_5m")
     events = read_resolved(registry, resolution, "market_events")
     states = read_resolved(registry, resolution, "features_v1", ["symbol", "ts", *spec.conditioning_columns])
@@ -121,9 +127,9 @@ def runset_templates(resolution: Any, spec: DiscoverySpec) -> tuple[tuple[str, .
 )
 def hypothesis_candidates(context: dg.AssetExecutionContext, registry: Registry):
     resolution = registry.resolve(context.partition_key)
-    spec = load_discovery_spec()
+    spec = runset_spec(registry, resolution)
     templates, template_metadata = runset_templates(resolution, spec)
-    bars, events, states = read_runset_inputs(registry, resolution)
+    bars, events, states = read_runset_inputs(registry, resolution, spec)
     result = run_discovery(bars, events, states, spec, runset_id=resolution.runset_id, templates=templates)
     recorded = registry.record_trials(result.trials)
     frame = result.candidates
@@ -133,6 +139,9 @@ def hypothesis_candidates(context: dg.AssetExecutionContext, registry: Registry)
         metadata={
             **runset_output_metadata(resolution),
             **template_metadata,
+            "profile": spec.profile,
+            "bar_minutes": spec.bar_minutes,
+            "sessions": spec.sessions,
             "rows": frame.height,
             "tested": int(frame["tested"].sum()),
             "passes_fdr": int(frame["passes_fdr"].sum()),
@@ -168,10 +177,10 @@ def bridge_evaluation(
     backtest_engine: BacktestEngine,
 ):
     check_ontology(hypothesis_candidates)  # candidates from another spec are an error, not a warning
-    spec = load_discovery_spec()
     resolution = upstream_resolution(context, registry, "hypothesis_candidates")
+    spec = runset_spec(registry, resolution)
     _, template_metadata = runset_templates(resolution, spec)  # applied upstream: candidates carry it
-    bars, events, states = read_runset_inputs(registry, resolution)
+    bars, events, states = read_runset_inputs(registry, resolution, spec)
     funding, funding_metadata = read_runset_funding(registry, resolution)
     config = research_engine_config(backtest_engine, spec)
     frame = evaluate_bridge(

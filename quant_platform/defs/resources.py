@@ -57,8 +57,19 @@ class MarketDataResource(dg.ConfigurableResource):
     # binance_files: "fail" (an unparseable line fails the run, naming file and line) or "quarantine" (the
     # line goes to quarantined_rows as unparseable_line with file, line and reason; the rest is kept).
     unparseable_lines: str = "fail"
+    # What kind of bars these are (spec/profiles.yaml: bar length, sessions, asset class), e.g.
+    # "us_equity_daily". Set by the code location (QP_PROFILE) with bar_minutes and sessions; run config may
+    # repeat it but not contradict it. Empty: the profile of (bar_minutes, sessions), if the spec has one.
+    profile: str = ""
 
     _source: MarketDataSource | None = PrivateAttr(default=None)
+
+    def profile_name(self) -> str | None:
+        """The profile of this market data (None: a grid the spec has no profile for)."""
+        from quant_platform.specs.profiles import load_profiles
+
+        found = load_profiles().resolve(self.profile or None, self.bar_minutes, self.sessions)
+        return found.name if found else None
 
     def source(self) -> MarketDataSource:
         """The configured source, built once per resource instance.

@@ -35,9 +35,10 @@ from quant_platform.defs.research import (
     read_runset_funding,
     read_runset_inputs,
     research_engine_config,
+    runset_spec,
     runset_templates,
 )
-from quant_platform.discovery import check_ontology, load_discovery_spec
+from quant_platform.discovery import check_ontology
 from quant_platform.engine import EngineConfig
 from quant_platform.registry.trials import count_hypotheses
 from quant_platform.validation.schemas import StageADecisions, StageBCandidates
@@ -109,7 +110,7 @@ def _replay_context(
 ]:
     """Inputs, funding prints, engine config and the metadata every stage attaches (ontology, templates,
     funding, engine config id)."""
-    spec = load_discovery_spec()
+    spec = runset_spec(registry, resolution)
     _, template_metadata = runset_templates(resolution, spec)
     funding, funding_metadata = read_runset_funding(registry, resolution)
     config = research_engine_config(backtest_engine, spec)
@@ -119,7 +120,12 @@ def _replay_context(
         "engine_config_id": config.content_id(),
         "ontology_hash": spec.ontology_hash,
     }
-    return read_runset_inputs(registry, resolution), funding, config, metadata
+    return (
+        read_runset_inputs(registry, resolution, spec),
+        funding,
+        config,
+        {**metadata, "profile": spec.profile},
+    )
 
 
 @dg.asset(
@@ -142,7 +148,13 @@ def stage_a_screen(
         registry, resolution, backtest_engine
     )
     result = screen_bridge_survivors(
-        bridge_evaluation, bars, events, states, base_config=config, funding=funding
+        bridge_evaluation,
+        bars,
+        events,
+        states,
+        spec=runset_spec(registry, resolution),
+        base_config=config,
+        funding=funding,
     )
     recorded = registry.record_trials(stage_a_trials(result, bridge_evaluation, resolution.runset_id))
     frame = result.decisions
@@ -201,6 +213,7 @@ def stage_b_survivors(
         events,
         states,
         trial_ledger=ledger,
+        spec=runset_spec(registry, resolution),
         base_config=config,
         funding=funding,
     )

@@ -16,8 +16,11 @@ from typing import Any
 
 import polars as pl
 
+from quant_platform.core.sessions import BarCalendar
 from quant_platform.events.registry import EventDef, EventRegistry, load_event_registry
+from quant_platform.features.spec import load_feature_spec
 from quant_platform.specs import compute_ontology_hash, load_dir, load_yaml, ontology_hash
+from quant_platform.specs.profiles import Profile, load_profile
 
 UNCONDITIONAL = "all"  # state_column / state_value of the unconditional candidate
 OVERRIDABLE_THRESHOLDS = (
@@ -116,6 +119,9 @@ class DiscoverySpec:
     ontology_hash: str
     # A RunSet's template filter (glob patterns, empty = all): plan() keeps only matching templates.
     template_filter: tuple[str, ...] = ()
+    # The profile (spec/profiles.yaml) the bar length, sessions, horizons and events came from.
+    sessions: str = "continuous"
+    profile: str = ""
 
     def __post_init__(self) -> None:
         if self.entry_lag_bars < 1:
@@ -130,6 +136,10 @@ class DiscoverySpec:
     @property
     def bar_ms(self) -> int:
         return self.bar_minutes * 60_000
+
+    def calendar(self, ts: pl.Series) -> BarCalendar:
+        """The bar calendar of data with these bar opens: research counts bars by position in it."""
+        return BarCalendar.of(ts, self.bar_minutes, self.sessions)
 
     def template(self, name: str) -> TemplateSpec:
         for t in self.templates:
@@ -209,6 +219,7 @@ def _plan_rows(
     known: set[str],
     defaults: dict[str, Any],
     registry: EventRegistry,
+    horizons_override: tuple[int, ...] | None = None,
 ) -> list:
     missing = set(registry.families) - set(families)
     if missing:
@@ -223,10 +234,13 @@ def _plan_rows(
         raise ValueError(f"event_overrides name events not in the canonical registry: {sorted(unknown)}")
     rows = []
     for event in registry.events:
+        if event.status == "not_applicable":  # absent for the profile: no hypothesis, no trial
+            continue
         body = {**(families[event.family] or {}), **(overrides.get(event.name) or {})}
         key = "directional_templates" if is_directional(event) else "nondirectional_templates"
         templates = body.get(key, defaults[key])
-        horizons = body.get("horizons_bars", defaults["horizons_bars"])
+        # A profile's horizons are in its own bars and replace the families' (written in the spec's 5m bars).
+        horizons = horizons_override or body.get("horizons_bars", defaults["horizons_bars"])
         for t in templates:
             if t not in known:
                 raise ValueError(f"family {event.family} / event {event.name}: unknown template {t!r}")
@@ -237,18 +251,21 @@ def _plan_rows(
     return rows
 
 
-def load_discovery_spec(root: Path | None = None) -> DiscoverySpec:
+def load_discovery_spec(root: Path | None = None, profile: str | None = None) -> DiscoverySpec:
     """Read the discovery spec from ``root`` (default: the active ``spec/``, read once per process like
-    :func:`quant_platform.specs.ontology_hash`: the spec does not change under a running process)."""
-    return _default_spec() if root is None else _read_spec(root)
+    :func:`quant_platform.specs.ontology_hash`: the spec does not change under a running process) for
+    ``profile`` (spec/profiles.yaml; None: its default): the profile's bar length, sessions, horizons,
+    conditioning columns and the events that apply to its asset class."""
+    return _default_spec(profile) if root is None else _read_spec(root, profile)
 
 
-@lru_cache(maxsize=1)
-def _default_spec() -> DiscoverySpec:
-    return _read_spec(None)
+@lru_cache(maxsize=8)
+def _default_spec(profile: str | None) -> DiscoverySpec:
+    return _read_spec(None, profile)
 
 
-def _read_spec(root: Path | None) -> DiscoverySpec:
+def _read_spec(root: Path | None, profile_name: str | None = None) -> DiscoverySpec:
+    profile: Profile = load_profile(profile_name, root)
     defaults = load_yaml("global_defaults.yaml", root)
     if int(defaults["entry_lag_bars"]) < 1:  # checked again by DiscoverySpec; early to fail fast
         raise ValueError(
@@ -268,7 +285,7 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
         )
         for name, body in hypotheses["templates"]["templates"].items()
     )
-    conditioning = tuple(defaults["conditioning_columns"])
+    conditioning = profile.conditioning_columns or tuple(defaults["conditioning_columns"])
     declared = set(hypotheses["state_conditioned"]["conditioning"])
     if not set(conditioning) <= declared:
         raise ValueError(
@@ -279,7 +296,8 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
         (event, tuple(sorted((k, float(v)) for k, v in body.items())))
         for event, body in sorted((p2.get("per_event_overrides") or {}).items())
     )
-    registry_events = {e.name for e in load_event_registry(root).events}
+    registry = load_event_registry(root).for_profile(profile, load_feature_spec(root).bar_minutes)
+    registry_events = {e.name for e in registry.events}
     for event, body in overrides:
         if event not in registry_events:  # a typo would otherwise be silently ignored
             near = difflib.get_close_matches(event, sorted(registry_events), n=1)
@@ -294,7 +312,7 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
     br = gates["bridge_v1"]
     shrink = taxonomy["shrinkage"]
     return DiscoverySpec(
-        bar_minutes=int(defaults["bar_minutes"]),
+        bar_minutes=profile.bar_minutes,
         entry_lag_bars=int(defaults["entry_lag_bars"]),
         conditioning_columns=conditioning,
         cost=CostModel(**{k: float(v) for k, v in defaults["cost_model"].items()}),
@@ -307,7 +325,8 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
                 families.get("event_overrides") or {},
                 {t.name for t in templates},
                 defaults,
-                load_event_registry(root),
+                registry,
+                profile.horizons_bars,
             )
         ),
         fdr_group_by=tuple(taxonomy["fdr_group_by"]),
@@ -334,4 +353,6 @@ def _read_spec(root: Path | None) -> DiscoverySpec:
             slippage_impact_bps=float(br["realistic_slippage"]["impact_bps"]),
         ),
         ontology_hash=ontology_hash() if root is None else compute_ontology_hash(root),
+        sessions=profile.sessions,
+        profile=profile.name,
     )

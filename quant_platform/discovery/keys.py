@@ -12,6 +12,8 @@ def column_codes(series: pl.Series) -> np.ndarray:
     if series.dtype == pl.String:
         categories = series.drop_nulls().unique().sort()
         codes = series.cast(pl.Enum(categories.to_list())).to_physical().to_numpy()
+    elif series.null_count() == series.len():  # empty or all null: one code (there is no value to fill with)
+        codes = np.zeros(series.len(), dtype=np.int64)
     else:
         _, codes = np.unique(series.fill_null(series.min()).to_numpy(), return_inverse=True)
     codes = np.asarray(codes, dtype=np.int64)

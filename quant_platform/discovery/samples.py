@@ -10,6 +10,8 @@ Exclusions are counted, never silent (the ``exclusions`` frame, one row per key 
 - ``event_type_not_in_multiplicity_spec``: the event type is in no family of spec/multiplicity;
 - ``no_selected_template``: the RunSet's template filter leaves no rule template for the event type;
 - ``window_beyond_data``: the entry or exit bar is not in ``bars``;
+Bars are counted by position in the session calendar of ``bars`` (``spec.calendar``: every slot for continuous
+sessions, the observed sessions otherwise), so h bars after a Friday's daily bar end on a later session.
 - ``gap_in_window``: a bar from entry to exit (inclusive) is a gap row, has no open, or is missing;
 - ``overlapping_window``: within h bars after the previous counted event of the same (symbol, event, h);
 - ``non_directional_event``: direction 0 under a template whose sign comes from the direction;
@@ -24,6 +26,7 @@ from datetime import datetime
 
 import polars as pl
 
+from quant_platform.core.sessions import BarCalendar
 from quant_platform.core.timeutil import TS_DTYPE
 from quant_platform.discovery.config import UNCONDITIONAL, DiscoverySpec
 from quant_platform.discovery.overlap import non_overlapping_mask
@@ -57,11 +60,7 @@ def _require(frame: pl.DataFrame, name: str, columns: list[str]) -> None:
         raise ValueError(f"{name}.ts must be {TS_DTYPE}, got {frame.schema['ts']}")
 
 
-def _bar_index(ts: pl.Expr, bar_ms: int) -> pl.Expr:
-    return (ts.dt.epoch("ms") // bar_ms).cast(pl.Int64)
-
-
-def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
+def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec, calendar: BarCalendar) -> pl.DataFrame:
     _require(bars, "bars", ["symbol", "ts", "open", "gap"])
     bar_ms = spec.bar_ms
     misaligned = bars.filter(pl.col("ts").dt.epoch("ms") % bar_ms != 0).height
@@ -69,7 +68,7 @@ def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
         raise ValueError(f"bars: {misaligned} rows have ts not aligned to the {spec.bar_minutes}m grid")
     frame = (
         bars.select("symbol", "ts", "open", "gap")
-        .with_columns(bar_index=_bar_index(pl.col("ts"), bar_ms))
+        .with_columns(bar_index=calendar.positions(bars["ts"]))
         .sort("symbol", "bar_index")
     )
     if frame.select(pl.struct("symbol", "bar_index").is_duplicated().any()).item():
@@ -81,7 +80,7 @@ def _prepare_bars(bars: pl.DataFrame, spec: DiscoverySpec) -> pl.DataFrame:
 
 
 def _prepare_events(
-    events: pl.DataFrame, spec: DiscoverySpec, plan: pl.DataFrame
+    events: pl.DataFrame, spec: DiscoverySpec, plan: pl.DataFrame, calendar: BarCalendar
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     _require(events, "events", ["event_id", "symbol", "ts", "event_type", "direction"])
     if events.select(pl.col("direction").is_null().any()).item():
@@ -107,7 +106,7 @@ def _prepare_events(
             )
     frame = events.select(
         "event_id", "symbol", "ts", "event_type", pl.col("direction").cast(pl.Int8)
-    ).with_columns(bar_index=_bar_index(pl.col("ts"), spec.bar_ms))
+    ).with_columns(bar_index=calendar.positions(events["ts"]))
     unknown = (
         frame.join(families, on="event_type", how="anti")
         .group_by("symbol", "event_type", maintain_order=True)
@@ -134,8 +133,10 @@ def build_samples(
     """Counted trade samples for every hypothesis the spec allows (see module docstring)."""
     plan = spec.plan()
     lag = spec.entry_lag_bars
-    bar_frame = _prepare_bars(bars, spec)
-    ev, unknown = _prepare_events(events, spec, plan)
+    _require(bars, "bars", ["symbol", "ts", "open", "gap"])
+    calendar = spec.calendar(bars["ts"])
+    bar_frame = _prepare_bars(bars, spec, calendar)
+    ev, unknown = _prepare_events(events, spec, plan, calendar)
     exclusions = [unknown]
 
     horizons = plan.select("event_type", "horizon_bars").unique()

@@ -164,7 +164,7 @@ def event_columns(event: EventDef) -> tuple[pl.Expr, pl.Expr]:
 
 def unavailable_reason(event: EventDef, columns: set[str]) -> str | None:
     """Why an event cannot be detected on this input, or None when it can."""
-    if event.status == "skipped":
+    if event.status != "active":  # skipped by the spec, or not applicable to the profile
         return event.skip_reason
     missing = sorted(set(event.required_inputs) - columns)
     if missing:

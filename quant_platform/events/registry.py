@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.specs import compute_ontology_hash, load_dir, load_yaml, ontology_hash
+from quant_platform.specs.profiles import Profile
 
 EXPECTED_EVENT_COUNT = 60  # 57 detected from features + 3 external-information events
 OPS = ("gt", "ge", "lt", "le", "abs_gt", "abs_lt", "eq", "isin", "sign_change", "changed", "same_sign")
@@ -49,7 +50,7 @@ class SignalRef:
 class EventDef:
     name: str
     family: str
-    status: Literal["active", "skipped"]
+    status: Literal["active", "skipped", "not_applicable"]
     skip_reason: str | None
     proxy: str | None
     trigger: Literal["onset", "level"]
@@ -61,7 +62,9 @@ class EventDef:
     max_per_symbol_day: float
     # "rate": each symbol's events per evaluable symbol-day must be statistically compatible (Poisson) with
     # [min, max]; "each_symbol_day": every complete symbol-day's count must lie in [min, max] (calendar events).
-    prevalence_compare: Literal["rate", "each_symbol_day"] = "rate"
+    prevalence_compare: Literal["rate", "each_symbol_day", "not_applicable"] = "rate"
+    # Asset classes the event means something for (spec ``asset_classes``; empty: every class).
+    asset_classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,44 @@ class EventRegistry:
 
     def family_of(self, name: str) -> str:
         return next(e.family for e in self.events if e.name == name)
+
+    def for_profile(self, profile: Profile, spec_bar_minutes: int) -> EventRegistry:
+        """This registry as it applies to ``profile``: an event whose asset classes exclude the profile's, or
+        that reads an input the profile's asset class does not have, becomes ``not_applicable`` (absent: not
+        detected, not tested, its prevalence not judged); the spec's prevalence bounds were measured on a
+        continuous grid of ``spec_bar_minutes`` bars and do not transfer to another bar length or session
+        calendar, so there they are not applicable either, unless the profile lists bounds measured on its
+        own data (``prevalence.bounds``).
+        The registry keeps every event, so the event tables keep their columns."""
+        unknown = sorted(set(profile.prevalence) - set(self.names))
+        if unknown:
+            raise ValueError(
+                f"profile {profile.name}: prevalence bounds for events not in the registry: {unknown}"
+            )
+        events = []
+        for event in self.events:
+            reason = not_applicable_reason(event, profile)
+            if reason is not None and event.status == "active":
+                event = replace(event, status="not_applicable", skip_reason=reason)
+            elif event.name in profile.prevalence:  # bounds measured on this profile's own data
+                low, high = profile.prevalence[event.name]
+                event = replace(
+                    event, min_per_symbol_day=low, max_per_symbol_day=high, prevalence_compare="rate"
+                )
+            elif profile.grid != (spec_bar_minutes, "continuous"):
+                event = replace(event, prevalence_compare="not_applicable")
+            events.append(event)
+        return replace(self, events=tuple(events))
+
+
+def not_applicable_reason(event: EventDef, profile: Profile) -> str | None:
+    """Why ``event`` does not apply to ``profile`` (None when it does)."""
+    if event.asset_classes and profile.asset_class not in event.asset_classes:
+        return f"not applicable to {profile.asset_class} (profile {profile.name}): the event is for {list(event.asset_classes)}"
+    absent = sorted(set(event.required_inputs) & profile.absent_inputs)
+    if absent:
+        return f"not applicable to {profile.asset_class} (profile {profile.name}): it has no {absent}"
+    return None
 
 
 def _condition(raw: dict[str, Any], event: str) -> Condition:
@@ -143,6 +184,7 @@ def _event(doc: dict[str, Any]) -> EventDef:
         min_per_symbol_day=float(bounds["min_per_symbol_day"]),
         max_per_symbol_day=float(bounds["max_per_symbol_day"]),
         prevalence_compare=compare,
+        asset_classes=tuple(doc.get("asset_classes") or ()),
     )
 
 

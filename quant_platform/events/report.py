@@ -48,6 +48,11 @@ def _prevalence(daily: pl.DataFrame, event: EventDef, bars_per_day: int, tail: f
     counts = {"n_events": int(per_day["n"].sum()), "symbol_days": per_day.height}
     exposure = per_day["bars"].sum() / bars_per_day  # evaluable symbol-days, partial days pro rata
     counts["per_symbol_day_mean"] = counts["n_events"] / exposure
+    if event.prevalence_compare == "not_applicable":
+        # The spec's bounds were measured at another bar length (the profile's registry says so): counted and
+        # reported, not judged against rates that do not transfer.
+        return {**counts, "compared": "not applicable: the spec's bounds are for another bar length or session calendar",
+                "within_bounds": None}  # fmt: skip
     if event.prevalence_compare == "each_symbol_day":
         # Calendar events: exact counts, on the symbol-days evaluable on every bar.
         complete = per_day.filter(pl.col("bars") == bars_per_day)["n"]
@@ -121,6 +126,11 @@ def event_report(
         evaluable = event.name in columns and event_flags[event.name].null_count() < event_flags.height
         base = {"event_type": event.name, "family": event.family, "proxy": event.proxy,
                 "bound_min": event.min_per_symbol_day, "bound_max": event.max_per_symbol_day}  # fmt: skip
+        if event.status == "not_applicable":  # absent for the profile: nothing to judge, nothing missing
+            rows.append({**base, "status": "not_applicable", "reason": event.skip_reason, "n_events": 0,
+                         "symbol_days": 0, "unavailable_symbol_days": 0, "compared": "not applicable",
+                         "within_bounds": None})  # fmt: skip
+            continue
         if reason is not None or not evaluable:
             rows.append({**base, "status": "skipped" if event.status == "skipped" else "unavailable",
                          "reason": reason or _unavailable(event, empty_inputs), "n_events": 0,

@@ -27,3 +27,24 @@ def warmup_violations(features: pl.DataFrame, spec: FeatureSpec | None = None) -
     if unmarked_gaps:
         out["<gap rows not marked warmup>"] = unmarked_gaps
     return out
+
+
+def warmup_progress(features: pl.DataFrame, spec: FeatureSpec | None = None) -> dict[str, object]:
+    """Whether ``features`` (the rows of a run's days) ever leave warm-up, and why not when they do not.
+
+    ``leaves_warmup``: some non-gap row is out of warm-up. ``days_entirely_warmup``: the days with no row out of
+    warm-up. ``warmup_bars_needed``: the longest symbol-scope warm-up of the spec: a run that never leaves
+    warm-up either has less history than that (the data or the windows are wrong for each other) or restarts
+    its warm-up faster than it completes (e.g. at every session halt)."""
+    spec = spec or load_feature_spec()
+    day = pl.col("ts").dt.date()
+    per_day = features.group_by(day.alias("day")).agg((~pl.col("warmup")).any().alias("out")).sort("day")
+    entirely = [d.isoformat() for d in per_day.filter(~pl.col("out"))["day"]]
+    needed = max(
+        (f.warmup_bars for f in spec.table_features("features_v1") if f.scope == "symbol"), default=0
+    )
+    return {
+        "leaves_warmup": bool(features.height) and bool(per_day["out"].any()),
+        "days_entirely_warmup": entirely,
+        "warmup_bars_needed": needed,
+    }

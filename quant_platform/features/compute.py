@@ -109,7 +109,7 @@ def validate_bars(
     """
     check_sessions(sessions, grid_minutes)
     _validate_columns(bars, required)
-    if sessions == "observed":
+    if sessions != "continuous":  # observed or exchange sessions: the panel's stamps are the calendar
         _validate_observed(bars, grid_minutes)
         return
     keys = bars.select("symbol", "ts")

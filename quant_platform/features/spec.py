@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from quant_platform.core.hashing import canonical_hash
-from quant_platform.core.sessions import check_sessions
+from quant_platform.core.sessions import check_sessions, exchange_name, trading_minutes_per_day
 from quant_platform.specs import compute_ontology_hash, load_dir, ontology_hash
+from quant_platform.specs.profiles import Profile
 
 Scope = Literal["segment", "symbol", "market"]
 
@@ -91,13 +92,20 @@ def days_spanned(bars: int, bar_minutes: int, sessions: str = "continuous") -> i
     """Whole days that ``bars`` bars of ``bar_minutes`` minutes reach back (a warm-up in bars -> days).
 
     ``sessions="observed"`` (daily bars whose closed days have no rows): ``bars`` trading days, i.e.
-    ``ceil(1.5 bars)`` calendar days plus :data:`MAX_CLOSED_RUN_DAYS`.
+    ``ceil(1.5 bars)`` calendar days plus :data:`MAX_CLOSED_RUN_DAYS`. Exchange sessions: the bars' minutes
+    over the calendar's average trading minutes per calendar day, plus :data:`MAX_CLOSED_RUN_DAYS`.
     """
     if bar_minutes <= 0 or bars < 0:
         raise ValueError(f"need bar_minutes > 0 and bars >= 0, got bar_minutes={bar_minutes}, bars={bars}")
     check_sessions(sessions, bar_minutes)
     if sessions == "observed":
         return math.ceil(bars * CALENDAR_DAYS_PER_SESSION) + MAX_CLOSED_RUN_DAYS if bars else 0
+    if exchange_name(sessions) is not None:  # the calendar's average trading minutes per calendar day
+        return (
+            math.ceil(bars * bar_minutes / trading_minutes_per_day(sessions)) + MAX_CLOSED_RUN_DAYS
+            if bars
+            else 0
+        )
     return math.ceil(bars * bar_minutes / MINUTES_PER_DAY)
 
 
@@ -180,3 +188,33 @@ def load_feature_spec(root: Path | None = None) -> FeatureSpec:
 @lru_cache(maxsize=1)
 def _cached_default() -> FeatureSpec:
     return parse_feature_spec(load_dir("features"), load_dir("states"), ontology_hash())
+
+
+def feature_spec_for(profile: Profile | None, base: FeatureSpec | None = None) -> FeatureSpec:
+    """The feature spec as ``profile`` (spec/profiles.yaml) sizes it: its feature overrides (params merged over
+    the spec's, warm-up replaced) and its recursive burn-in. A profile without overrides (the default crypto
+    profile) gets the spec itself, unchanged. An override naming no spec feature or param is an error."""
+    base = base or load_feature_spec()
+    if profile is None or (not profile.features and profile.recursive_burn_in_bars is None):
+        return base
+    names = {f.name for f in base.features}
+    unknown = sorted(set(profile.features) - names)
+    if unknown:
+        raise ValueError(f"profile {profile.name}: features {unknown} are not in spec/features")
+    features = []
+    for f in base.features:
+        override = profile.features.get(f.name)
+        if override is None:
+            features.append(f)
+            continue
+        extra = sorted(set(override.params) - set(f.params))
+        if extra:
+            raise ValueError(f"profile {profile.name}: feature {f.name} has no params {extra}")
+        warmup = f.warmup_bars if override.warmup_bars is None else override.warmup_bars
+        features.append(replace(f, params={**f.params, **override.params}, warmup_bars=warmup))
+    burn_in = profile.recursive_burn_in_bars
+    return replace(
+        base,
+        features=tuple(features),
+        recursive_burn_in_bars=base.recursive_burn_in_bars if burn_in is None else burn_in,
+    )

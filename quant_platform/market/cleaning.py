@@ -57,7 +57,7 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 
-from quant_platform.core.sessions import check_sessions
+from quant_platform.core.sessions import check_sessions, exchange_name, session_bar_opens
 from quant_platform.core.timeutil import MS_PER_DAY, MS_PER_MINUTE, TS_DTYPE, day_bounds
 from quant_platform.market import quarantine as q
 from quant_platform.market.grid import (
@@ -139,6 +139,9 @@ class CleaningConfig:
     with no clean bar, which the reconciliation fails, never a quiet holiday); a closed day has no rows at
     all, while on a session day a symbol without a bar still gets an explicit gap row. Trade-off: with a
     one-symbol universe a missing day cannot be told from a holiday.
+    ``"exchange:<NAME>"``: the grid holds only the bars of the exchange calendar's trading minutes (a halt or
+    a weekend has no rows; inside a session a missing bar is a gap row); a source row stamped outside them is
+    quarantined as ``outside_session``.
     """
 
     interval_minutes: int = 5
@@ -359,8 +362,24 @@ def validate_bars(
 
 
 # The check expressions depend only on (day, interval, now, universe): built once per day, not per table.
+def _session_check(day: str, sessions: str) -> list[tuple[pl.Expr, str]]:
+    """Exchange sessions: a row stamped in no trading minute of the calendar is quarantined (the grid has no
+    bar there for it to go into)."""
+    if exchange_name(sessions) is None:
+        return []
+    minutes = session_bar_opens(sessions, day, 1)
+    minute = pl.col("ts").dt.epoch("ms") - pl.col("ts").dt.epoch("ms") % MS_PER_MINUTE
+    return [(~minute.is_in(pl.Series(minutes, dtype=pl.Int64)), q.OUTSIDE_SESSION)]
+
+
 @lru_cache(maxsize=64)
-def _bar_checks(day: str, step_ms: int, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
+def _bar_checks(
+    day: str,
+    step_ms: int,
+    now: datetime | None,
+    universe: tuple[str, ...] | None,
+    sessions: str = "continuous",
+) -> _Checks:
     start, _ = day_bounds(day)
     o, h, lo, c = (pl.col(x) for x in ("open", "high", "low", "close"))
     volumes = ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trades")
@@ -368,6 +387,7 @@ def _bar_checks(day: str, step_ms: int, now: datetime | None, universe: tuple[st
     checks.insert(
         1, ((pl.col("ts").dt.epoch("ms") - int(start.timestamp() * 1000)) % step_ms != 0, q.TS_MISALIGNED)
     )
+    checks[2:2] = _session_check(day, sessions)
     checks += [
         (pl.any_horizontal([_bad(x) for x in ("open", "high", "low", "close")]), q.MISSING_PRICE),
         (pl.any_horizontal([pl.col(x) <= 0 for x in ("open", "high", "low", "close")]), q.NONPOSITIVE_PRICE),
@@ -450,7 +470,9 @@ def validate_liquidations(
 
 
 @lru_cache(maxsize=64)
-def _liquidation_checks(day: str, now: datetime | None, universe: tuple[str, ...] | None) -> _Checks:
+def _liquidation_checks(
+    day: str, now: datetime | None, universe: tuple[str, ...] | None, sessions: str = "continuous"
+) -> _Checks:
     values = ("price", "qty", "notional")
     return _checks(
         "liquidations",
@@ -458,6 +480,7 @@ def _liquidation_checks(day: str, now: datetime | None, universe: tuple[str, ...
         universe,
         (
             *_stamp_checks(day, now, 0),
+            *_session_check(day, sessions),
             (pl.any_horizontal([_bad(x) for x in values]), q.MISSING_VALUE),
             (~pl.col("side").is_in(["BUY", "SELL"]).fill_null(False), q.UNKNOWN_SIDE),
             (pl.any_horizontal([pl.col(x) <= 0 for x in values]), q.NONPOSITIVE_VALUE),
@@ -543,11 +566,26 @@ def clean_day(
     start, _ = day_bounds(day)
 
     plans = [
-        (perp_bars, BAR_COLUMNS, _bar_checks(day, source * MS_PER_MINUTE, now, grid_symbols), "perp_bars"),
-        (spot_bars, BAR_COLUMNS, _bar_checks(day, source * MS_PER_MINUTE, now, grid_symbols), "spot_bars"),
+        (
+            perp_bars,
+            BAR_COLUMNS,
+            _bar_checks(day, source * MS_PER_MINUTE, now, grid_symbols, cfg.sessions),
+            "perp_bars",
+        ),
+        (
+            spot_bars,
+            BAR_COLUMNS,
+            _bar_checks(day, source * MS_PER_MINUTE, now, grid_symbols, cfg.sessions),
+            "spot_bars",
+        ),
         (funding, FUNDING_COLUMNS, _funding_checks(day, now, grid_symbols), "funding"),
         (open_interest, OI_COLUMNS, _open_interest_checks(day, now, grid_symbols), "open_interest"),
-        (liquidations, LIQ_COLUMNS, _liquidation_checks(day, now, grid_symbols), "liquidations"),
+        (
+            liquidations,
+            LIQ_COLUMNS,
+            _liquidation_checks(day, now, grid_symbols, cfg.sessions),
+            "liquidations",
+        ),
     ]
     # One flagging pass per table, all collected together; each flagged frame is then split once.
     flagged = pl.collect_all(
@@ -614,6 +652,11 @@ def clean_day(
         # The source delivered no bar with a price: the market was closed, so the day holds no session (and
         # no rows). Priced bars that were all quarantined are a session without clean bars, not a holiday.
         clean_bars = clean_bars.clear()
+    if exchange_name(cfg.sessions) is not None:
+        # Only the calendar's bars exist (a halt or a weekend is no bar, not a gap row): every source row
+        # stamped outside them was quarantined above, so the slots left out hold nothing.
+        opens = pl.Series(session_bar_opens(cfg.sessions, day, cfg.interval_minutes), dtype=pl.Int64)
+        clean_bars = clean_bars.filter(pl.col("ts").dt.epoch("ms").is_in(opens))
     # Bars and liquidations are counted from the output they went into; funding/OI prints are as-of joined
     # (not aggregated), so every valid print is a clean row of its table.
     clean_counts = {

@@ -19,6 +19,7 @@ TS_OUTSIDE_DAY = "ts_outside_day"  # ts not inside the partition's [day start, d
 TS_MISALIGNED = "ts_misaligned"  # bar ts not on the source interval grid (e.g. 12:00:30 for 1m klines)
 TS_IN_FUTURE = "ts_in_future"  # bar not closed (or print not made) by the caller's ``now``
 UNKNOWN_SYMBOL = "unknown_symbol"  # symbol outside the universe
+OUTSIDE_SESSION = "outside_session"  # exchange sessions: stamped in no trading minute of the calendar
 DUPLICATE_TS = "duplicate_ts"  # a later row with the same (symbol, ts) as an earlier valid row
 DUPLICATE_ROW = "duplicate_row"  # liquidations: an exact copy of an earlier row
 # Bar values.

@@ -70,6 +70,24 @@ class DatasetSpec(_Spec):
     first_day: date
     last_day: date | None = None
     description: str = ""
+    # What kind of bars these are (spec/profiles.yaml): bar length, sessions, asset class. None: the spec's
+    # default profile (datasets registered before profiles existed keep their content id).
+    profile: str | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        body = super().canonical()
+        if body.get("profile") is None:
+            body.pop("profile", None)
+        return body
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from quant_platform.specs.profiles import load_profile  # the spec's profiles, read once per process
+
+        return load_profile(value).name
 
     @field_validator("dataset_id")
     @classmethod

@@ -101,28 +101,58 @@ def test_bar_length_from_the_environment_builds_the_features_layer_for_it(monkey
 
 
 def test_observed_sessions_from_the_environment_build_trading_day_lookbacks(monkeypatch) -> None:
-    """QP_SESSIONS=observed with QP_BAR_MINUTES=1440: look-backs of ceil(1.5 x warm-up) + 6 calendar days
-    (plus the spec's margin), a market_data resource on observed sessions; refused on an hourly grid."""
+    """QP_SESSIONS=observed with QP_BAR_MINUTES=1440 is the us_equity_daily profile's grid: look-backs of
+    ceil(1.5 x warm-up) + 6 calendar days (plus the spec's margin) with the profile's trading-day windows, a
+    market_data resource on observed sessions naming the profile; refused on an hourly grid."""
     from quant_platform import definitions
-    from quant_platform.defs.features import LayerLookbacks
     from quant_platform.events.detect import events_lookback_bars
-    from quant_platform.features.spec import load_feature_spec
+    from quant_platform.features.spec import feature_spec_for
+    from quant_platform.specs.profiles import load_profile
 
-    spec = load_feature_spec()
+    spec = feature_spec_for(load_profile("us_equity_daily"))
     monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "1440")
     monkeypatch.setenv(definitions.SESSIONS_ENV, "observed")
     daily = definitions.build_definitions(definitions.bar_minutes_from_env(), definitions.sessions_from_env())
     warmup = max(f.warmup_bars for f in spec.table_features("features_v1")) + spec.recursive_burn_in_bars
     mapping = daily.resolve_assets_def("features_v1").get_partition_mapping(dg.AssetKey("bars_5m"))
     assert mapping.start_offset == -(math.ceil(1.5 * warmup) + 6 + spec.daily_lookback_margin_days)
-    assert mapping.start_offset < -LayerLookbacks.for_bar_minutes(1440).features
     events = daily.resolve_assets_def("market_events").get_partition_mapping(dg.AssetKey("features_v1"))
     assert events.start_offset == -(math.ceil(1.5 * events_lookback_bars()) + 6)
     market_data = daily.resources["market_data"]
     assert (market_data.bar_minutes, market_data.sessions) == (1440, "observed")
+    assert market_data.profile == "us_equity_daily"
+    assert max(f.warmup_bars for f in spec.features) < 2 * 252  # two years of sessions leave warm-up
     monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "60")
     with pytest.raises(ValueError, match="daily bars"):
         definitions.build_definitions(definitions.bar_minutes_from_env(), definitions.sessions_from_env())
     monkeypatch.setenv(definitions.SESSIONS_ENV, "weekly")
     with pytest.raises(ValueError, match="sessions='weekly'"):
         definitions.build_definitions(1440, definitions.sessions_from_env())
+
+
+def test_one_profile_setting_builds_the_graph_and_contradictions_are_errors(monkeypatch) -> None:
+    """QP_PROFILE alone names the grid, the windows and the events; QP_BAR_MINUTES / QP_SESSIONS may repeat
+    it but a contradiction is refused, as is an unknown profile."""
+    from quant_platform import definitions
+
+    for name in (definitions.BAR_MINUTES_ENV, definitions.SESSIONS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(definitions.PROFILE_ENV, "us_equity_daily")
+    assert definitions.profile_from_env() == "us_equity_daily"
+    daily = definitions.build_definitions(profile=definitions.profile_from_env())
+    market_data = daily.resources["market_data"]
+    assert (market_data.bar_minutes, market_data.sessions, market_data.profile) == (
+        1440, "observed", "us_equity_daily"
+    )  # fmt: skip
+    flags = {c.name for c in daily.resolve_assets_def("market_events").check_specs}
+    assert "prevalence_funding_spike" in flags  # every event keeps its check; it reports "not applicable"
+    monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "1440")
+    assert definitions.profile_from_env() == "us_equity_daily"  # repeating the profile's grid is fine
+    monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "5")
+    with pytest.raises(ValueError, match="QP_PROFILE=us_equity_daily"):
+        definitions.profile_from_env()
+    with pytest.raises(ValueError, match="set the profile alone"):
+        definitions.build_definitions(5, None, "us_equity_daily")
+    monkeypatch.setenv(definitions.PROFILE_ENV, "no_such_profile")
+    with pytest.raises(ValueError, match="unknown profile"):
+        definitions.profile_from_env()

@@ -14,7 +14,8 @@ from quant_platform.defs.resources import MarketDataResource
 from quant_platform.events import load_event_registry
 from quant_platform.events.detect import events_lookback_bars
 from quant_platform.features import compute_features_for_day, lookback_days
-from quant_platform.features.spec import load_feature_spec
+from quant_platform.features.spec import feature_spec_for, load_feature_spec
+from quant_platform.specs.profiles import load_profile
 from quant_platform.storage import ParquetStore
 
 LAST_DAY = "2024-01-08"
@@ -114,9 +115,9 @@ def test_layer_refuses_a_market_of_other_sessions() -> None:
 
 
 def test_observed_daily_equities_materialise_with_closed_days_empty(tmp_path: Path) -> None:
-    """The real stocks file through a QP_SESSIONS=observed daily graph: Good Friday 2010 and the weekend
-    store no bars_5m rows, trading days a row per symbol, every check passes, and the stored features equal
-    the library's observed-session output."""
+    """The real stocks file through a QP_SESSIONS=observed daily graph (the us_equity_daily profile): Good
+    Friday 2010 and the weekend store no bars_5m rows, trading days a row per symbol, every check but
+    leaves_warmup passes, and the stored features equal the library's observed-session output."""
     from quant_platform_tests.market.test_ohlcv_csv import STOCKS, need
 
     layer = features.build_features_layer(1440, "observed")
@@ -140,7 +141,13 @@ def test_observed_daily_equities_materialise_with_closed_days_empty(tmp_path: Pa
         },
     )
     assert result.success
-    assert all(c.passed for c in result.get_asset_check_evaluations())
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    # A week with nothing stored before it is all warm-up (a year of trading days is the longest window):
+    # the non-blocking leaves_warmup check says so, every other check passes.
+    warming = checks.pop(features.LEAVES_WARMUP_CHECK)
+    assert not warming.passed and warming.metadata["warmup_bars_needed"].value == 271
+    assert len(warming.metadata["days_entirely_warmup"].value) == 4  # the range's trading days
+    assert all(c.passed for c in checks.values())
     store = ParquetStore(str(tmp_path / "store"))
     days = store.partitions("bars_5m")
     rows = {d: store.scan("bars_5m", [d])[0].collect().height for d in days}
@@ -155,7 +162,9 @@ def test_observed_daily_equities_materialise_with_closed_days_empty(tmp_path: Pa
     }
     bars = pl.concat([store.scan("bars_5m", [d])[0].collect() for d in days])
     stored = store.scan("features_v1", ["2010-04-05"])[0].collect()
-    assert stored.equals(compute_features_for_day(bars, "2010-04-05", grid_minutes=1440, sessions="observed"))
+    daily = feature_spec_for(load_profile("us_equity_daily"))
+    expected = compute_features_for_day(bars, "2010-04-05", daily, grid_minutes=1440, sessions="observed")
+    assert stored.equals(expected)
     # Monday's return reads Thursday's close across the closed Good Friday and weekend
     close = {(r["symbol"], r["ts"].day): r["close"] for r in bars.iter_rows(named=True)}
     for symbol, ret_1 in stored.select("symbol", "ret_1").iter_rows():

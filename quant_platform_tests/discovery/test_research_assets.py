@@ -44,6 +44,9 @@ class PointingRegistry(Registry):
         assert resolution_hash == "0" * 64  # downstream reads exactly the upstream's resolution
         return self.resolve(runset)
 
+    def profile(self, resolution) -> None:  # type: ignore[override]
+        return None  # the spec's default profile (the planted world is 5-minute crypto bars)
+
     def scan(self, resolution, asset: str) -> pl.LazyFrame:  # type: ignore[override]
         return pl.scan_parquet(Path(self.root) / f"{asset}.parquet")
 

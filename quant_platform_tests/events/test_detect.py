@@ -158,7 +158,11 @@ def test_skipped_and_unavailable_events_are_reported_not_dropped(shocked) -> Non
     report = event_report(flags, input_columns=features.columns)
     assert report.height == 60
     skipped = report.filter(pl.col("status") == "skipped")
-    external = {"CALLER_ALERT", "NEWS_SHOCK", "MACRO_SURPRISE"}  # rows come from external_events, not features
+    external = {
+        "CALLER_ALERT",
+        "NEWS_SHOCK",
+        "MACRO_SURPRISE",
+    }  # rows come from external_events, not features
     assert set(skipped["event_type"]) == {"CROSS_VENUE_DESYNC", "FEE_REGIME_CHANGE_EVENT", *external}
     assert skipped["reason"].str.len_chars().min() > 20
     assert flags["CROSS_VENUE_DESYNC"].null_count() == flags.height
