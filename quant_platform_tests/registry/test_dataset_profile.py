@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from quant_platform.cli import main
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.registry import DatasetSpec
+from quant_platform_tests.registry.helpers import write_version_record
 
 BASE = {"dataset_id": "stocks", "source": "ohlcv_csv", "assets": ["bars_5m"], "symbols": ["AAPL"],
         "first_day": "2010-01-04"}  # fmt: skip
@@ -33,6 +34,8 @@ def test_profile_is_recorded_and_checked() -> None:
 def test_cli_registers_the_profile(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("QP_REGISTRY_ROOT", str(tmp_path / "registry"))
     monkeypatch.setenv("QP_STORE_ROOT", str(tmp_path / "store"))
+    # registering checks the store holds the dataset's assets (a version record of bars_5m in its days)
+    write_version_record(tmp_path / "store", "bars_5m", "2010-01-04", "bars", 1_262_563_200_000_000_000)
     rc = main(["dataset", "register", "--id", "stocks", "--source", "ohlcv_csv", "--asset", "bars_5m",
                "--symbols", "AAPL", "--from", "2010-01-04", "--profile", "us_equity_daily", "--json"])  # fmt: skip
     assert rc == 0 and json.loads(capsys.readouterr().out)["profile"] == "us_equity_daily"
