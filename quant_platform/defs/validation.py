@@ -25,7 +25,7 @@ from quant_platform.bridge import (
     stage_b_trials,
 )
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
-from quant_platform.defs.engine import BacktestEngine
+from quant_platform.defs.engine import BacktestEngine, order_outcome_metadata
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import runset_partitions
 from quant_platform.defs.registry import Registry, runset_output_metadata, upstream_resolution
@@ -38,7 +38,7 @@ from quant_platform.defs.research import (
     runset_templates,
 )
 from quant_platform.discovery import check_ontology, load_discovery_spec
-from quant_platform.engine import EngineConfig
+from quant_platform.engine import EngineConfig, record_order_outcomes
 from quant_platform.registry.trials import count_hypotheses
 from quant_platform.validation.schemas import StageADecisions, StageBCandidates
 
@@ -141,9 +141,10 @@ def stage_a_screen(
     (bars, events, states), funding, config, replay_metadata = _replay_context(
         registry, resolution, backtest_engine
     )
-    result = screen_bridge_survivors(
-        bridge_evaluation, bars, events, states, base_config=config, funding=funding
-    )
+    with record_order_outcomes() as outcomes:
+        result = screen_bridge_survivors(
+            bridge_evaluation, bars, events, states, base_config=config, funding=funding
+        )
     recorded = registry.record_trials(stage_a_trials(result, bridge_evaluation, resolution.runset_id))
     frame = result.decisions
     yield parquet_output(
@@ -156,6 +157,7 @@ def stage_a_screen(
             "trials_recorded": recorded,
             "folds": dg.MetadataValue.md(_fold_summary(result.fold_metrics)),
             **replay_metadata,
+            **order_outcome_metadata(outcomes),
         },
     )
     yield schema_check_result("stage_a_screen", StageADecisions, frame)
@@ -194,16 +196,17 @@ def stage_b_survivors(
     # records re-evaluate known hypotheses, so they change neither (a re-materialization is byte-identical).
     ledger = registry.trials(context.partition_key)
     n_trials_total = count_hypotheses(ledger)
-    result = evaluate_stage_a_survivors(
-        bridge_evaluation,
-        stage_a_screen,
-        bars,
-        events,
-        states,
-        trial_ledger=ledger,
-        base_config=config,
-        funding=funding,
-    )
+    with record_order_outcomes() as outcomes:
+        result = evaluate_stage_a_survivors(
+            bridge_evaluation,
+            stage_a_screen,
+            bars,
+            events,
+            states,
+            trial_ledger=ledger,
+            base_config=config,
+            funding=funding,
+        )
     recorded = registry.record_trials(stage_b_trials(result, bridge_evaluation, resolution.runset_id))
     frame, funnel = result.candidates, result.funnel
     yield parquet_output(
@@ -218,6 +221,7 @@ def stage_b_survivors(
             "gate_funnel": funnel_table(funnel),
             "gate_funnel_chart": dg.MetadataValue.md(funnel_bar_chart(funnel)),
             **replay_metadata,
+            **order_outcome_metadata(outcomes),
         },
     )
     yield schema_check_result("stage_b_survivors", StageBCandidates, frame)

@@ -64,6 +64,36 @@ class EngineTrades(pa.DataFrameModel):
         strict = True
 
 
+class EngineRoundTrips(pa.DataFrameModel):
+    """One row per round trip (position episode); convention in :mod:`quant_platform.engine.round_trips`."""
+
+    symbol: str
+    side: str = pa.Field(isin=["long", "short"])
+    size: pl.Float64 = pa.Field(gt=0)
+    entry_ts: UTC_MS  # type: ignore[valid-type]
+    entry_price: pl.Float64 = pa.Field(gt=0)
+    exit_ts: UTC_MS = pa.Field(nullable=True)  # type: ignore[valid-type]
+    exit_price: pl.Float64 = pa.Field(gt=0, nullable=True)
+    closed: pl.Boolean
+    bars_held: pl.Int64 = pa.Field(ge=0)
+    n_fills: pl.Int64 = pa.Field(ge=1)
+    entry_fees: pl.Float64 = pa.Field(ge=0)
+    exit_fees: pl.Float64 = pa.Field(ge=0)
+    slippage_cost: pl.Float64 = pa.Field(ge=0)
+    funding_pnl: pl.Float64
+    pnl_gross: pl.Float64
+    pnl_net: pl.Float64
+    return_gross: pl.Float64
+    return_net: pl.Float64
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check
+    def open_trips_have_no_exit(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("closed") == pl.col("exit_ts").is_not_null())
+
+
 class EngineRejectedOrders(pa.DataFrameModel):
     """Orders refused by a hard risk constraint, with the reason."""
 
