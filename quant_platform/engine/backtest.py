@@ -26,7 +26,7 @@ from quant_platform.engine.inputs import (
 from quant_platform.engine.metrics import exposure_metrics, path_metrics, trade_metrics
 from quant_platform.engine.outcomes import OUTCOME_KEYS, report_outcomes
 from quant_platform.engine.replay import MarketArrays, Replay, replay
-from quant_platform.engine.round_trips import round_trip_table
+from quant_platform.engine.round_trips import labels, round_trip_table
 from quant_platform.engine.targets import TargetChanges, changes_from_dense
 
 BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
@@ -117,23 +117,38 @@ class _Grid:
             raise ValueError(f"bars is missing columns {missing}")
         if bars.height == 0:
             raise ValueError("bars is empty")
-        _check_unique(bars, "bars")
         self.symbols = sorted(bars["symbol"].unique().to_list())
         ts = _ts_ms(bars, "bars").to_numpy()
         self.ts_ms = sorted_unique(ts)
         self.sym_index = {s: i for i, s in enumerate(self.symbols)}
         self.rows, self.cols = self.locate(bars["symbol"], ts)
+        # (symbol, ts) uniqueness from the grid cells (a sort of int64 keys, none when rows come in order)
+        keys = self.rows * len(self.ts_ms) + self.cols
+        if keys.size > 1 and not bool((keys[1:] > keys[:-1]).all()):
+            ordered = np.sort(keys)
+            same = ordered[1:] == ordered[:-1]
+            if same.any():
+                dupes = int((np.r_[same, False] | np.r_[False, same]).sum())
+                raise ValueError(f"bars has {dupes} duplicated (symbol, ts) rows")
+            self.in_order = False
+        else:
+            # rows sorted by (symbol, ts) and covering every cell: each column is its dense array as is
+            self.in_order = keys.size == len(self.symbols) * len(self.ts_ms)
 
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.symbols), len(self.ts_ms)
 
     def locate(self, symbol: pl.Series, ts_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.symbols) == 1 and np.array_equal(ts_ms, self.ts_ms):  # one symbol's own clock, in order
+            return np.zeros(ts_ms.shape[0], dtype=np.int64), np.arange(ts_ms.shape[0])
         rows = symbol.replace_strict(self.sym_index, default=-1, return_dtype=pl.Int64).to_numpy()
         cols = np.searchsorted(self.ts_ms, ts_ms)
         return rows, cols
 
     def dense(self, values: np.ndarray, fill: Any = np.nan, dtype: Any = np.float64) -> np.ndarray:
+        if self.in_order:
+            return np.array(values, dtype=dtype).reshape(self.shape)  # a writable copy, no scatter
         out = np.full(self.shape, fill, dtype=dtype)
         out[self.rows, self.cols] = values
         return out
@@ -145,9 +160,8 @@ def _float(frame: pl.DataFrame, col: str) -> np.ndarray:
 
 def _market_from_bars(bars: pl.DataFrame, grid: _Grid) -> MarketArrays:
     arrays = {c: grid.dense(_float(bars, c)) for c in ("open", "high", "low", "close", "volume")}
-    gap = np.ones(grid.shape, dtype=bool)  # a (symbol, ts) with no row is a gap
     row_gap = bars["gap"].fill_null(True).to_numpy() if "gap" in bars.columns else np.zeros(bars.height, bool)
-    gap[grid.rows, grid.cols] = row_gap
+    gap = grid.dense(row_gap, fill=True, dtype=bool)  # a (symbol, ts) with no row is a gap
     return MarketArrays(gap=gap, **arrays)
 
 
@@ -249,6 +263,11 @@ def run_backtest(
     return _assemble(rep, grid, config, completed_runs, {**funding_counts, **input_counts})
 
 
+def _over_symbols(values: np.ndarray) -> np.ndarray:
+    """Sum over the symbol axis; one symbol's row as is (the same values, without a reduction's pass)."""
+    return values[0] if values.shape[0] == 1 else values.sum(axis=0)
+
+
 def _assemble(
     rep: Replay, grid: _Grid, config: EngineConfig, completed_runs: int, funding_counts: dict[str, int]
 ) -> BacktestResult:
@@ -268,7 +287,9 @@ def _assemble(
     mark = np.broadcast_to(rep.mark, (n_sym, n_bars))
     steps = pl.DataFrame(
         {
-            "symbol": np.repeat(np.array(grid.symbols, dtype=object), n_bars),
+            "symbol": pl.Series(grid.symbols, dtype=pl.String).gather(
+                np.repeat(np.arange(n_sym, dtype=np.uint32), n_bars)
+            ),  # polars repeats the strings itself: a 2M-row object array costs seconds
             "ts": pl.concat([ts] * n_sym),
             "target_weight": rep.held_weight().ravel(),
             "position_units": rep.units.ravel(),
@@ -286,22 +307,22 @@ def _assemble(
     equity = pl.DataFrame(
         {
             "ts": ts,
-            "pnl_gross": pnl_gross.sum(axis=0),
-            "fees": fees.sum(axis=0),
-            "slippage_cost": slip.sum(axis=0),
-            "funding_pnl": fund.sum(axis=0),
+            "pnl_gross": _over_symbols(pnl_gross),
+            "fees": _over_symbols(fees),
+            "slippage_cost": _over_symbols(slip),
+            "funding_pnl": _over_symbols(fund),
             "pnl_net": np.diff(port_equity, prepend=capital),
             "equity": port_equity,
-            "gross_exposure": np.abs(position_value).sum(axis=0),
-            "net_exposure": position_value.sum(axis=0),
+            "gross_exposure": _over_symbols(np.abs(position_value)),
+            "net_exposure": _over_symbols(position_value),
         }
     )
     symbols = np.array(grid.symbols, dtype=object)
     trades = pl.DataFrame(
         {
-            "symbol": symbols[fills.column].astype(str) if fills.column.size else np.array([], dtype=str),
+            "symbol": labels(grid.symbols, fills.column),
             "ts": pl.Series(grid.ts_ms[fills.bar]).cast(pl.Datetime("ms")).dt.replace_time_zone("UTC"),
-            "side": np.where(fills.qty > 0, "buy", "sell"),
+            "side": labels(["sell", "buy"], (fills.qty > 0).astype(np.uint32)),
             "qty": fills.qty,
             "units_after": fills.units_after,
             "target_weight": fills.target_weight,
@@ -363,7 +384,7 @@ def _portfolio_metrics(
     trade = trade_metrics(rep.fills, rep.funding, n_bars, group, 1, config)
     out = {k: _scalar(v[0]) for k, v in {**path, **trade}.items()}
     submitted, rejected = int(rep.risk.submitted.sum()), int(rep.risk.rejected.sum())
-    gross = np.abs(position_value).sum(axis=0)
+    gross = _over_symbols(np.abs(position_value))
     pnl_gross = out["pnl_net"] + out["fees"] + out["slippage_cost"] - out["funding_pnl"]
     out.update(
         {
