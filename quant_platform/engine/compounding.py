@@ -2,7 +2,8 @@
 
 A fill at bar ``e`` with target weight ``w`` holds ``units = w * E / fill_price`` where ``E`` is the equity at
 the close of bar ``e - 1`` — capital, plus every fill's cash flow (execution price and fee) and funding
-settled up to that bar, plus the units held marked at the last known close. For a portfolio (run_backtest)
+settled up to that bar, plus the units held marked at the last known close (``E`` is floored at 0: an account
+that has lost everything sizes every order to 0 units, i.e. it can only close). For a portfolio (run_backtest)
 ``E`` is the equity of all its symbols together; each column of a sweep is its own portfolio.
 
 Unlike fixed-capital sizing this is a recursion (a fill's size depends on every earlier fill's costs), so it
@@ -69,7 +70,8 @@ def compounding_units(
         settle_until(e - 1)
         equity = cash + np.bincount(group, weights=units * mark[mark_row, e - 1], minlength=n_groups)
         cols = column[idx]
-        after = weight[idx] * equity[group[cols]] / fill_price[idx]
+        # an account at or below zero opens nothing: w * E with E < 0 would turn a long into a short
+        after = weight[idx] * np.maximum(equity[group[cols]], 0.0) / fill_price[idx]
         qty = after - units[cols]
         slip = reference.pick(idx).slippage(config, qty)
         exec_price = fill_price[idx] * (1.0 + np.sign(qty) * slip * 1e-4)

@@ -74,3 +74,17 @@ def test_sweep_columns_compound_independently_and_match_the_backtest() -> None:
         if k == 0:  # the seeded noise is drawn for the whole sweep at once; only column 0 shares draws
             np.testing.assert_allclose(summary.equity[:, 0], single.equity["equity"].to_numpy(), rtol=1e-12)
         assert summary.summary["n_fills"][k] == single.trades.height
+
+
+def test_an_account_below_zero_can_only_close() -> None:
+    # 3x long from bar 1's open at 100, the close falls to 50: equity 1000 - 30 * 50 = -500 at bar 1's
+    # close; the 1x order from bar 1 (filled at bar 2) sizes to 0 units, not to -10 (a short)
+    opens = [100.0, 100.0, 50.0, 50.0, 50.0]
+    close = [100.0, 50.0, 50.0, 50.0, 50.0]
+    res = run_backtest(
+        make_bars(close, open_=opens),
+        np.array([3.0, 1.0, 1.0, 1.0, 1.0]),
+        cfg(sizing="current_equity", hard_max_abs_weight=5.0, max_symbol_weight=3.0, max_gross_weight=3.0),
+    )
+    assert res.trades["units_after"].to_list() == pytest.approx([30.0, 0.0], rel=1e-15)
+    assert res.metrics["final_equity"] == pytest.approx(-500.0, rel=1e-12)
