@@ -232,6 +232,10 @@ def run_backtest(
     ``bars`` is a gap bar. ``funding``: (symbol, ts, funding_rate) settlement prints for perps (the
     as-of ``funding_rate`` column of Bars5m is not a settlement schedule and is not used).
     All symbols form one portfolio (the gross cap applies across them).
+
+    A pandas Series/DataFrame of targets is aligned to the bars by its index (timestamps or positions) and
+    its columns by symbol name, never by order; prices <= 0, ``high < low`` and negative volume are refused
+    (:mod:`quant_platform.engine.inputs`).
     """
     if not isinstance(config, EngineConfig):
         raise ValueError(f"config must be an EngineConfig, got {type(config).__name__}")
@@ -452,6 +456,10 @@ def run_sweep(
     in each bar (0 elsewhere). ``ts_ms`` (bar open times, epoch ms UTC) enables the daily Sharpe; without it
     the run has 0 observation days. Columns are processed in blocks of ``chunk_columns`` to bound memory;
     the block size never changes the results.
+
+    Arrays are read by position: a pandas argument is accepted only when its index is strictly increasing
+    and shared by every pandas argument (see :mod:`quant_platform.engine.inputs`). The summary counts each
+    column's order outcomes (:mod:`quant_platform.engine.outcomes`) and NaN target cells.
     """
     if not isinstance(config, EngineConfig):
         raise ValueError(f"config must be an EngineConfig, got {type(config).__name__}")
