@@ -75,7 +75,10 @@ def round_trip_table(
     has_exit, has_entry = exit_units > 0, entry_units > 0
 
     def per_trip(where: np.ndarray, trip: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return np.bincount(trip[where], weights=values[where], minlength=n_trips)
+        # float even when empty (np.bincount of no values returns int64)
+        return np.bincount(trip[where], weights=values[where], minlength=n_trips).astype(
+            np.float64, copy=False
+        )
 
     size = per_trip(has_entry, current, entry_units)
     entry_value = per_trip(has_entry, current, entry_units * fills.exec_price)
@@ -98,7 +101,7 @@ def round_trip_table(
             np.searchsorted(keys, funding.column.astype(np.int64) * n_bars + funding.bar - 1, side="right")
             - 1
         )
-        funding_pnl = np.bincount(current[at], weights=funding.pnl, minlength=n_trips)
+        funding_pnl = np.bincount(current[at], weights=funding.pnl, minlength=n_trips).astype(np.float64)
 
     trip_column = fills.column[opens]
     side = np.sign(ua[opens])

@@ -112,6 +112,13 @@ class EngineSweepSummary(pa.DataFrameModel):
     column: pl.Int64 = pa.Field(ge=0)
     n_fills: pl.Int64 = pa.Field(ge=0)
     n_round_trips: pl.Int64 = pa.Field(ge=0)
+    n_orders_submitted: pl.Int64 = pa.Field(ge=0)
+    n_orders_rejected: pl.Int64 = pa.Field(ge=0)
+    n_orders_clipped: pl.Int64 = pa.Field(ge=0)
+    n_orders_unfilled_at_end: pl.Int64 = pa.Field(ge=0)
+    n_orders_superseded: pl.Int64 = pa.Field(ge=0)
+    n_target_nan: pl.Int64 = pa.Field(ge=0)
+    n_target_nan_after_first: pl.Int64 = pa.Field(ge=0)
     final_equity: pl.Float64
     pnl_net: pl.Float64
     status: str = pa.Field(isin=["ok", "insufficient_observation"])

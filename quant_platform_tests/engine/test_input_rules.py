@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from quant_platform.engine import EngineConfig, crossovers, long_short_targets, run_backtest, run_sweep
+from quant_platform.engine.schemas import EngineSweepSummary
 from quant_platform_tests.engine.helpers import NO_COSTS, make_bars
 
 CLOSE = [100.0, 101.0, 103.0, 102.0, 105.0, 104.0, 108.0, 110.0]
@@ -99,7 +100,9 @@ def test_nan_targets_hold_and_are_counted() -> None:
     frame = pl.DataFrame({"symbol": "X", "ts": bars["ts"], "target_weight": target})
     by_frame = run_backtest(bars, frame, cfg())
     assert (by_frame.metrics["n_target_nan"], by_frame.metrics["n_target_nan_after_first"]) == (6, 5)
-    sweep = run_sweep(np.asarray(CLOSE), np.c_[target, np.zeros(8)], cfg(fill_price="next_close")).summary
+    sweep = EngineSweepSummary.validate(
+        run_sweep(np.asarray(CLOSE), np.c_[target, np.zeros(8)], cfg(fill_price="next_close")).summary
+    )
     assert sweep["n_target_nan"].to_list() == [6, 0]
     assert sweep["n_target_nan_after_first"].to_list() == [5, 0]
 

@@ -6,10 +6,13 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from quant_platform.engine import EngineConfig, long_short_targets, run_backtest
 from quant_platform.engine.schemas import EngineRoundTrips
 from quant_platform_tests.engine.helpers import NO_COSTS, make_bars, reference_backtest
+from quant_platform_tests.engine.test_properties import COSTLY, market
 from quant_platform_tests.engine.test_reference_real_data import REAL
 
 
@@ -60,6 +63,11 @@ def test_scaling_in_and_out_averages_the_entry_and_exit_legs() -> None:
     assert row["exit_price"] == pytest.approx((6.75 * 200.0 + 1.25 * 160.0) / 8, rel=1e-15)
     assert row["pnl_gross"] == pytest.approx(1550.0 - 875.0, rel=1e-12)
     assert (row["n_fills"], row["bars_held"], row["closed"]) == (4, 3, True)
+
+
+def test_a_run_without_fills_has_an_empty_round_trip_table_of_the_schema() -> None:
+    res = run_backtest(make_bars([100.0] * 5), np.zeros(5), cfg())
+    assert EngineRoundTrips.validate(res.round_trips).height == 0
 
 
 def test_funding_is_charged_to_the_trip_holding_the_position() -> None:
@@ -155,3 +163,36 @@ def test_round_trips_of_a_long_short_sma_cross_on_real_goog_match_a_plain_pairin
     np.testing.assert_allclose(trips.filter("closed")["pnl_gross"], gross, rtol=1e-9)
     assert trips["pnl_net"].sum() == pytest.approx(ref_equity[-1] - 10_000.0, rel=1e-9)
     assert res.metrics["n_round_trips"] == len(closed)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(market(columns=2), st.sampled_from(["fixed_capital", "current_equity"]))
+def test_round_trips_add_up_to_the_run_and_to_its_trade_metrics(data, sizing) -> None:
+    arrays, targets, rate = data
+    frames = []
+    for k, symbol in enumerate(("A", "B")):
+        bars = make_bars(arrays["close"] * (1 + k), symbol=symbol, open_=arrays["open"] * (1 + k))
+        frames.append(bars.with_columns(gap=pl.Series(arrays["gap"])))
+    bars = pl.concat(frames)
+    funding = pl.DataFrame({"symbol": "A", "ts": frames[0]["ts"], "funding_rate": rate}).filter(
+        pl.col("funding_rate") != 0
+    )
+    conf = COSTLY.replace(sizing=sizing, max_gross_weight=2.0)
+    res = run_backtest(bars, targets, conf, funding=funding if funding.height else None)
+    trips = EngineRoundTrips.validate(res.round_trips)
+    slack = 1e-9 * conf.initial_capital
+    assert abs(trips["pnl_net"].sum() - res.metrics["pnl_net"]) <= slack
+    assert abs((trips["entry_fees"] + trips["exit_fees"]).sum() - res.metrics["fees"]) <= slack
+    assert abs(trips["funding_pnl"].sum() - res.metrics["funding_pnl"]) <= slack
+    closed = trips.filter("closed")
+    assert closed.height == res.metrics["n_round_trips"]
+    if closed.height:
+        wins, ties = int((closed["pnl_net"] > 0).sum()), int((closed["pnl_net"].abs() <= slack).sum())
+        assert (
+            abs(wins - res.metrics["hit_rate"] * closed.height) <= ties + 1e-9
+        )  # a tie may round either way
+    # every fill is one leg of a trip, or two for a flip
+    flips = (
+        np.sign(res.trades["units_after"]) * np.sign(res.trades["units_after"] - res.trades["qty"]) < 0
+    ).sum()
+    assert trips["n_fills"].sum() == res.trades.height + flips
