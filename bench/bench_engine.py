@@ -145,10 +145,10 @@ def frame_rows(n_bars: int, have_peer: bool) -> list[dict]:
     frame = bars_frame(m)
     targets = signals_to_targets(m["entries"][:, 0], m["exits"][:, 0])
     label = f"{n_bars // 1000}k_bars"
-    ours_s, (ours_fills, ours_final) = best_of(lambda: run_ours_frame(frame, targets), repeat=3)
+    ours_s, (ours_fills, ours_final) = best_of(lambda: run_ours_frame(frame, targets), repeat=5)
     rows, ref_rate, met = [], None, None
     if have_peer:
-        vbt_s, (vbt_orders, vbt_final) = best_of(lambda: run_vectorbt(m), repeat=3)
+        vbt_s, (vbt_orders, vbt_final) = best_of(lambda: run_vectorbt(m), repeat=5)
         identical = (
             int(ours_fills[0]) == int(vbt_orders[0]) and abs(ours_final[0] - vbt_final[0]) <= 1e-9 * CAPITAL
         )
