@@ -15,8 +15,10 @@ import polars as pl
 
 from quant_platform.engine import (
     ENGINE_VERSION,
+    OUTCOME_KEYS,
     BacktestResult,
     EngineConfig,
+    OutcomeTally,
     SweepResult,
     run_backtest,
     run_sweep,
@@ -50,6 +52,7 @@ class BacktestEngine(dg.ConfigurableResource):
     min_completed_runs: int = _DEFAULTS.min_completed_runs
     daily_vol_floor: float = _DEFAULTS.daily_vol_floor
     seed: int = _DEFAULTS.seed
+    sizing: str = _DEFAULTS.sizing
 
     @property
     def engine_version(self) -> str:
@@ -85,3 +88,25 @@ class BacktestEngine(dg.ConfigurableResource):
     ) -> SweepResult:
         """:func:`quant_platform.engine.run_sweep` with this resource's config (``arrays``: open, high, …)."""
         return run_sweep(close, targets, self.engine_config(**(overrides or {})), **arrays)
+
+
+def order_outcome_metadata(source: OutcomeTally | BacktestResult | SweepResult) -> dict[str, Any]:
+    """Dagster metadata of the order outcomes (see :mod:`quant_platform.engine.outcomes`) of one run, one
+    sweep, or every run recorded by ``record_order_outcomes()``: one ``engine_order_outcomes`` JSON entry, and
+    the three silent-outcome counts (rejected, clipped, unfilled at the end) as their own integer entries so
+    the UI can plot them across materializations."""
+    if isinstance(source, OutcomeTally):
+        counts = source.as_dict()
+    elif isinstance(source, SweepResult):
+        summary = source.summary
+        counts = {"engine_runs": 1, "strategy_columns": summary.height}
+        counts |= {k: int(summary[k].sum()) for k in OUTCOME_KEYS}
+    else:
+        counts = {"engine_runs": 1, "strategy_columns": 1} | {k: int(source.metrics[k]) for k in OUTCOME_KEYS}
+    return {
+        "engine_order_outcomes": dg.MetadataValue.json(counts),
+        **{
+            f"engine_{k}": dg.MetadataValue.int(counts[k])
+            for k in ("n_orders_rejected", "n_orders_clipped", "n_orders_unfilled_at_end")
+        },
+    }

@@ -30,7 +30,7 @@ import polars as pl
 
 from quant_platform.bridge import BridgeEvaluation, default_engine_config, evaluate_bridge, tradability
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
-from quant_platform.defs.engine import BacktestEngine
+from quant_platform.defs.engine import BacktestEngine, order_outcome_metadata
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import runset_partitions
 from quant_platform.defs.registry import Registry, runset_output_metadata, upstream_resolution
@@ -41,7 +41,7 @@ from quant_platform.discovery import (
     load_discovery_spec,
     run_discovery,
 )
-from quant_platform.engine import EngineConfig
+from quant_platform.engine import EngineConfig, record_order_outcomes
 
 UPSTREAM = ("bars_5m", "market_events", "features_v1")
 FUNDING_ASSET = "raw_funding"
@@ -183,9 +183,10 @@ def bridge_evaluation(
     bars, events, states = read_runset_inputs(registry, resolution, spec)
     funding, funding_metadata = read_runset_funding(registry, resolution)
     config = research_engine_config(backtest_engine, spec)
-    frame = evaluate_bridge(
-        hypothesis_candidates, bars, events, states, spec, base_config=config, funding=funding
-    )
+    with record_order_outcomes() as outcomes:
+        frame = evaluate_bridge(
+            hypothesis_candidates, bars, events, states, spec, base_config=config, funding=funding
+        )
     verdicts = tradability(frame)
     per_candidate = frame.group_by("candidate_id", maintain_order=True).agg(
         pl.col("n_entries_incomplete").first()
@@ -205,6 +206,7 @@ def bridge_evaluation(
             "tradable": int(verdicts["tradable"].sum()),
             "entries_incomplete": int(per_candidate["n_entries_incomplete"].sum()),
             "engine_config_id": config.content_id(),
+            **order_outcome_metadata(outcomes),
             "registry_runs": dg.MetadataValue.json(runs),
             "ontology_hash": spec.ontology_hash,
         },

@@ -25,7 +25,7 @@ from quant_platform.bridge import (
     stage_b_trials,
 )
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
-from quant_platform.defs.engine import BacktestEngine
+from quant_platform.defs.engine import BacktestEngine, order_outcome_metadata
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import runset_partitions
 from quant_platform.defs.registry import Registry, runset_output_metadata, upstream_resolution
@@ -39,7 +39,7 @@ from quant_platform.defs.research import (
     runset_templates,
 )
 from quant_platform.discovery import check_ontology
-from quant_platform.engine import EngineConfig
+from quant_platform.engine import EngineConfig, record_order_outcomes
 from quant_platform.registry.trials import count_hypotheses
 from quant_platform.validation.schemas import StageADecisions, StageBCandidates
 
@@ -147,15 +147,16 @@ def stage_a_screen(
     (bars, events, states), funding, config, replay_metadata = _replay_context(
         registry, resolution, backtest_engine
     )
-    result = screen_bridge_survivors(
-        bridge_evaluation,
-        bars,
-        events,
-        states,
-        spec=runset_spec(registry, resolution),
-        base_config=config,
-        funding=funding,
-    )
+    with record_order_outcomes() as outcomes:
+        result = screen_bridge_survivors(
+            bridge_evaluation,
+            bars,
+            events,
+            states,
+            spec=runset_spec(registry, resolution),
+            base_config=config,
+            funding=funding,
+        )
     recorded = registry.record_trials(stage_a_trials(result, bridge_evaluation, resolution.runset_id))
     frame = result.decisions
     yield parquet_output(
@@ -168,6 +169,7 @@ def stage_a_screen(
             "trials_recorded": recorded,
             "folds": dg.MetadataValue.md(_fold_summary(result.fold_metrics)),
             **replay_metadata,
+            **order_outcome_metadata(outcomes),
         },
     )
     yield schema_check_result("stage_a_screen", StageADecisions, frame)
@@ -206,17 +208,18 @@ def stage_b_survivors(
     # records re-evaluate known hypotheses, so they change neither (a re-materialization is byte-identical).
     ledger = registry.trials(context.partition_key)
     n_trials_total = count_hypotheses(ledger)
-    result = evaluate_stage_a_survivors(
-        bridge_evaluation,
-        stage_a_screen,
-        bars,
-        events,
-        states,
-        trial_ledger=ledger,
-        spec=runset_spec(registry, resolution),
-        base_config=config,
-        funding=funding,
-    )
+    with record_order_outcomes() as outcomes:
+        result = evaluate_stage_a_survivors(
+            bridge_evaluation,
+            stage_a_screen,
+            bars,
+            events,
+            states,
+            trial_ledger=ledger,
+            spec=runset_spec(registry, resolution),
+            base_config=config,
+            funding=funding,
+        )
     recorded = registry.record_trials(stage_b_trials(result, bridge_evaluation, resolution.runset_id))
     frame, funnel = result.candidates, result.funnel
     yield parquet_output(
@@ -231,6 +234,7 @@ def stage_b_survivors(
             "gate_funnel": funnel_table(funnel),
             "gate_funnel_chart": dg.MetadataValue.md(funnel_bar_chart(funnel)),
             **replay_metadata,
+            **order_outcome_metadata(outcomes),
         },
     )
     yield schema_check_result("stage_b_survivors", StageBCandidates, frame)

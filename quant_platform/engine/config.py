@@ -17,6 +17,11 @@ ENGINE_VERSION = "engine-0.1.0"
 FillPrice = Literal["next_open", "next_close", "vwap_hlc3", "vwap_ohlc4"]
 FILL_PRICES: tuple[str, ...] = ("next_open", "next_close", "vwap_hlc3", "vwap_ohlc4")
 Liquidity = Literal["taker", "maker"]
+Sizing = Literal["fixed_capital", "current_equity"]
+SIZINGS: tuple[str, ...] = ("fixed_capital", "current_equity")
+# the smallest non-zero fee or base slippage accepted, in bps; anything below reads as a fraction
+MIN_NONZERO_BPS = 0.1
+BPS_RATE_FIELDS = ("taker_fee_bps", "maker_fee_bps", "slippage_base_bps")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +53,17 @@ class EngineConfig:
     ``gross_cap_breach_steps`` counts the steps whose marked gross exposure exceeds ``max_gross_weight``.
 
     Fees: ``taker_fee_bps`` and ``maker_fee_bps`` are costs, both >= 0; maker rebates are refused.
+
+    Basis points, not fractions: ``taker_fee_bps``, ``maker_fee_bps`` and ``slippage_base_bps`` are either 0
+    or at least :data:`MIN_NONZERO_BPS` (0.1 bp = 0.001 %). A value in between is refused as a fraction typed
+    where basis points are expected (``taker_fee_bps=0.002`` means 0.2 % = 20 bps, not 0.002 bp); no
+    exchange quotes a fee that small, and a cost silently 10,000x too low would make any strategy look good.
+
+    Sizing (``sizing``): ``"fixed_capital"`` (the default) sizes every order off ``initial_capital`` as above;
+    ``"current_equity"`` compounds: a fill at bar ``e`` sizes ``w`` off the run's equity at the close of bar
+    ``e - 1`` (the last equity known when the order goes out; the portfolio's equity across its symbols),
+    ``units = w * equity[e - 1] / fill_price``. Weights, caps and the reported returns keep their meaning of a
+    fraction of ``initial_capital`` for the metrics (see :mod:`quant_platform.engine.metrics`).
     """
 
     initial_capital: float = 1_000_000.0
@@ -72,6 +88,7 @@ class EngineConfig:
     min_completed_runs: int = 1
     daily_vol_floor: float = 1e-4
     seed: int = 0
+    sizing: Sizing = "fixed_capital"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -106,6 +123,16 @@ class EngineConfig:
             if getattr(self, name) < 0:
                 hint = " (maker rebates are not modelled)" if name == "maker_fee_bps" else ""
                 raise ValueError(f"EngineConfig.{name} must be >= 0{hint}, got {getattr(self, name)}")
+        for name in BPS_RATE_FIELDS:
+            value = getattr(self, name)
+            if 0 < value < MIN_NONZERO_BPS:
+                raise ValueError(
+                    f"EngineConfig.{name}={value!r} is below {MIN_NONZERO_BPS} bp: it looks like a fraction typed "
+                    f"where basis points are expected ({value!r} as a fraction is {value * 1e4:g} bps: pass "
+                    f"{name}={value * 1e4:g}); use 0 for no cost"
+                )
+        if self.sizing not in SIZINGS:
+            raise ValueError(f"EngineConfig.sizing must be one of {SIZINGS}, got {self.sizing!r}")
         positive = ("max_participation", "max_symbol_weight", "max_gross_weight", "hard_max_abs_weight")
         for name in positive:
             if getattr(self, name) <= 0:
@@ -130,7 +157,11 @@ class EngineConfig:
 
     def content_id(self) -> str:
         """sha256 of the canonical JSON of this config together with :data:`ENGINE_VERSION`."""
-        return canonical_hash({"engine_version": ENGINE_VERSION, "config": self.to_dict()})
+        config = self.to_dict()
+        if config["sizing"] == "fixed_capital":
+            # the sizing mode came after the first ids were issued: a default config keeps its id
+            del config["sizing"]
+        return canonical_hash({"engine_version": ENGINE_VERSION, "config": config})
 
     def replace(self, **changes: Any) -> EngineConfig:
         """A copy with ``changes`` applied (validated again)."""

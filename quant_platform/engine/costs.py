@@ -29,6 +29,8 @@ law; the volatility term makes a wide bar cost more to cross.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from quant_platform.engine.config import EngineConfig
@@ -100,10 +102,12 @@ def slippage_bps(
     low: np.ndarray | None,
     close: np.ndarray | None,
     volume: np.ndarray | None,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None,
+    noise: np.ndarray | None = None,
 ) -> np.ndarray:
     """Slippage of each fill, per the module formula; ``high``, ``low``, ``close`` and ``volume`` are already
-    gathered at each fill's reference bar (NaN where it has none), never at the fill bar itself."""
+    gathered at each fill's reference bar (NaN where it has none), never at the fill bar itself. ``noise``:
+    the fills' ``z`` drawn beforehand (else drawn from ``rng`` here)."""
     slip = np.full(qty.shape, config.slippage_base_bps, dtype=np.float64)
     if config.slippage_vol_coef > 0:
         if high is None or low is None:
@@ -122,5 +126,32 @@ def slippage_bps(
         )
         slip += config.slippage_impact_bps * np.sqrt(np.minimum(participation, config.max_participation))
     if config.slippage_noise_bps > 0:
-        slip += config.slippage_noise_bps * rng.standard_normal(qty.shape[0])
+        if noise is None:
+            if rng is None:
+                raise ValueError("slippage_noise_bps > 0 needs a random generator or drawn noise")
+            noise = rng.standard_normal(qty.shape[0])
+        slip += config.slippage_noise_bps * noise
     return np.clip(slip, 0.0, config.max_slippage_bps)
+
+
+@dataclass(frozen=True)
+class SlippageInputs:
+    """What the slippage of a list of fills reads, gathered at their reference bars, with their noise drawn:
+    the slippage of any subset of the fills (``pick``) is then the same as in one call over all of them."""
+
+    high: np.ndarray | None
+    low: np.ndarray | None
+    close: np.ndarray | None
+    volume: np.ndarray | None
+    noise: np.ndarray | None
+
+    def pick(self, idx: np.ndarray) -> SlippageInputs:
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[idx]
+
+        return SlippageInputs(
+            cut(self.high), cut(self.low), cut(self.close), cut(self.volume), cut(self.noise)
+        )
+
+    def slippage(self, config: EngineConfig, qty: np.ndarray) -> np.ndarray:
+        return slippage_bps(config, qty, self.high, self.low, self.close, self.volume, None, self.noise)

@@ -4,7 +4,9 @@ Units are explicit in every name:
 - ``*_step`` are per bar, never annualized; ``sharpe_step_raw`` is a diagnostic only.
 - ``daily_return_*`` are per UTC day; ``sharpe_daily`` is the annualized daily Sharpe,
   ``mean(daily) / max(std(daily), daily_vol_floor) * sqrt(365)`` with per-step PnL summed into UTC day
-  buckets (``sharpe_method = "daily_agg_v1"``). Returns are PnL over the fixed capital base.
+  buckets (``sharpe_method = "daily_agg_v1"``). Returns are PnL over the fixed capital base, under either
+  sizing mode (with ``sizing="current_equity"`` the positions compound, the return unit stays
+  ``initial_capital`` so runs of both modes compare on one scale).
 - ``total_return_*``, ``max_drawdown`` and ``turnover`` are fractions of capital over the whole run.
 Observation days are *complete* UTC days: a run that starts after midnight or stops before the next one
 observes its first/last day only in part. Such a partial day would count as a full day of evidence while

@@ -26,8 +26,9 @@ from functools import cached_property
 import numpy as np
 
 from quant_platform.engine.arrays import expand_segments, forward_fill, last_true_index
+from quant_platform.engine.compounding import compounding_units
 from quant_platform.engine.config import EngineConfig
-from quant_platform.engine.costs import fill_prices, fillable_bars, slippage_bps, valid_prices
+from quant_platform.engine.costs import SlippageInputs, fill_prices, fillable_bars, valid_prices
 from quant_platform.engine.risk import RiskOutcome, apply_risk_limits
 from quant_platform.engine.targets import TargetChanges, drop_repeats
 
@@ -100,6 +101,7 @@ class Funding:
 @dataclass(frozen=True)
 class Replay:
     risk: RiskOutcome
+    unexecuted: Unexecuted
     fills: Fills
     funding: Funding
     mark: np.ndarray  # (P, T) last known close (0 before the first one)
@@ -130,8 +132,25 @@ def next_true_index(mask: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
 
 
+@dataclass(frozen=True)
+class Unexecuted:
+    """(K,) accepted orders per column that never filled: due after the last bar (or waiting over gaps until
+    the end of the data), and superseded by a later order of the column that fell due by the same fill bar."""
+
+    unfilled_at_end: np.ndarray
+    superseded: np.ndarray
+
+
 def schedule_fills(accepted: TargetChanges, fillable: np.ndarray, delay: int) -> TargetChanges:
     """Accepted changes → the changes of the held target, stamped with their fill bar."""
+    return schedule_fills_counted(accepted, fillable, delay)[0]
+
+
+def schedule_fills_counted(
+    accepted: TargetChanges, fillable: np.ndarray, delay: int
+) -> tuple[TargetChanges, Unexecuted]:
+    """:func:`schedule_fills`, and how many accepted orders per column never fill (:class:`Unexecuted`)."""
+    n_cols = accepted.n_columns
     n_bars = accepted.n_bars
     due = accepted.bar + delay
     on_time = due < n_bars
@@ -151,7 +170,12 @@ def schedule_fills(accepted: TargetChanges, fillable: np.ndarray, delay: int) ->
         np.r_[(col[1:] != col[:-1]) | (fill_bar[1:] != fill_bar[:-1]), True] if col.size else col.astype(bool)
     )
     held = TargetChanges(col, fill_bar, weight, accepted.n_columns, n_bars).select(last_of_bar)
-    return drop_repeats(held)
+    never_filled = np.bincount(accepted.column, minlength=n_cols) - np.bincount(col, minlength=n_cols)
+    outcome = Unexecuted(
+        unfilled_at_end=never_filled.astype(np.int64),
+        superseded=np.bincount(col[~last_of_bar], minlength=n_cols).astype(np.int64),
+    )
+    return drop_repeats(held), outcome
 
 
 def reference_bars(fillable: np.ndarray, column: np.ndarray, fill_bar: np.ndarray) -> np.ndarray:
@@ -189,15 +213,9 @@ def replay(
     price = fill_prices(config.fill_price, market.open, market.high, market.low, market.close)
     valid_close = valid_prices(market.close)
     fillable = fillable_bars(price, market.close, market.gap, valid_close=valid_close)
-    held = schedule_fills(risk.accepted, fillable, config.execution_delay_bars)
+    held, unexecuted = schedule_fills_counted(risk.accepted, fillable, config.execution_delay_bars)
     column, bar, weight = held.column, held.bar, held.weight
     fill_price = price[0][bar] if price.shape[0] == 1 else price[column, bar]
-    units_after = weight * capital / fill_price
-    units_before = np.empty_like(units_after)
-    if units_after.size:
-        units_before[1:] = units_after[:-1]
-        units_before[np.r_[True, column[1:] != column[:-1]]] = 0.0
-    qty = units_after - units_before
 
     ref_bar = reference_bars(fillable, column, bar)
     known = ref_bar >= 0
@@ -213,15 +231,26 @@ def replay(
         config.slippage_vol_coef > 0,
         config.slippage_impact_bps > 0,
     )  # gather only these
-    slip = slippage_bps(
-        config,
-        qty,
-        at_ref(market.high) if uses_range else None,
-        at_ref(market.low) if uses_range else None,
-        at_ref(market.close) if uses_range else None,
-        at_ref(market.volume) if uses_volume else None,
-        rng,
+    reference = SlippageInputs(
+        high=at_ref(market.high) if uses_range else None,
+        low=at_ref(market.low) if uses_range else None,
+        close=at_ref(market.close) if uses_range else None,
+        volume=at_ref(market.volume) if uses_volume else None,
+        noise=rng.standard_normal(bar.shape[0]) if config.slippage_noise_bps > 0 else None,
     )
+    mark = forward_fill(market.close, valid_close, initial=0.0)
+    if config.sizing == "current_equity":
+        units_after = compounding_units(
+            held, fill_price, reference, mark, market.funding_rate, config, portfolio=portfolio
+        )
+    else:
+        units_after = weight * capital / fill_price
+    units_before = np.empty_like(units_after)
+    if units_after.size:
+        units_before[1:] = units_after[:-1]
+        units_before[np.r_[True, column[1:] != column[:-1]]] = 0.0
+    qty = units_after - units_before
+    slip = reference.slippage(config, qty)
     exec_price = fill_price * (1.0 + np.sign(qty) * slip * 1e-4)
     fills = Fills(
         column=column,
@@ -239,7 +268,6 @@ def replay(
 
     # one dense buffer: units held, then units × mark, then equity (units are rebuilt on demand, Replay.units)
     position = expand_segments(column, bar, units_after, n_cols, n_bars)
-    mark = forward_fill(market.close, valid_close, initial=0.0)
 
     funding = Funding(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if config.settle_funding and market.funding_rate is not None:
@@ -265,4 +293,6 @@ def replay(
     equity = np.multiply(position, mark, out=position)
     equity += cash
     spare = None if portfolio else cash  # a portfolio run keeps no spare: its caller holds the replay longer
-    return Replay(risk=risk, fills=fills, funding=funding, mark=mark, equity=equity, spare=spare)
+    return Replay(
+        risk=risk, unexecuted=unexecuted, fills=fills, funding=funding, mark=mark, equity=equity, spare=spare
+    )

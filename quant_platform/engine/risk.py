@@ -10,7 +10,9 @@ Accepted targets are then capped, in this order (deterministic, no optimisation 
 2. gross, across the symbols of one portfolio at each bar: ``w ← w · min(1, max_gross_weight / Σ|w|)``.
    Independent sweep columns are separate one-asset portfolios, so for them the gross cap is a per-column cap.
 
-Both caps bound target weights when an order is placed; nothing here rebalances a held position as prices
+An accepted order whose weight is scaled down by either cap at its own bar is counted as *clipped*
+(``n_orders_clipped``; a gross scale-down of the other symbols held at that bar is a consequence, not an
+order, and is not counted). Both caps bound target weights when an order is placed; nothing here rebalances a held position as prices
 move, so marked exposure may drift past the caps between orders. The backtest reports such drift as
 ``gross_cap_breach_steps`` (steps whose marked gross exposure, relative to initial capital as
 ``max_gross_exposure`` is, exceeds ``max_gross_weight``).
@@ -38,6 +40,8 @@ class RiskOutcome:
     rejected_bar: np.ndarray
     rejected_weight: np.ndarray
     rejected_reason: np.ndarray  # str array of reason codes
+    # (K,) accepted orders whose weight in force was scaled down by a cap (per symbol or gross)
+    clipped: np.ndarray
 
 
 def apply_risk_limits(requests: TargetChanges, config: EngineConfig, *, portfolio: bool) -> RiskOutcome:
@@ -54,6 +58,7 @@ def apply_risk_limits(requests: TargetChanges, config: EngineConfig, *, portfoli
     capped = TargetChanges(
         kept.column, kept.bar, np.clip(kept.weight, -per_symbol_cap, per_symbol_cap), n_cols, requests.n_bars
     )
+    was_clipped = capped.weight != kept.weight
     accepted = drop_repeats(capped)
     if portfolio and n_cols > 1 and accepted.weight.size:
         dense = accepted.dense()
@@ -62,6 +67,8 @@ def apply_risk_limits(requests: TargetChanges, config: EngineConfig, *, portfoli
             with np.errstate(divide="ignore", invalid="ignore"):
                 scale = np.where(gross > config.max_gross_weight, config.max_gross_weight / gross, 1.0)
             accepted = changes_from_dense(dense * scale[None, :], bars_axis=1)
+            # the order's own (non-zero) weight was scaled down by the gross cap at its bar
+            was_clipped |= (scale[kept.bar] < 1.0) & (capped.weight != 0.0)
     return RiskOutcome(
         accepted=accepted,
         submitted=np.bincount(requests.column, minlength=n_cols),
@@ -70,4 +77,5 @@ def apply_risk_limits(requests: TargetChanges, config: EngineConfig, *, portfoli
         rejected_bar=rejected.bar,
         rejected_weight=rejected.weight,
         rejected_reason=np.where(above[bad], REJECT_ABOVE_HARD_MAX, REJECT_SHORT_NOT_ALLOWED),
+        clipped=np.bincount(kept.column[was_clipped], minlength=n_cols),
     )

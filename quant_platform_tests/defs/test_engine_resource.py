@@ -49,3 +49,25 @@ def test_resource_is_usable_inside_an_asset() -> None:
     result = dg.materialize([demo_backtest], resources={"engine": BacktestEngine(slippage_base_bps=0.0)})
     assert result.success
     assert result.output_for_node("demo_backtest") == pytest.approx(1e6 / 110.0 * 11.0, rel=1e-12)
+
+
+def test_order_outcome_metadata_reports_the_silent_outcomes_of_a_run_and_a_sweep() -> None:
+    from quant_platform.defs.engine import order_outcome_metadata
+    from quant_platform.engine import run_sweep
+
+    bars = make_bars([100.0] * 8)
+    target = np.array(
+        [0.5, 1.5, 1.5, 3.0, 3.0, 0.8, 0.8, 0.0]
+    )  # 1.5 clipped, 3.0 rejected, last exit unfilled
+    conf = EngineConfig(max_symbol_weight=1.0, hard_max_abs_weight=2.0)
+    meta = order_outcome_metadata(run_backtest(bars, target, conf))
+    assert (meta["engine_n_orders_rejected"].value, meta["engine_n_orders_clipped"].value) == (1, 1)
+    assert meta["engine_n_orders_unfilled_at_end"].value == 1
+    assert meta["engine_order_outcomes"].value["n_orders_submitted"] == 5
+    sweep = run_sweep(
+        np.full(8, 100.0),
+        np.c_[target, target],
+        conf.replace(fill_price="next_close", slippage_vol_coef=0.0, slippage_impact_bps=0.0),
+    )
+    assert order_outcome_metadata(sweep)["engine_order_outcomes"].value["n_orders_clipped"] == 2
+    assert BacktestEngine(sizing="current_equity").engine_config().sizing == "current_equity"

@@ -238,3 +238,36 @@ def test_bridge_registers_one_deterministic_run_per_replayed_candidate(lab):
         assert recorded == run_id(["with_funding"], strategy, ENGINE_VERSION, seed)
     runs = lab["library"].runs()
     assert set(meta["registry_runs"].values()) <= set(runs["run_id"].to_list())
+
+
+def test_replay_assets_report_every_order_outcome_of_their_engine_runs(lab):
+    """Clipped, rejected and unfilled-at-end orders of every replay are in the assets' metadata."""
+    from quant_platform.engine import OUTCOME_KEYS, record_order_outcomes
+
+    bridge = lab["tables"][(FUNDED, "bridge_evaluation")]
+    meta = _metadata(lab["runs"][FUNDED], "bridge_evaluation")
+    reported = meta["engine_order_outcomes"]
+    assert reported["engine_runs"] == bridge.filter(pl.col("status") != "no_trades").height > 0
+    prints = (
+        lab["funding"].filter(pl.col("funding_rate").is_not_null()).select("symbol", "ts", "funding_rate")
+    )
+    candidates = lab["tables"][(FUNDED, "hypothesis_candidates")]
+    world = lab["world"]
+    config = default_engine_config(lab["spec"], min_observation_days=5)
+    with record_order_outcomes() as tally:
+        evaluate_bridge(
+            candidates,
+            world.bars,
+            world.events,
+            world.states,
+            lab["spec"],
+            base_config=config,
+            funding=prints,
+        )
+    assert reported == tally.as_dict()
+    assert reported["n_orders_submitted"] > 0
+    assert set(OUTCOME_KEYS) <= set(reported)
+    for asset in ("bridge_evaluation", "stage_a_screen", "stage_b_survivors"):
+        asset_meta = _metadata(lab["runs"][FUNDED], asset)
+        for key in ("n_orders_rejected", "n_orders_clipped", "n_orders_unfilled_at_end"):
+            assert asset_meta[f"engine_{key}"] == asset_meta["engine_order_outcomes"][key], (asset, key)

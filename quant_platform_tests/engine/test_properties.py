@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quant_platform.engine import EngineConfig, run_backtest, run_sweep, signals_to_targets
+from quant_platform.engine.config import MIN_NONZERO_BPS
 from quant_platform_tests.engine.helpers import make_bars
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,7 +71,7 @@ def test_zero_signal_gives_zero_pnl_and_zero_cost(data, fill_price) -> None:
 
 
 @SETTINGS
-@given(market(columns=3), st.floats(0.0, 20.0))
+@given(market(columns=3), st.just(0.0) | st.floats(MIN_NONZERO_BPS, 20.0))  # below: refused as a fraction
 def test_doubling_costs_never_raises_pnl(data, fee_bps) -> None:
     bars, targets, funding = data
     base = COSTLY.replace(taker_fee_bps=fee_bps)
