@@ -44,6 +44,10 @@ class ChampionConfig(dg.Config):
     override_score_sources: list[str] = Field(default_factory=list)
     override_data_regimes: list[str] = Field(default_factory=list)
     override_reason: str = ""
+    # Population stability index per candidate id, measured by the caller on the live inputs or predictions
+    # against the candidate's training window (quant_platform.governance.drift); above rollback.max_psi the
+    # live champion is rolled back.
+    drift_psi: dict[str, float] = Field(default_factory=dict)
 
 
 def _override(config: ChampionConfig) -> Override | None:
@@ -90,7 +94,9 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry
     as_of = (
         parse_day(config.as_of_day) if config.as_of_day else (datetime.now(UTC) - timedelta(days=1)).date()
     )
-    outcome = run_decision(library, candidates, as_of, spec=spec, override=_override(config))
+    outcome = run_decision(
+        library, candidates, as_of, spec=spec, override=_override(config), drift=dict(config.drift_psi)
+    )
     decision = outcome.decision
     summary = champion_summary(library)
     states = pl.DataFrame(

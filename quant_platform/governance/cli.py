@@ -98,10 +98,23 @@ def _decide(args: argparse.Namespace) -> int:
         _candidates(registry, args.runset),
         args.as_of or _default_as_of(),
         override=override,
+        drift=_drift(args.drift),
         dry_run=args.dry_run,
     )
     _print_decision(args, outcome)
     return 0
+
+
+def _drift(values: list[str]) -> dict[str, float]:
+    """``ID=PSI`` pairs (the population stability index of each candidate's live inputs or predictions)."""
+    out = {}
+    for value in values:
+        name, _, psi = value.partition("=")
+        try:
+            out[name] = float(psi)
+        except ValueError:
+            raise ValueError(f"--drift {value!r}: expected CANDIDATE_ID=PSI") from None
+    return out
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -187,5 +200,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
             sub.add_argument("--opt-in-data-regime", action="append", default=[], help="override: also count")
             sub.add_argument("--override-reason", help="why the gate's filters are widened (recorded)")
+            sub.add_argument(
+                "--drift",
+                action="append",
+                default=[],
+                metavar="ID=PSI",
+                help="a candidate's measured PSI; above rollback.max_psi the champion rolls back",
+            )
         else:
             sub.add_argument("--reason", required=True, help="why (recorded in the ledger)")

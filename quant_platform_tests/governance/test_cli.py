@@ -46,6 +46,8 @@ def test_champion_cli_decide_show_history_rollback(tmp_path: Path, capsys: pytes
 
     assert main(["champion", "rollback", *roots, *as_of, "--reason", "desk"]) == 2
     assert "no live champion" in capsys.readouterr().err
+    assert main(["champion", "decide", *roots, *as_of, "--drift", "A=high", "--dry-run"]) == 2
+    assert "expected CANDIDATE_ID=PSI" in capsys.readouterr().err
 
     decisions = query_cache(world.registry, "SELECT decision, reason_codes FROM promotion_decisions")
     assert decisions.rows() == [("PROMOTE", ["NO_EXISTING_CHAMPION"])]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from quant_platform.governance.config import GovernanceSpec
+from quant_platform.governance.drift import population_stability_index
 from quant_platform.governance.service import champion_summary
 from quant_platform_tests.governance.world import DAY0, MAINTENANCE, World
 
@@ -212,7 +215,13 @@ def test_rollback_on_drift(tmp_path: Path) -> None:
     as_of = DAY0 + timedelta(days=BLOCK * 10 + 1)
     calm = world.decide(as_of, drift={"B": 0.05})
     assert calm.decision["decision"] == "NO_PROMOTION"
-    _assert_rolled_back(world.decide(as_of, drift={"B": 0.4}), "ROLLBACK_DRIFT")
+    assert calm.decision["detail"]["champion_health"]["psi"] == 0.05
+    # the PSI of inputs that moved: 1,000 training values against live values piled into their top quartile
+    reference = np.arange(1000, dtype=float)
+    live = np.concatenate([np.full(700, 900.0), np.arange(300, dtype=float)])
+    psi = population_stability_index(reference, live, bins=10)
+    assert psi > GovernanceSpec.from_spec().rollback.max_psi
+    _assert_rolled_back(world.decide(as_of, drift={"B": psi}), "ROLLBACK_DRIFT")
 
 
 def test_rollback_on_reject_rate_and_slippage(tmp_path: Path) -> None:
