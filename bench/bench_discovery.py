@@ -535,20 +535,38 @@ def chain_section(quick: bool = False) -> list[dict]:
     return out
 
 
+def joined_one_to_one(ours: pl.DataFrame, reference: pl.DataFrame, on: list[str]) -> pl.DataFrame:
+    """``ours`` joined to ``reference`` on ``on`` (reference columns suffixed ``_ref``), refusing any row that
+    would drop out: the keys are unique on both sides and every row of each side finds its partner, so the
+    agreement checked on the join covers every row of both (an inner join alone hides missing rows)."""
+    for name, frame in (("ours", ours), ("reference", reference)):
+        duplicated = frame.height - frame.select(on).unique().height
+        if duplicated:
+            raise AssertionError(f"{name} has {duplicated} rows with a repeated key {on}")
+    merged = ours.join(reference, on=on, how="inner", suffix="_ref")
+    if not merged.height == ours.height == reference.height:
+        raise AssertionError(
+            f"rows differ: ours {ours.height:,}, reference {reference.height:,}, matched {merged.height:,}"
+        )
+    return merged
+
+
 def run(quick: bool = False) -> list[dict]:
     out = []
     # 1. shrinkage + BH on ~1M rows (quick: ~100k)
     n_symbols = 15 if quick else 146
     frame = candidate_stats(n_symbols)
-    ours, got = best_of(lambda: polars_shrink_bh(frame), repeat=1 if quick else 3)
+    # The same number of repeats on both sides (as bench_engine): a best-of over more tries would favour one.
+    repeat = 1 if quick else 3
+    ours, got = best_of(lambda: polars_shrink_bh(frame), repeat=repeat)
     pdf = frame.to_pandas()
-    ref, want = best_of(lambda: pandas_shrink_bh(pdf), repeat=1)
-    merged = got.join(
+    ref, want = best_of(lambda: pandas_shrink_bh(pdf), repeat=repeat)
+    merged = joined_one_to_one(
+        got,
         pl.from_pandas(
             want[[*GROUP, "symbol", "state_column", "state_value", "mean_net_shrunk_bps", "q_value"]]
         ),
-        on=[*GROUP, "symbol", "state_column", "state_value"],
-        suffix="_ref",
+        [*GROUP, "symbol", "state_column", "state_value"],
     )
     assert np.allclose(merged["mean_net_shrunk_bps"], merged["mean_net_shrunk_bps_ref"], equal_nan=True)
     assert np.allclose(merged["q_value"], merged["q_value_ref"], equal_nan=True)
@@ -587,10 +605,10 @@ def run(quick: bool = False) -> list[dict]:
     mine = result.candidates.filter(pl.col("state_column") == "all").select(
         "event_type", "symbol", "horizon_bars", "template", "n_observations", "mean_net_bps"
     )
-    check = mine.join(
-        pl.from_pandas(want), on=["event_type", "symbol", "horizon_bars", "template"], suffix="_ref"
+    check = joined_one_to_one(
+        mine, pl.from_pandas(want), ["event_type", "symbol", "horizon_bars", "template"]
     )
-    assert check.height == mine.height and (check["n_observations"] == check["n_observations_ref"]).all()
+    assert (check["n_observations"] == check["n_observations_ref"]).all()
     assert np.allclose(check["mean_net_bps"], check["mean_net_bps_ref"])
     out.append(
         row(
