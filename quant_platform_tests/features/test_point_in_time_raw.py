@@ -140,3 +140,9 @@ def test_truncating_raw_tables_never_changes_past_bars(seed: int, cut_slot: int)
     cut = datetime.fromisoformat(f"{LAST}T00:00:00+00:00") + timedelta(minutes=5 * cut_slot)
     bars = full.clean()
     assert compare_prefix(bars, full.known_at(cut).clean(), ("symbol", "ts"), cut) == []
+
+
+def test_bars_5m_needs_raw_tables(window: RawWindow) -> None:
+    """Cleaned bars cannot audit their own cleaning: the report refuses rather than compare bars to themselves."""
+    with pytest.raises(ValueError, match="bars_5m is audited from raw tables"):
+        lookahead_report(window.clean(), [window.clean()["ts"][100]], asset="bars_5m")
