@@ -146,3 +146,13 @@ def test_bars_5m_needs_raw_tables(window: RawWindow) -> None:
     """Cleaned bars cannot audit their own cleaning: the report refuses rather than compare bars to themselves."""
     with pytest.raises(ValueError, match="bars_5m is audited from raw tables"):
         lookahead_report(window.clean(), [window.clean()["ts"][100]], asset="bars_5m")
+
+
+def test_features_audited_from_raw_tables_see_the_cleaning(window: RawWindow, spells, monkeypatch) -> None:
+    """features_v1 reads volume_ok (the VOLUME_FILTER_FAIL_EVENT input): from raw tables the feature audit is
+    clean on the right code, and the centred median in the cleaning reaches it as a changed volume_ok."""
+    cuts = _spell_cuts(spells)
+    assert lookahead_report(window, cuts, asset="features_v1").height == 0
+    _centred_rolling_median(monkeypatch)
+    report = lookahead_report(RawWindow.from_source(MARKET, FIRST, LAST), cuts, asset="features_v1")
+    assert report["column"].to_list() == ["volume_ok"], report
