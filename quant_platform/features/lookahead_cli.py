@@ -67,7 +67,7 @@ def audit_inputs(
     asset: str,
     partition: str,
     source: str = "synthetic",
-    cuts: int = 5,
+    cuts: int | None = None,
     seed: int = 0,
     symbols: tuple[str, ...] | None = None,
     *,
@@ -95,7 +95,7 @@ def audit_inputs(
     if in_day.height == 0:
         raise ValueError(f"{source} has no bars on {partition}: nothing to audit")
     if in_day["ts"].n_unique() >= 2:
-        return window, sample_cut_points(in_day, cuts, seed=seed)
+        return window, sample_cut_points(in_day, cuts or default_cuts(asset), seed=seed)
     # Daily bars: the day is one bar stamp, so it is cut there and audited against the sessions after it
     # (the future a lookahead would read); without them the truncation would remove nothing.
     window = window.extend_to(market, (day + timedelta(days=DAILY_AUDIT_DAYS_AFTER)).isoformat())
@@ -124,6 +124,13 @@ def run_lookahead(
     return lookahead_report(window, cut_points, asset=asset, bar_minutes=bar_minutes, sessions=sessions)
 
 
+def default_cuts(asset: str) -> int:
+    """Cut points sampled in a day when none are asked for: a cut of bars_5m re-cleans one day (milliseconds),
+    so it samples many (a lookahead in the volume filter shows only near thin bars); a cut of the feature chain
+    recomputes the whole history, so it samples a few."""
+    return 48 if asset == "bars_5m" else 5
+
+
 DAILY_AUDIT_DAYS_AFTER = 7  # calendar days loaded after a daily partition: a weekend plus holidays still
 # leave at least one session
 
@@ -144,7 +151,7 @@ def _source_options(args: argparse.Namespace) -> dict[str, Any]:
 def _main(args: argparse.Namespace) -> int:
     symbols = tuple(s for s in args.symbols.split(",") if s) if args.symbols else None
     window, cut_points = audit_inputs(
-        args.asset, args.partition, args.source, args.cuts, args.seed, symbols,
+        args.asset, args.partition, args.source, args.cuts or default_cuts(args.asset), args.seed, symbols,
         bar_minutes=args.bar_minutes, sessions=args.sessions, source_options=_source_options(args),
     )  # fmt: skip
     report = lookahead_report(
@@ -172,8 +179,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--cuts",
         type=int,
-        default=5,
-        help="number of cut points sampled inside the day (daily bars: the day's bar)",
+        default=None,
+        help="number of cut points sampled inside the day (default: 48 for bars_5m, 5 for the feature chain; "
+        "daily bars: the day's bar)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the cut-point sample")
     parser.add_argument("--symbols", default=None, help="comma-separated universe (default: the source's)")

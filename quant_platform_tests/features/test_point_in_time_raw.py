@@ -14,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quant_platform.features import lookahead_report
+from quant_platform.features import lookahead_cli, lookahead_report
 from quant_platform.features.lookahead import compare_prefix
-from quant_platform.features.lookahead_cli import run_lookahead
 from quant_platform.market.cleaning import BARS_5M_COLUMNS
 from quant_platform.market.raw_window import RawWindow
 from quant_platform.market.sources.synthetic import SyntheticConfig, SyntheticMarket
@@ -102,14 +101,17 @@ def test_raw_audit_catches_a_centred_volume_median(window: RawWindow, spells, mo
     assert report["n_changed"][0] > 0 and report["first_offending_cut"][0] in cuts
 
 
-def test_qp_lookahead_audits_bars_5m_from_raw_tables_and_finds_the_centred_median(monkeypatch) -> None:
-    """The CLI path (sampled cuts in a partition day of the default market) is clean on the right code and
-    reports volume_ok on the planted bug."""
-    args = {"cuts": 12, "seed": 0, "symbols": SYMBOLS}
-    assert run_lookahead("bars_5m", LAST, **args).height == 0
+def test_qp_lookahead_audits_bars_5m_from_raw_tables_and_finds_the_centred_median(
+    monkeypatch, capsys
+) -> None:
+    """The CLI path with its defaults (48 sampled cuts in a partition day of the default market): exit 0 on the
+    right code, exit 1 with volume_ok reported on the planted bug."""
+    argv = ["lookahead", "--asset", "bars_5m", "--partition", LAST]
+    assert lookahead_cli.main(argv) == 0
+    assert "no past value changed at 48 cut point(s)" in capsys.readouterr().out
     _centred_rolling_median(monkeypatch)
-    report = run_lookahead("bars_5m", LAST, **args)
-    assert "volume_ok" in report["column"].to_list(), report
+    assert lookahead_cli.main(argv) == 1
+    assert "volume_ok" in capsys.readouterr().out
 
 
 def test_known_at_keeps_exactly_the_rows_known_at_the_cut_bar_close(window: RawWindow) -> None:
