@@ -1,6 +1,10 @@
 """Lookahead analysis: recompute an asset on data truncated at sampled cut points and report every column
 whose already-known values change when the future is appended (in the spirit of freqtrade's
-lookahead-analysis, for features, context and events)."""
+lookahead-analysis, for the cleaned bars, features, context and events).
+
+The input is either cleaned bars (truncated to ``ts <= cut``) or a :class:`RawWindow` of raw market tables
+(truncated to what was known when the cut bar closed, :meth:`RawWindow.known_at`, then cleaned): from raw
+tables the cleaning itself is audited, and ``bars_5m`` is an asset of the report like the others."""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ import polars as pl
 from quant_platform.events.detect import detect_events
 from quant_platform.features.compute import compute_features
 from quant_platform.features.context import compute_context
+from quant_platform.market.raw_window import RawWindow
 
 Pipeline = Callable[[pl.DataFrame], pl.DataFrame]
+AuditInput = pl.DataFrame | RawWindow
 
 REPORT_SCHEMA = {
     "asset": pl.String,
@@ -47,9 +53,14 @@ def _events(bars: pl.DataFrame, bar_minutes: int | None = None, sessions: str = 
     )
 
 
+def _bars(bars: pl.DataFrame, bar_minutes: int | None = None, sessions: str = "continuous") -> pl.DataFrame:
+    return bars  # the cleaned bars themselves: audited when the input is a RawWindow
+
+
 # Each built-in pipeline also takes the bar length of the grid (``bar_minutes``; None: the spec's) and the
 # sessions mode of the bars (``continuous``, or ``observed`` for daily bars without closed days).
 PIPELINES: dict[str, tuple[Callable[..., pl.DataFrame], tuple[str, ...]]] = {
+    "bars_5m": (_bars, ("symbol", "ts")),
     "features_v1": (_features, ("symbol", "ts")),
     "context_features": (_context, ("symbol", "ts")),
     "market_events": (_events, ("symbol", "ts", "event_type")),
@@ -95,8 +106,25 @@ def compare_prefix(
     return out
 
 
+def truncate(data: AuditInput, cut: datetime) -> AuditInput:
+    """What of ``data`` is known at the close of the bar stamped ``cut``: bars with ``ts <= cut``, or the raw
+    rows of :meth:`RawWindow.known_at`."""
+    if isinstance(data, RawWindow):
+        return data.known_at(cut)
+    return data.filter(pl.col("ts") <= cut)
+
+
+def _from_raw(pipeline: Pipeline) -> Callable[[AuditInput], pl.DataFrame]:
+    """``pipeline`` on cleaned bars, fed by the cleaning of a raw window (or by bars as they are)."""
+
+    def run(data: AuditInput) -> pl.DataFrame:
+        return pipeline(data.clean() if isinstance(data, RawWindow) else data)
+
+    return run
+
+
 def lookahead_report(
-    bars: pl.DataFrame,
+    bars: AuditInput,
     cut_points: Sequence[datetime],
     *,
     asset: str = "features_v1",
@@ -106,11 +134,14 @@ def lookahead_report(
     bar_minutes: int | None = None,
     sessions: str = "continuous",
 ) -> pl.DataFrame:
-    """Recompute ``asset`` on ``bars`` truncated at every cut point (rows with ``ts <= cut``) and report each
+    """Recompute ``asset`` on ``bars`` truncated at every cut point (rows with ``ts <= cut``; a
+    :class:`RawWindow` is truncated to its raw rows known at the cut bar's close and cleaned) and report each
     column whose values at or before the cut differ from the full computation: one row per offending column
-    with the number of changed values and the first offending timestamp (empty frame = no lookahead).
+    with ``n_changed`` (changed values summed over every cut), the first offending timestamp and the first
+    cut that showed it (empty frame = no lookahead).
 
-    ``pipeline``/``keys`` override the asset's computation (e.g. to prove a planted lookahead is caught);
+    ``pipeline``/``keys`` override the asset's computation (e.g. to prove a planted lookahead is caught; with
+    a RawWindow the pipeline receives its cleaned bars);
     ``rtol`` tolerates float reassociation in cross-symbol sums (0 = exact); ``bar_minutes`` is the grid of
     ``bars`` for the built-in pipelines (60 or 1440 for hourly or daily sources) and ``sessions`` their
     sessions mode (``observed``: daily bars whose closed days have no rows).
@@ -118,6 +149,8 @@ def lookahead_report(
     if pipeline is None:
         if asset not in PIPELINES:
             raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
+        if asset == "bars_5m" and not isinstance(bars, RawWindow):
+            raise ValueError("bars_5m is audited from raw tables: pass a RawWindow")
         compute, default_keys = PIPELINES[asset]
         pipeline = partial(compute, bar_minutes=bar_minutes, sessions=sessions)
         keys = keys or default_keys
@@ -125,10 +158,11 @@ def lookahead_report(
         raise ValueError("keys are required with a custom pipeline")
     if not cut_points:
         raise ValueError("lookahead_report needs at least one cut point")
-    full = pipeline(bars)
+    run = _from_raw(pipeline)
+    full = run(bars)
     found: dict[str, dict] = {}
     for cut in sorted(cut_points):
-        truncated = pipeline(bars.filter(pl.col("ts") <= cut))
+        truncated = run(truncate(bars, cut))
         for hit in compare_prefix(full, truncated, keys, cut, rtol):
             previous = found.get(hit["column"])
             if previous is None:

@@ -1,10 +1,11 @@
-"""``qp lookahead``: recompute features_v1 / context_features / market_events at sampled cut points inside a
-partition day and report every column whose past values change (exit status 1 when any does).
+"""``qp lookahead``: recompute bars_5m / features_v1 / context_features / market_events at sampled cut points
+inside a partition day and report every column whose past values change (exit status 1 when any does).
 
 Registered into the project's CLI by ``register(subparsers)``; computes from a market source directly
 (the synthetic market by default; ``ohlcv_csv`` and ``binance_files`` with their options) over every day
 of history the asset chain reads (features, plus context, plus events lookbacks), so it needs no
-materialised store.
+materialised store. It starts from the source's raw tables: each truncation keeps the raw rows known at the
+cut bar's close and cleans them, so the cleaning (every column of bars_5m) is under the audit too.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from quant_platform.events.detect import events_lookback_bars
 from quant_platform.features.compute import lookback_days
 from quant_platform.features.context import context_lookback_days
 from quant_platform.features.lookahead import PIPELINES, lookahead_report, sample_cut_points
-from quant_platform.features.market_window import bars_for_days
 from quant_platform.features.spec import days_spanned, load_feature_spec
+from quant_platform.market.cleaning import CleaningConfig
+from quant_platform.market.raw_window import RawWindow
 from quant_platform.market.sources.base import MarketDataSource
 from quant_platform.market.sources.factory import make_source
 
@@ -44,7 +46,11 @@ def _source(
 
 def history_days(asset: str, bar_minutes: int | None = None, sessions: str = "continuous") -> int:
     """Days of bars before the partition day that make ``asset`` complete on it when computed from bars: the
-    features' lookback, plus the context's lookback on features, plus the events' lookback on both."""
+    features' lookback, plus the context's lookback on features, plus the events' lookback on both. The cleaning
+    of a day reads that day's raw tables and the previous day's prints only (the window loads those), so
+    bars_5m needs no day before."""
+    if asset == "bars_5m":
+        return 0
     features = lookback_days(bar_minutes=bar_minutes, sessions=sessions)
     if asset == "features_v1":
         return features
@@ -61,18 +67,19 @@ def audit_inputs(
     asset: str,
     partition: str,
     source: str = "synthetic",
-    cuts: int = 5,
+    cuts: int | None = None,
     seed: int = 0,
     symbols: tuple[str, ...] | None = None,
     *,
     bar_minutes: int = 5,
     sessions: str = "continuous",
     source_options: dict[str, Any] | None = None,
-) -> tuple[pl.DataFrame, list[datetime]]:
-    """(bars, cut points) of the audit of ``asset`` on one partition day: the cut points are sampled inside
-    that day (for daily bars: the day's own bar, with the sessions after it appended as the future), the bars
-    are ``source`` cleaned on a ``bar_minutes`` grid (``sessions``: ``observed`` for daily bars without
-    closed days) over the whole history the asset chain reads."""
+) -> tuple[RawWindow, list[datetime]]:
+    """(raw window, cut points) of the audit of ``asset`` on one partition day: the cut points are sampled
+    inside that day (for daily bars: the day's own bar, with the sessions after it appended as the future);
+    the window holds ``source``'s raw tables over the whole history the asset chain reads, cleaned on a
+    ``bar_minutes`` grid (``sessions``: ``observed`` for daily bars without closed days) by the audit itself,
+    so the cleaning is audited too."""
     if asset not in PIPELINES:
         raise ValueError(f"unknown asset {asset!r}; expected one of {sorted(PIPELINES)}")
     day = parse_day(partition)
@@ -82,33 +89,23 @@ def audit_inputs(
     origin = getattr(getattr(market, "config", None), "origin_date", None)
     if origin is not None:
         first = max(first, parse_day(origin))
-    bars = bars_for_days(
-        market, first.isoformat(), day.isoformat(), bar_minutes=bar_minutes, sessions=sessions
-    )
-    start, end = day_bounds(day)
-    in_day = bars.filter((pl.col("ts") >= start) & (pl.col("ts") < end), ~pl.col("gap"))
+    config = CleaningConfig(interval_minutes=bar_minutes, sessions=sessions)
+    window = RawWindow.from_source(market, first.isoformat(), day.isoformat(), config)
+    in_day = window.day_bars(day.isoformat()).filter(~pl.col("gap"))
     if in_day.height == 0:
         raise ValueError(f"{source} has no bars on {partition}: nothing to audit")
     if in_day["ts"].n_unique() >= 2:
-        cut_points = sample_cut_points(in_day, cuts, seed=seed)
-    else:
-        # Daily bars: the day is one bar stamp, so it is cut there and audited against the sessions after it
-        # (the future a lookahead would read); without them the truncation would remove nothing.
-        later = bars_for_days(
-            market,
-            (day + timedelta(days=1)).isoformat(),
-            (day + timedelta(days=DAILY_AUDIT_DAYS_AFTER)).isoformat(),
-            bar_minutes=bar_minutes,
-            sessions=sessions,
+        return window, sample_cut_points(in_day, cuts or default_cuts(asset), seed=seed)
+    # Daily bars: the day is one bar stamp, so it is cut there and audited against the sessions after it
+    # (the future a lookahead would read); without them the truncation would remove nothing.
+    window = window.extend_to(market, (day + timedelta(days=DAILY_AUDIT_DAYS_AFTER)).isoformat())
+    later = window.clean().filter(pl.col("ts") >= day_bounds(day)[1], ~pl.col("gap"))
+    if later.height == 0:
+        raise ValueError(
+            f"{source} has no bars in the {DAILY_AUDIT_DAYS_AFTER} days after {partition}: a daily "
+            "partition is audited against the sessions that follow it"
         )
-        if later.filter(~pl.col("gap")).height == 0:
-            raise ValueError(
-                f"{source} has no bars in the {DAILY_AUDIT_DAYS_AFTER} days after {partition}: a daily "
-                "partition is audited against the sessions that follow it"
-            )
-        bars = pl.concat([bars, later], how="vertical_relaxed")
-        cut_points = in_day["ts"].unique().to_list()
-    return bars, cut_points
+    return window, in_day["ts"].unique().to_list()
 
 
 def run_lookahead(
@@ -119,12 +116,19 @@ def run_lookahead(
     sessions: str = "continuous",
     **kwargs: Any,
 ) -> pl.DataFrame:
-    """The lookahead report of ``asset`` for one partition day; the other arguments are
-    :func:`audit_inputs`' (source, cuts, seed, symbols, source_options)."""
-    bars, cut_points = audit_inputs(
+    """The lookahead report of ``asset`` for one partition day, from the source's raw tables; the other
+    arguments are :func:`audit_inputs`' (source, cuts, seed, symbols, source_options)."""
+    window, cut_points = audit_inputs(
         asset, partition, *args, bar_minutes=bar_minutes, sessions=sessions, **kwargs
     )
-    return lookahead_report(bars, cut_points, asset=asset, bar_minutes=bar_minutes, sessions=sessions)
+    return lookahead_report(window, cut_points, asset=asset, bar_minutes=bar_minutes, sessions=sessions)
+
+
+def default_cuts(asset: str) -> int:
+    """Cut points sampled in a day when none are asked for: a cut of bars_5m re-cleans one day (milliseconds),
+    so it samples many (a lookahead in the volume filter shows only near thin bars); a cut of the feature chain
+    recomputes the whole history, so it samples a few."""
+    return 48 if asset == "bars_5m" else 5
 
 
 DAILY_AUDIT_DAYS_AFTER = 7  # calendar days loaded after a daily partition: a weekend plus holidays still
@@ -146,12 +150,12 @@ def _source_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _main(args: argparse.Namespace) -> int:
     symbols = tuple(s for s in args.symbols.split(",") if s) if args.symbols else None
-    bars, cut_points = audit_inputs(
-        args.asset, args.partition, args.source, args.cuts, args.seed, symbols,
+    window, cut_points = audit_inputs(
+        args.asset, args.partition, args.source, args.cuts or default_cuts(args.asset), args.seed, symbols,
         bar_minutes=args.bar_minutes, sessions=args.sessions, source_options=_source_options(args),
     )  # fmt: skip
     report = lookahead_report(
-        bars, cut_points, asset=args.asset, bar_minutes=args.bar_minutes, sessions=args.sessions
+        window, cut_points, asset=args.asset, bar_minutes=args.bar_minutes, sessions=args.sessions
     )
     if report.height == 0:
         print(
@@ -175,8 +179,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--cuts",
         type=int,
-        default=5,
-        help="number of cut points sampled inside the day (daily bars: the day's bar)",
+        default=None,
+        help="number of cut points sampled inside the day (default: 48 for bars_5m, 5 for the feature chain; "
+        "daily bars: the day's bar)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the cut-point sample")
     parser.add_argument("--symbols", default=None, help="comma-separated universe (default: the source's)")

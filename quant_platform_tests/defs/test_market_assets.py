@@ -14,6 +14,7 @@ from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource
 from quant_platform.market.sources.synthetic import SyntheticConfig, SyntheticMarket
 from quant_platform.storage import ParquetStore
+from quant_platform_tests.shared_data import real_data_dir, require_real
 
 ASSETS = [*market.raw_assets, market.clean_market]
 RANGE_TAGS = {
@@ -207,13 +208,14 @@ def test_shell_materialize_records_run_in_dagster_home(tmp_path: Path, monkeypat
     assert ParquetStore(str(tmp_path / "store")).current_hash("raw_funding", "2024-01-02")
 
 
+REAL = real_data_dir()
+
+
 def test_real_eurusd_file_runs_through_the_market_layer(tmp_path: Path) -> None:
     """The real hourly EUR/USD file, cleaned on its native 60-minute grid; the weekend is explicit gap rows.
 
     Saturday has no bars at all: the run fails naming the file unless Saturdays are declared known-empty."""
-    from quant_platform_tests.market.test_ohlcv_csv import EURUSD, need
-
-    path = need(EURUSD)
+    path = require_real(REAL / "eurusd_1h_ask.csv")
     options = dict(
         kind="ohlcv_csv",
         path=str(path),

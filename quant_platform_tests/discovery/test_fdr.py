@@ -103,3 +103,24 @@ def test_two_level_fdr_hand_case():
     assert out["fdr_level_within"][0] == pytest.approx(0.05 * 2 / 3)
     passed = out.filter(pl.col("passes_fdr"))
     assert passed["g"].to_list() == ["A", "A", "A", "C"]
+
+
+def test_two_level_fdr_applies_the_monotone_step_where_raw_adjusted_values_are_not_monotone():
+    """The step-up's reverse cumulative minimum decides rejections here. Group A's raw adjusted values
+    p_(i) * m / i are 0.02*4/1 = 0.08 and 0.021*4/2 = 0.042: not monotone, so BH lifts rank 1 down to 0.042.
+    Group B: 0.001*2/1 = 0.002, 0.2*2/2 = 0.2. Group C: 0.7*2/1 = 1.4 (capped at 1), 0.8*2/2 = 0.8 -> 0.8, 0.8.
+    Simes group p-values A 0.042, B 0.002, C 0.8; BH over the 3 groups: B 0.002*3/1 = 0.006, A 0.042*3/2 = 0.063,
+    C 0.8. At alpha 0.1 A and B are selected, so inside them the level is 0.1 * 2 / 3 = 0.0667: both of A's
+    first two hypotheses pass on q = 0.042, although the smaller p-value's raw 0.08 alone would fail."""
+    p = [0.02, 0.021, 0.5, 0.9, 0.001, 0.2, 0.7, 0.8]
+    group = ["A"] * 4 + ["B"] * 2 + ["C"] * 2
+    out = two_level_fdr(pl.DataFrame({"g": group, "p_value": p}), ["g"], alpha=0.1)
+    hand = [0.042, 0.042, 2 / 3, 0.9, 0.002, 0.2, 0.8, 0.8]
+    np.testing.assert_allclose(out["q_value"], hand, rtol=1e-12)
+    for g, rows in (("A", slice(0, 4)), ("B", slice(4, 6)), ("C", slice(6, 8))):
+        scipy_q = stats.false_discovery_control(p[rows], method="bh")
+        np.testing.assert_allclose(out["q_value"][rows], scipy_q, rtol=1e-12, err_msg=g)
+    np.testing.assert_allclose(out["group_p_value"], [0.042] * 4 + [0.002] * 2 + [0.8] * 2, rtol=1e-12)
+    np.testing.assert_allclose(out["group_q_value"], [0.063] * 4 + [0.006] * 2 + [0.8] * 2, rtol=1e-12)
+    assert out["fdr_level_within"][0] == pytest.approx(0.1 * 2 / 3)
+    assert out["passes_fdr"].to_list() == [True, True, False, False, True, False, False, False]

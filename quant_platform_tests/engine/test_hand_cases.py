@@ -104,6 +104,29 @@ def test_funding_longs_pay_positive_rate_on_the_position_carried_into_the_print(
     assert off.metrics["funding_pnl"] == 0.0
 
 
+def test_funding_on_the_fill_bar_is_charged_on_the_position_before_the_fill() -> None:
+    """A print inside the bar where a fill happens settles against the position carried into that bar: an exit
+    filled there still pays, an entry filled there does not (the fill comes after the settlement). Worked by
+    hand without real data: charging the position after the fill would invert both numbers."""
+    close = [100.0, 100.0, 100.0, 110.0, 110.0]
+    open_ = [100.0, 100.0, 100.0, 104.0, 110.0]
+    bars = make_bars(close, open_=open_)
+    funding = pl.DataFrame({"symbol": ["X"], "ts": [bars["ts"][3]], "funding_rate": [0.001]})
+    # Exit: long from bar 1 (decided at bar 0), flat decided at bar 2, filled at bar 3's open, the print's bar.
+    exit_ = run_backtest(bars, np.array([1.0, 1.0, 0.0, 0.0, 0.0]), cfg(), funding=funding)
+    units = 1000.0 / 100.0
+    assert exit_.trades["ts"].to_list() == [bars["ts"][1], bars["ts"][3]]
+    paid = -units * 100.0 * 0.001  # units carried into bar 3, marked at close[2]
+    assert exit_.metrics["funding_pnl"] == pytest.approx(paid, rel=1e-12)
+    assert exit_.metrics["final_equity"] == pytest.approx(1000.0 + units * 4.0 + paid, rel=1e-12)
+    assert exit_.steps["funding_pnl"].to_list() == pytest.approx([0.0, 0.0, 0.0, paid, 0.0], rel=1e-12)
+    # Entry: flat until bar 3, where the buy fills on the print's bar: nothing was held into it, nothing paid.
+    entry = run_backtest(bars, np.array([0.0, 0.0, 1.0, 1.0, 1.0]), cfg(), funding=funding)
+    assert entry.trades["ts"].to_list() == [bars["ts"][3]]
+    assert entry.metrics["funding_pnl"] == 0.0
+    assert entry.metrics["final_equity"] == pytest.approx(1000.0 + 1000.0 / 104.0 * 6.0, rel=1e-12)
+
+
 def test_symbol_and_gross_caps_scale_targets_deterministically() -> None:
     bars = pl.concat([make_bars([100.0] * 4, symbol="A"), make_bars([50.0] * 4, symbol="B")])
     ts = bars["ts"].unique().sort()

@@ -1,31 +1,19 @@
 """Agreement with the plain event-loop reference (helpers.reference_backtest) on real AAPL daily bars."""
 
-from pathlib import Path
-
 import numpy as np
 import polars as pl
 import pytest
 
 from quant_platform.engine import EngineConfig, run_backtest, run_sweep, signals_to_targets
 from quant_platform_tests.engine.helpers import reference_backtest
+from quant_platform_tests.shared_data import real_data_dir, require_real
 
-# The repo root's sibling ``shared/``; a git worktree under ``<root>/wt/<branch>`` looks one level higher.
-_ROOT = Path(__file__).resolve().parents[2]
-REAL = next(
-    (
-        base / "shared" / "data" / "real" / "stocks_daily_ohlcv.csv.gz"
-        for base in (_ROOT / "..", _ROOT / ".." / "..")
-        if (base / "shared" / "data" / "real" / "stocks_daily_ohlcv.csv.gz").exists()
-    ),
-    _ROOT / ".." / "shared" / "data" / "real" / "stocks_daily_ohlcv.csv.gz",
-)
+REAL = real_data_dir() / "stocks_daily_ohlcv.csv.gz"
 
 
 @pytest.fixture(scope="module")
 def aapl() -> pl.DataFrame:
-    if not REAL.exists():
-        pytest.skip(f"real data not found at {REAL}")
-    raw = pl.read_csv(REAL).filter(pl.col("Ticker") == "AAPL").sort("Date")
+    raw = pl.read_csv(require_real(REAL)).filter(pl.col("Ticker") == "AAPL").sort("Date")
     factor = pl.col("Adj Close") / pl.col("Close")  # split/dividend adjustment applied to every price
     return raw.select(
         pl.lit("AAPL").alias("symbol"),

@@ -4,14 +4,13 @@ bars, cleaned once per test session (the market layer's clean_day is the slow pa
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import polars as pl
-import pytest
 
 from quant_platform.market.sources.base import MarketDataSource
+from quant_platform_tests.shared_data import real_data_dir, require_real
 
-EURUSD = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "eurusd_1h_ask.csv"
+EURUSD = real_data_dir() / "eurusd_1h_ask.csv"
 EURUSD_OPTIONS = {
     "path": str(EURUSD),
     "symbol": "EURUSD",
@@ -26,8 +25,7 @@ FIRST_DAY, LAST_DAY = "2016-12-01", "2017-04-21"
 def eurusd_source() -> MarketDataSource:
     from quant_platform.market.sources.factory import make_source
 
-    if not EURUSD.exists():
-        pytest.skip("shared real data not present")
+    require_real(EURUSD)
     return make_source("ohlcv_csv", **EURUSD_OPTIONS)
 
 

@@ -31,8 +31,13 @@ def test_register_adds_the_subcommand_with_its_options() -> None:
         2,
     )
     assert args.func is lookahead_cli._main
+    # bars_5m is audited too (from raw tables); an asset the audit does not know is refused.
+    assert (
+        _parser().parse_args(["lookahead", "--asset", "bars_5m", "--partition", "2024-01-08"]).asset
+        == "bars_5m"
+    )
     with pytest.raises(SystemExit):
-        _parser().parse_args(["lookahead", "--asset", "bars_5m", "--partition", "2024-01-08"])
+        _parser().parse_args(["lookahead", "--asset", "raw_perp_bars", "--partition", "2024-01-08"])
 
 
 def test_cli_runs_on_the_synthetic_market_and_finds_no_lookahead(capsys) -> None:
@@ -88,26 +93,28 @@ def test_history_covers_the_lookbacks_of_the_whole_asset_chain() -> None:
 
 
 def test_cli_audits_the_real_hourly_csv_over_the_chain_history(monkeypatch, capsys) -> None:
-    eurusd_source()  # skip when the shared real file is absent (the CLI would open it before any bars)
-    loaded = []
+    eurusd_source()  # skip when the shared real file is absent (an error in CI)
+    windows = []
+    report = lookahead_cli.lookahead_report
 
-    def recording(source, first_day, last_day, bar_minutes=5, sessions="continuous"):
-        assert sessions == "continuous"
-        # The session's cleaned copy of the same file (cleaning 140 days again would cost seconds).
-        assert source.symbols == ("EURUSD",)
-        bars = eurusd_hourly_bars(first_day, last_day)
-        loaded.append((first_day, last_day, bar_minutes, bars))
-        return bars
+    def recording(window, *args, **kwargs):
+        windows.append(window)
+        return report(window, *args, **kwargs)
 
-    monkeypatch.setattr(lookahead_cli, "bars_for_days", recording)
+    monkeypatch.setattr(lookahead_cli, "lookahead_report", recording)
     argv = ["lookahead", "--asset", "market_events", "--partition", LAST_DAY, "--cuts", "2", *EURUSD_ARGS]
     assert lookahead_cli.main(argv) == 0
     assert "no past value changed" in capsys.readouterr().out
-    ((first_day, last_day, bar_minutes, bars),) = loaded
-    days_back = (date.fromisoformat(last_day) - date.fromisoformat(first_day)).days
-    assert bar_minutes == 60 and days_back == lookahead_cli.history_days("market_events", 60)
+    (window,) = windows
+    # The audit starts from the file's raw rows over the whole chain history, cleaned on the 60-minute grid.
+    days_back = (date.fromisoformat(window.days[-1]) - date.fromisoformat(window.days[0])).days
+    assert window.days[-1] == LAST_DAY and days_back == lookahead_cli.history_days("market_events", 60)
+    assert window.universe == ("EURUSD",) and window.config.interval_minutes == 60
+    bars = window.clean()
     assert bars["ts"].diff().drop_nulls().unique().to_list() == [timedelta(hours=1)]
     assert bars.filter(~pl.col("gap")).height > 24 * 5 * 12  # months of real hourly bars, not 5 days
+    # The same rows as the cleaned copy the other real-data tests use.
+    assert bars.equals(eurusd_hourly_bars(window.days[0], LAST_DAY))
 
 
 def test_lookahead_on_the_real_hourly_csv_catches_a_planted_future_read() -> None:

@@ -211,28 +211,38 @@ def test_cli_audits_a_daily_partition_against_the_sessions_after_it(observed_bar
     """A daily partition is one bar stamp: the audit cuts at it and appends the following sessions (the future
     a lookahead would read), instead of sampling cut points inside the day."""
     from quant_platform.features import lookahead_cli
+    from quant_platform.market.raw_window import RawWindow
 
     loaded = []
+    from_source, extend_to = RawWindow.from_source.__func__, RawWindow.extend_to
 
-    def from_fixture(source, first_day, last_day, bar_minutes=5, sessions="continuous"):
-        # slices of the session's cleaned real panel (cleaning years of history again would cost a minute)
-        assert (bar_minutes, sessions) == (1440, "observed")
+    def recorded_from_source(cls, source, first_day, last_day, config=None):
+        # The raw path as is, over the last four months only: cleaning the years of history the warm-up asks
+        # for (2,457 days) would cost a minute; the window's days are what the assertions check.
+        assert (config.interval_minutes, config.sessions) == (1440, "observed")
         loaded.append((first_day, last_day))
-        days = pl.col("ts").dt.date().is_between(date.fromisoformat(first_day), date.fromisoformat(last_day))
-        return observed_bars.filter(days)
+        recent = (date.fromisoformat(last_day) - timedelta(days=120)).isoformat()
+        return from_source(cls, source, max(first_day, recent), last_day, config)
 
-    monkeypatch.setattr(lookahead_cli, "bars_for_days", from_fixture)
+    def recorded_extend_to(self, source, last_day):
+        loaded.append((self.days[-1], last_day))
+        return extend_to(self, source, last_day)
+
+    monkeypatch.setattr(RawWindow, "from_source", classmethod(recorded_from_source))
+    monkeypatch.setattr(RawWindow, "extend_to", recorded_extend_to)
     options = {"path": str(need(STOCKS))}
     day = "2010-04-01"  # a Thursday before Good Friday: the next session is Monday 2010-04-05
     report = lookahead_cli.run_lookahead(
         "features_v1", day, "ohlcv_csv", bar_minutes=1440, sessions="observed", source_options=options
     )
     assert report.height == 0
-    assert loaded[1] == ("2010-04-02", "2010-04-08")  # the week after the day, with its sessions
+    history = lookahead_cli.history_days("features_v1", 1440, "observed")
+    first = (date.fromisoformat(day) - timedelta(days=history)).isoformat()
+    assert loaded[:2] == [(first, day), (day, "2010-04-08")]  # the history, then the week after the day
     with pytest.raises(ValueError, match="no bars in the 7 days after"):
         lookahead_cli.run_lookahead(
             "features_v1",
-            LAST_DAY,
+            "2013-03-01",  # the file's last session
             "ohlcv_csv",
             bar_minutes=1440,
             sessions="observed",

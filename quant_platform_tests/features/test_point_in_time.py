@@ -103,3 +103,25 @@ def test_cut_points_are_seeded_and_inside_the_data(bars) -> None:
     assert a == b and len(set(a)) == 4
     assert max(a) < bars["ts"].max() and min(a) >= bars["ts"].min()
     assert max(a) - min(a) > timedelta(0)
+
+
+def test_lookahead_report_counts_every_cut_and_finds_a_leak_that_starts_late(bars) -> None:
+    """The multi-cut path: a feature that reads 3 bars ahead, but only from a time T on. Cuts before T see
+    nothing; every cut at least 3 bars after T changes exactly the 3 bars before it (inclusive) for each
+    symbol (null at the truncated end, the future's close in the full run). ``n_changed`` sums them over the
+    cuts, and the first offending cut is the first at or after T, not the first cut."""
+    stamps = bars["ts"].unique().sort()
+    late = stamps[900]
+
+    def leaky(frame: pl.DataFrame) -> pl.DataFrame:
+        ahead = pl.col("close").shift(-3).over("symbol")
+        return frame.select("symbol", "ts", pl.when(pl.col("ts") >= late).then(ahead).alias("close_in_3"))
+
+    early_cuts = [stamps[100], stamps[500]]
+    late_cuts = [stamps[950], stamps[1100], stamps[1250]]
+    report = lookahead_report(bars, [*late_cuts, *early_cuts], pipeline=leaky, keys=("symbol", "ts"))
+    n_symbols = bars["symbol"].n_unique()  # the fixture's gaps (bars 300, 301, 1000, 1200) are not 3 ahead
+    assert report.select(
+        "column", "n_changed", "first_offending_ts", "first_offending_cut", "n_cuts"
+    ).rows() == [("close_in_3", 3 * n_symbols * len(late_cuts), stamps[948], late_cuts[0], 5)]
+    assert lookahead_report(bars, early_cuts, pipeline=leaky, keys=("symbol", "ts")).height == 0

@@ -1,4 +1,4 @@
-"""OhlcvCsvSource against the real files in shared/data/real (skipped if absent) and small tmp_path files.
+"""OhlcvCsvSource against the real files in shared/data/real (skipped if absent; an error in CI) and small tmp_path files.
 
 Truth: known rows of the published files, and an independent pandas reading of the same files for row
 counts and values per day; for wide files and adjustment, values computed by hand in the test.
@@ -7,7 +7,6 @@ counts and values per day; for wide files and adjustment, values computed by han
 from __future__ import annotations
 
 import gzip
-import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +18,9 @@ from quant_platform.market.schemas import RawBars
 from quant_platform.market.sources.base import RAW_TABLES, MarketDataSource
 from quant_platform.market.sources.ohlcv_csv import OhlcvColumns, OhlcvCsvSource
 from quant_platform.market.sources.tables import RAW_TABLE_SCHEMAS
+from quant_platform_tests.shared_data import real_data_dir, require_real
 
-# The repo root's sibling shared/ (the documented place); QUANT_PLATFORM_REAL_DATA overrides it for
-# checkouts that live elsewhere (e.g. git worktrees).
-REAL = Path(
-    os.environ.get(
-        "QUANT_PLATFORM_REAL_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "real"
-    )
-)
+REAL = real_data_dir()  # QUANT_PLATFORM_REAL_DATA, the repo root's sibling shared/, or a worktree's
 STOCKS = REAL / "stocks_daily_ohlcv.csv.gz"
 EURUSD = REAL / "eurusd_1h_ask.csv"
 EURUSD_COLUMNS = OhlcvColumns(time="Time", symbol=None, adj_close=None)
@@ -34,9 +28,7 @@ EURUSD_FORMAT = "%d.%m.%Y %H:%M:%S%.3f"
 
 
 def need(path: Path) -> Path:
-    if not path.is_file():
-        pytest.skip(f"real data file {path} is absent")
-    return path
+    return require_real(path)
 
 
 @pytest.fixture(scope="module")

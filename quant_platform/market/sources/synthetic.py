@@ -49,6 +49,12 @@ Other tables and columns
 - Open interest every 5 minutes: a log random walk (daily vol ``oi_daily_vol``) bridged between day
   anchors, which drops by ``oi_liquidation_drop × |jump| / jump_size_sigmas`` at every jump (a liquidation
   wave); the drops are known at day level, so OI is continuous across days too.
+- Thin spells (ground truth in :meth:`SyntheticMarket.thin_spells`): ``Poisson(thin_spells_per_day)``
+  spells per symbol a day, starting at a uniform minute and lasting ``max(15, Exp(thin_spell_mean_minutes))``
+  minutes (cut at the day's end), in which volume (hence quote volume, trades, taker volume and spot volume)
+  is multiplied by a factor drawn log-uniformly in ``thin_volume_range``: near-empty bars that fail the
+  volume filter of cleaning, and days whose volume is far from constant. Their own random stream: with
+  ``thin_spells_per_day=0`` every other value of the market is unchanged.
 - Liquidations: every minute whose move exceeds ``liquidation_threshold_sigmas`` local sigmas prints
   ``1 + Poisson(|z| - threshold)`` forced orders: SELL (longs liquidated) on down moves at the bar's low side,
   BUY (shorts liquidated) on up moves at the high side; qty grows with the move.
@@ -107,6 +113,9 @@ Parameters and defaults (:class:`SyntheticConfig`)
 - Defects: ``gap_rate`` 0.002, ``gap_mean_run`` 3, ``invalid_rate`` 0.0005, ``aux_defect_rate`` 0.01 —
   small enough that cleaned data is mostly complete, large enough that every day exercises cleaning.
 - ``planted_effects`` (none): a tuple of :class:`PlantedEffect`; empty means a null world.
+- Thin spells: ``thin_spells_per_day`` 0.5 per symbol, ``thin_spell_mean_minutes`` 120,
+  ``thin_volume_range`` (0.01, 0.15): about one near-empty stretch every other day per coin, thin enough that
+  its 5m bars fail the volume filter against a normal day's median (5%) and pass it against their own.
 """
 
 from __future__ import annotations
@@ -142,6 +151,7 @@ MISSING_BAR = "missing_bar"  # kind used in injected_defects for a minute remove
 
 # Stream ids: each kind of randomness of a day has its own generator, so one never shifts another.
 _DAY, _PATH, _BASIS, _VOLUME, _FUNDING, _OI, _LIQ = 1, 2, 3, 4, 5, 6, 7
+_THIN = 8  # thin spells: a stream of their own, so turning them off leaves every other draw as it was
 _DEFECT_STREAMS = {"perp_bars": 11, "spot_bars": 12, "funding": 13, "open_interest": 14, "liquidations": 15}
 
 # Known symbols: (start price, annual vol, market variance share, mean 1m base volume, start open interest).
@@ -242,6 +252,10 @@ class SyntheticConfig:
     invalid_rate: float = 0.0005  # invalid bar rows per row
     aux_defect_rate: float = 0.01  # defects per row of funding, open interest, liquidations
     planted_effects: tuple[PlantedEffect, ...] = field(default_factory=tuple)
+    # Thin spells: hours of near-empty trading (ground truth in SyntheticMarket.thin_spells).
+    thin_spells_per_day: float = 0.5  # per symbol: Poisson count of spells a day
+    thin_spell_mean_minutes: float = 120.0  # exponential length (at least 15 minutes, cut at the day's end)
+    thin_volume_range: tuple[float, float] = (0.01, 0.15)  # volume multiplier, log-uniform in this range
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -256,6 +270,12 @@ class SyntheticConfig:
             raise ValueError(f"aux_defect_rate must be in [0, 0.5), got {self.aux_defect_rate}")
         if self.gap_mean_run < 1:
             raise ValueError("gap_mean_run must be >= 1")
+        low, high = self.thin_volume_range
+        if self.thin_spells_per_day < 0 or self.thin_spell_mean_minutes <= 0 or not 0 < low <= high <= 1:
+            raise ValueError(
+                "thin spells need thin_spells_per_day >= 0, thin_spell_mean_minutes > 0 and "
+                "0 < thin_volume_range[0] <= thin_volume_range[1] <= 1"
+            )
         if self.garch_alpha < 0 or self.garch_beta < 0 or self.garch_alpha + self.garch_beta >= 1:
             raise ValueError("GARCH needs alpha, beta >= 0 and alpha + beta < 1")
         unknown = {p.symbol for p in self.planted_effects} - set(self.symbols)
@@ -392,6 +412,47 @@ class SyntheticMarket:
         ]
         frame = pl.DataFrame(rows).with_columns(pl.col("ts", "trigger_ts").cast(TS_DTYPE))
         return frame.select([pl.col(c).cast(t) for c, t in schema.items()]).sort("symbol", "ts")
+
+    def thin_spells(self, day: str) -> pl.DataFrame:
+        """Thin spells of ``day``: symbol, start (first minute), end (exclusive), volume_factor (the multiplier
+        applied to the perp volume of every minute in ``[start, end)``; spot volume follows perp volume)."""
+        k = self._day_index(day)
+        symbol, start, end, factor = self._thin_spell_draws(k)
+        day_ms = self._day_ms(k)
+        frame = pl.DataFrame(
+            {
+                "symbol": [self._symbols[i] for i in symbol],
+                "start": day_ms + start * MS_PER_MINUTE,
+                "end": day_ms + end * MS_PER_MINUTE,
+                "volume_factor": factor,
+            },
+            schema={"symbol": pl.String, "start": pl.Int64, "end": pl.Int64, "volume_factor": pl.Float64},
+        )
+        return frame.with_columns(pl.col("start", "end").cast(TS_DTYPE)).sort("symbol", "start")
+
+    def _thin_spell_draws(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(symbol index, start minute, end minute, volume factor) of day ``k``'s thin spells: hours in which
+        a coin barely trades (an exchange's quiet night, a halted market maker), the condition under which the
+        volume filter of cleaning flags bars and a volume median that read later bars would change flags."""
+        cfg = self.config
+        rng = _rng(cfg.seed, k, _THIN)
+        n = len(self._symbols)
+        counts = rng.poisson(cfg.thin_spells_per_day, n)
+        symbol = np.repeat(np.arange(n), counts)
+        start = rng.integers(0, MINUTES - 15, symbol.size)
+        length = np.maximum(15, np.rint(rng.exponential(cfg.thin_spell_mean_minutes, symbol.size)))
+        end = np.minimum(start + length.astype(np.int64), MINUTES)
+        low, high = cfg.thin_volume_range
+        factor = np.exp(rng.uniform(math.log(low), math.log(high), symbol.size))
+        return symbol, start, end, factor
+
+    def _thin_multiplier(self, k: int) -> np.ndarray:
+        """(N, 1440) volume multiplier of day ``k``: the spell's factor inside a spell (the smallest where
+        spells overlap), 1 elsewhere."""
+        multiplier = np.ones((len(self._symbols), MINUTES))
+        for i, start, end, factor in zip(*self._thin_spell_draws(k), strict=True):
+            multiplier[i, start:end] = np.minimum(multiplier[i, start:end], factor)
+        return multiplier
 
     # -- day-level state recursion -------------------------------------------------------------------
     def _day_index(self, day: str | date) -> int:
@@ -654,6 +715,7 @@ class SyntheticMarket:
             * np.exp(cfg.volume_noise_sd * vrng.standard_normal((n, MINUTES)) - 0.5 * cfg.volume_noise_sd**2)
             * burst
         )
+        volume *= self._thin_multiplier(k)
         share = np.clip(
             0.5 + cfg.taker_buy_sensitivity * np.tanh(z) + 0.05 * vrng.standard_normal((n, MINUTES)),
             0.02,
