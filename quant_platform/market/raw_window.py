@@ -16,7 +16,7 @@ import polars as pl
 
 from quant_platform.core.timeutil import day_bounds, day_range, parse_day
 from quant_platform.market.cleaning import CleaningConfig, clean_day
-from quant_platform.market.sources.base import RAW_TABLES, MarketDataSource
+from quant_platform.market.sources.base import RAW_TABLES, MarketDataSource, covered_symbols
 
 # Tables whose rows are instants (a print is known at its stamp); the others are intervals known at their end.
 _POINT_TABLES = ("funding", "open_interest")
@@ -34,6 +34,9 @@ class RawWindow:
     universe: tuple[str, ...]
     config: CleaningConfig = field(default_factory=CleaningConfig)
     cut: datetime | None = None
+    # Per day, the symbols whose liquidations the source knows (``covered_symbols``; None: every symbol), so
+    # unknown liquidations stay null here exactly as the bars_5m asset writes them.
+    liquidation_symbols: tuple[tuple[str, ...], ...] | None = None
     # Cleaned bars of the complete days, shared with every truncation of this window: a day wholly before a
     # cut has the same raw input in both, so cleaning it again could only give the same frame.
     _complete: dict[str, pl.DataFrame] = field(default_factory=dict, compare=False, repr=False)
@@ -58,7 +61,10 @@ class RawWindow:
         except ValueError:
             prior = None  # before the source's first day: the first bars start without a prior print
         tables = tuple({t: source.fetch(t, day) for t in RAW_TABLES} for day in days)
-        return cls(days, tables, prior, tuple(source.symbols), config or CleaningConfig())
+        known = tuple(covered_symbols(source, "liquidations", day) for day in days)
+        return cls(
+            days, tables, prior, tuple(source.symbols), config or CleaningConfig(), liquidation_symbols=known
+        )
 
     def extend_to(self, source: MarketDataSource, last_day: str) -> RawWindow:
         """This window with ``source``'s raw tables of the days after it up to ``last_day`` appended (the days
@@ -68,12 +74,16 @@ class RawWindow:
         after = (parse_day(self.days[-1]) + timedelta(days=1)).isoformat()
         days = tuple(day_range(after, last_day))
         tables = tuple({t: source.fetch(t, day) for t in RAW_TABLES} for day in days)
+        known = None
+        if self.liquidation_symbols is not None:
+            known = self.liquidation_symbols + tuple(covered_symbols(source, "liquidations", d) for d in days)
         return RawWindow(
             days=self.days + days,
             tables=self.tables + tables,
             prior=self.prior,
             universe=self.universe,
             config=self.config,
+            liquidation_symbols=known,
             _complete=self._complete,
         )
 
@@ -106,6 +116,9 @@ class RawWindow:
             universe=self.universe,
             config=self.config,
             cut=cut,
+            liquidation_symbols=None
+            if self.liquidation_symbols is None
+            else self.liquidation_symbols[: last + 1],
             _complete=self._complete,
         )
 
@@ -118,7 +131,8 @@ class RawWindow:
             complete = self.cut is None or i < len(self.days) - 1
             bars = self._complete.get(day) if complete else None
             if bars is None:
-                bars = self._clean_day(day, raw, previous)
+                known = None if self.liquidation_symbols is None else self.liquidation_symbols[i]
+                bars = self._clean_day(day, raw, previous, known)
                 if complete:
                     self._complete[day] = bars
             frames.append(bars)
@@ -129,7 +143,11 @@ class RawWindow:
         return bars
 
     def _clean_day(
-        self, day: str, raw: dict[str, pl.DataFrame], previous: dict[str, pl.DataFrame] | None
+        self,
+        day: str,
+        raw: dict[str, pl.DataFrame],
+        previous: dict[str, pl.DataFrame] | None,
+        liquidation_symbols: tuple[str, ...] | None,
     ) -> pl.DataFrame:
         result = clean_day(
             day,
@@ -138,6 +156,7 @@ class RawWindow:
             prior_funding=previous["funding"] if previous else None,
             prior_open_interest=previous["open_interest"] if previous else None,
             config=self.config,
+            liquidation_symbols=liquidation_symbols,
         )
         result.check()
         return result.bars
