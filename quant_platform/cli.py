@@ -246,6 +246,8 @@ def _runset_create(args: argparse.Namespace) -> int:
         strategies=args.strategy or (),
         tags=args.tag or (),
         mode=args.mode,
+        external_sources=args.external_source or (),
+        max_external_tier=args.max_external_tier,
     )
     info = open_registry(args).create_runset(args.id, spec)
     note = _add_dagster_partition(info.name)
@@ -360,6 +362,14 @@ def register_runset(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--strategy", action="append", help="strategy filter, fnmatch pattern (repeatable)")
     create.add_argument("--tag", action="append", help="tag (repeatable)")
     create.add_argument("--mode", choices=("exploratory", "reproducible"), default="exploratory")
+    create.add_argument(
+        "--external-source",
+        action="append",
+        help="external information source the research reads: a caller, news source or macro series (repeatable)",
+    )
+    create.add_argument(
+        "--max-external-tier", type=int, help="worst external source tier admitted (1 = best)"
+    )
     create.set_defaults(func=_runset_create)
 
     resolve = commands.add_parser(

@@ -22,6 +22,7 @@ from quant_platform.core.sessions import check_sessions
 from quant_platform.defs import (
     automation,
     external,
+    external_research,
     features,
     governance,
     market,
@@ -89,6 +90,7 @@ def build_definitions(
     return dg.Definitions.merge(
         market.defs,
         external.defs,
+        external_research.defs,
         layer,
         research.defs,
         validation.defs,

@@ -7,6 +7,7 @@ content id, and a typo never silently becomes a different selection.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -39,6 +40,13 @@ def _sorted_unique(values: Any, check: Any) -> tuple[str, ...]:
     if isinstance(values, str):
         raise ValueError(f"expected a list of strings, got the string {values!r}")
     return tuple(sorted({check(v) for v in values}))
+
+
+def _external_source(value: Any) -> str:
+    """A caller id, news source or macro series id (series ids are upper case, e.g. CPIAUCSL)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}", value):
+        raise ValueError(f"invalid external source {value!r}: letters, digits and _ . : - (at most 100)")
+    return value
 
 
 class _Spec(BaseModel):
@@ -129,7 +137,7 @@ class DatasetSpec(_Spec):
 class RunSetSpec(_Spec):
     """A declarative selection of research inputs. Its content id is ``sha256(canonical_json(spec))``.
 
-    Empty ``symbols``/``templates``/``strategies`` mean "all". ``start``/``end`` default to the dataset's
+    Empty ``symbols``/``templates``/``strategies``/``external_sources`` mean "all". ``start``/``end`` default to the dataset's
     coverage; for an open-ended dataset ``end=None`` means "up to the day before resolution", and
     ``rolling_days`` (exclusive with ``start``) keeps only the last N days of that window — the rolling
     RunSet of the daily job. ``mode="reproducible"`` pins (freezes) the first complete resolution.
@@ -144,11 +152,29 @@ class RunSetSpec(_Spec):
     strategies: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     mode: Mode = EXPLORATORY
+    # External information (quant_platform.external): which sources' events the RunSet's research reads —
+    # callers, news sources, macro series (empty: all) — and the worst source tier it admits (None: all).
+    # Left at their defaults they are not part of the content id (RunSets created before they existed keep it).
+    external_sources: tuple[str, ...] = ()
+    max_external_tier: int | None = Field(default=None, ge=1)
+
+    def canonical(self) -> dict[str, Any]:
+        body = super().canonical()
+        if not body.get("external_sources"):
+            body.pop("external_sources", None)
+        if body.get("max_external_tier") is None:
+            body.pop("max_external_tier", None)
+        return body
 
     @field_validator("dataset_id")
     @classmethod
     def _dataset_id(cls, value: str) -> str:
         return validate_name(value, "dataset id")
+
+    @field_validator("external_sources", mode="before")
+    @classmethod
+    def _external_sources(cls, value: Any) -> tuple[str, ...]:
+        return _sorted_unique(value, _external_source)
 
     @field_validator("symbols", mode="before")
     @classmethod
