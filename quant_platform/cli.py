@@ -403,6 +403,15 @@ def _registry_rebuild(args: argparse.Namespace) -> int:
         print(f"{report['path']}: {state}")
         if rows:
             print(format_table(rows, ("table", "rows")))
+        if report["quarantined"]:
+            print(f"quarantined: {len(report['quarantined'])} corrupt version records left out of the cache")
+            print(format_table(report["quarantined"], ("record_file", "asset", "partition", "reason")))
+    if report["quarantined"]:
+        print(
+            f"qp: warning: {len(report['quarantined'])} corrupt version records quarantined (see above); run "
+            "`qp store verify` and re-materialize their partitions",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -437,8 +446,16 @@ def register_lookahead(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
+def register_store(subparsers: argparse._SubParsersAction) -> None:
+    """``qp store verify`` / ``qp store gc`` from quant_platform/storage."""
+    from quant_platform.storage.cli import register
+
+    register(subparsers)
+
+
 # Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
 REGISTRARS: list[Registrar] = [register_dataset, register_runset, register_registry, register_lookahead]
+REGISTRARS.append(register_store)
 
 
 def build_parser() -> argparse.ArgumentParser:

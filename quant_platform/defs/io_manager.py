@@ -6,7 +6,9 @@
 - ``load_input`` returns the current versions of the requested partitions as one ``pl.LazyFrame`` (or a
   collected ``pl.DataFrame`` when the parameter is annotated so). An input whose ``AssetIn`` metadata sets
   ``allow_missing_partitions`` (look-back windows) tolerates never-materialized partitions, and the gap is
-  recorded in the lineage rather than skipped silently.
+  recorded in the lineage rather than skipped silently. Every file is checked against its content hash before
+  it is read: a corrupt file fails the step with ``IntegrityError`` naming it, and re-materializing the upstream
+  partition with identical content repairs it (``storage.store``).
 - Assets return :func:`parquet_output` to make the content hash their Dagster data version.
 - Every output is validated against the pandera schema its asset declared (``schema_check_spec``) before it
   is encoded; a violation fails the step and nothing is written (see ``defs/checks.py``).

@@ -23,7 +23,7 @@ from quant_platform.defs.partitions import RUNSET_PARTITIONS_NAME, runset_partit
 from quant_platform.defs.resources import default_registry_root, default_store_root
 from quant_platform.registry import Registry as RegistryLibrary
 from quant_platform.registry import Resolution
-from quant_platform.storage import ParquetStore
+from quant_platform.storage import ParquetStore, validate_data_path
 
 
 class Registry(dg.ConfigurableResource):
@@ -46,13 +46,15 @@ class Registry(dg.ConfigurableResource):
         return self.library().resolution(runset, resolution_hash)
 
     def uris(self, resolution: Resolution, asset: str) -> list[str]:
-        """Readable locations (paths or URLs) of the resolved versions of ``asset``."""
+        """Readable locations (paths or URLs) of the resolved versions of ``asset``, each path checked to
+        lie in the store's data layout. A reader of these bypasses verification: prefer :meth:`scan`."""
         store = self.library().store
         assert store is not None
-        return [store.uri(p) for p in resolution.paths(asset)]
+        return [store.uri(validate_data_path(p)) for p in resolution.paths(asset)]
 
     def scan(self, resolution: Resolution, asset: str) -> pl.LazyFrame:
-        """The resolved versions of ``asset`` as one LazyFrame (local paths or any fsspec URL)."""
+        """The resolved versions of ``asset`` as one LazyFrame (local paths or any fsspec URL), each file
+        checked against its content hash (``IntegrityError`` if it differs)."""
         return ParquetStore(self.store_root).scan_paths(resolution.paths(asset))
 
     def runset_metadata(self, runset: str) -> dict[str, str]:

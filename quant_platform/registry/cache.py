@@ -6,7 +6,8 @@ database file into place atomically, so readers never see a half-built cache. De
 rebuilding gives the same query results; nothing is stored only here.
 
 Tables: ``datasets runs runsets resolutions freezes trials`` (every fact, plus ``fact_file``/``fact_seq``),
-``artifacts`` (store version records with ``artifact_id``), ``runset_membership`` (RunSet × asset ×
+``artifacts`` (store version records with ``artifact_id``; a corrupt record is left out and listed in
+``quarantined_records`` with its file and reason, and ``rebuild_cache`` reports it), ``runset_membership`` (RunSet × asset ×
 partition × content hash of each RunSet's current resolution), ``cache_meta``.
 Views: ``runset_bindings`` (the valid name → id binding per RunSet), ``resolution_heads`` (one row per
 resolve), ``latest_resolutions`` (newest non-historical resolve per RunSet), ``pins`` (the freeze per RunSet),
@@ -31,12 +32,17 @@ import polars as pl
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
 from quant_platform.registry.trials import CONFIGURATION_KINDS, CPCV_PATH, FOLD, HPO_TRIAL, HYPOTHESIS
-from quant_platform.registry.versions import empty_version_records, read_version_records
+from quant_platform.registry.versions import (
+    QUARANTINE_SCHEMA,
+    VersionRecords,
+    empty_version_records,
+    load_version_records,
+)
 
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "4"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "5"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -128,7 +134,7 @@ SELECT c.runset_id, c.runset_name, c.resolution_hash, c.frozen, r.asset, r.parti
 FROM resolutions r JOIN current_resolutions c ON r.fact_file = c.fact_file
 """
 
-TABLES: tuple[str, ...] = (*FACT_TYPES, "artifacts", "runset_membership", "cache_meta")
+TABLES: tuple[str, ...] = (*FACT_TYPES, "artifacts", "quarantined_records", "runset_membership", "cache_meta")
 VIEWS: tuple[str, ...] = (
     "runset_bindings",
     "resolution_heads",
@@ -202,10 +208,15 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
             "WHERE kind IS NULL OR sub_id IS NULL",
             {"kind": HYPOTHESIS},
         )
-        artifacts = read_version_records(registry.store) if registry.store else empty_version_records()
-        con.register("artifacts_frame", artifacts)
-        con.sql("CREATE TABLE artifacts AS SELECT * FROM artifacts_frame")
-        con.unregister("artifacts_frame")
+        loaded = (
+            load_version_records(registry.store)
+            if registry.store
+            else VersionRecords(empty_version_records(), pl.DataFrame(schema=QUARANTINE_SCHEMA))
+        )
+        for table, frame in (("artifacts", loaded.records), ("quarantined_records", loaded.quarantined)):
+            con.register("loaded_frame", frame)
+            con.sql(f"CREATE TABLE {table} AS SELECT * FROM loaded_frame")
+            con.unregister("loaded_frame")
         for view in _VIEWS:
             con.sql(view)
         con.sql(_MEMBERSHIP)
@@ -227,13 +238,21 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
     return counts
 
 
+def _quarantined(path: str) -> list[dict[str, Any]]:
+    with duckdb.connect(path, read_only=True) as con:
+        return con.sql("SELECT * FROM quarantined_records ORDER BY record_file").pl().to_dicts()
+
+
 def rebuild_cache(registry: Registry, force: bool = False) -> dict[str, Any]:
-    """Rebuild the cache file if the facts changed since it was built (or always with ``force``)."""
+    """Rebuild the cache file if the facts changed since it was built (or always with ``force``).
+
+    The report's ``quarantined`` lists the version records left out as corrupt (file, asset, partition,
+    reason). A record corrupted in place keeps its name, so only ``force`` re-reads an unchanged set."""
     path = _cache_path(registry)
     files = _all_files(registry)
     fp = canonical_hash({"format": CACHE_FORMAT, "files": files})
     if not force and _cached_fingerprint(path) == fp:
-        return {"rebuilt": False, "path": path, "fingerprint": fp}
+        return {"rebuilt": False, "path": path, "fingerprint": fp, "quarantined": _quarantined(path)}
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     temp = f"{path}.tmp-{uuid.uuid4().hex}"
     try:
@@ -243,7 +262,13 @@ def rebuild_cache(registry: Registry, force: bool = False) -> dict[str, Any]:
         for leftover in (temp, f"{temp}.wal"):
             if os.path.exists(leftover):
                 os.remove(leftover)
-    return {"rebuilt": True, "path": path, "fingerprint": fp, "rows": counts}
+    return {
+        "rebuilt": True,
+        "path": path,
+        "fingerprint": fp,
+        "rows": counts,
+        "quarantined": _quarantined(path),
+    }
 
 
 def query_cache(

@@ -1,21 +1,23 @@
 """The registry's tiny filesystem layer: atomic whole-file writes, listing and Parquet reads under a root.
 
 The root is a local directory or any fsspec URL (``s3://bucket/registry``); nothing else in the registry
-touches paths directly. Local writes go to a temporary name and are renamed into place (atomic on POSIX), so
-a reader never sees half a file and concurrent writers of different files never contend. Object stores put
-whole objects, which is atomic there.
+touches paths directly. Writes go through ``storage.durable``: locally a temporary name, fsync, rename and
+fsync of the directory (atomic and durable on POSIX), so a reader never sees half a file and concurrent
+writers of different files never contend; object stores put whole objects, which is atomic there.
+``create_exclusive`` creates a name only if it does not exist (``os.link`` locally, a conditional put with
+``If-None-Match: *`` on object storage): the primitive behind RunSet names that exactly one creator wins.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import uuid
 
 import fsspec
 import polars as pl
 
-TEMP_MARKER = ".tmp-"
+from quant_platform.storage import durable
+
+TEMP_MARKER = durable.TEMP_MARKER
 FILE_COLUMN = "fact_file"
 
 
@@ -31,8 +33,7 @@ class RootFS:
         self.root = str(root)
         self._fs, base = fsspec.core.url_to_fs(self.root)
         self._base = base.rstrip("/")
-        protocols = self._fs.protocol if isinstance(self._fs.protocol, tuple) else (self._fs.protocol,)
-        self.is_local = "file" in protocols or "local" in protocols
+        self.is_local = durable.is_local(self._fs)
 
     @property
     def fsspec(self) -> fsspec.AbstractFileSystem:
@@ -52,22 +53,18 @@ class RootFS:
         return absolute[len(self._base) + 1 :] if absolute.startswith(self._base + "/") else absolute
 
     def put_atomic(self, relative: str, data: bytes) -> None:
-        """Write ``data`` whole at ``relative``; a crash mid-way leaves no visible file."""
-        final = self.abs(relative)
-        self._fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
-        if not self.is_local:
-            self._fs.pipe_file(final, data)
-            return
-        temp = f"{final}{TEMP_MARKER}{uuid.uuid4().hex}"
-        try:
-            with open(temp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, final)
-        finally:
-            if os.path.exists(temp):
-                os.remove(temp)
+        """Write ``data`` whole and durably at ``relative``; a crash mid-way leaves no visible file."""
+        durable.put_atomic(self._fs, self.abs(relative), data)
+
+    def create_exclusive(self, relative: str, data: bytes) -> bool:
+        """Create ``relative`` holding ``data`` unless it exists; ``True`` if this call created it."""
+        return durable.create_exclusive(self._fs, self.abs(relative), data)
+
+    def read_bytes(self, relative: str) -> bytes:
+        return self._fs.cat_file(self.abs(relative))
+
+    def remove(self, relative: str) -> None:
+        self._fs.rm_file(self.abs(relative))
 
     def glob(self, pattern: str) -> list[str]:
         """Relative paths matching ``pattern`` (``*``, ``**``), sorted, temporary files excluded."""

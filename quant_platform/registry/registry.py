@@ -11,6 +11,16 @@ Write-once rule
     For datasets, RunSet names and runs, the earliest fact per key wins; a writer that loses a race to a
     different fact for the same key gets an error after the fact, and readers ignore the losing fact.
 
+Exclusive creation
+    "Earliest fact" is decided by the writers' clocks, so it cannot by itself settle a race: a writer that
+    stamps first but lands last would win after its rival had already been told it won. Dataset ids, RunSet
+    names, RunSet specs and RunSet freezes are therefore bound by a *claim* before any fact is written:
+    ``claims/<kind>/<key>.json`` created exclusively (``RootFS.create_exclusive``: ``os.link`` of a durable
+    temporary file locally, a conditional put with ``If-None-Match: *`` on S3, ``ifGenerationMatch=0`` on
+    GCS). Exactly one creator gets the claim; every other creator of the same key with a different value
+    gets a clear error before writing anything, and one with the same value goes on (idempotent, also after
+    a crash between claim and fact). Registries written before claims existed keep their facts' rule.
+
 Modes
     An exploratory RunSet re-resolves to the latest versions on every ``resolve``; a resolve whose
     resolution hash equals the latest recorded one writes no new fact and returns that recorded resolution,
@@ -27,6 +37,7 @@ Historical resolves
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -63,9 +74,11 @@ from quant_platform.registry.trials import (
     count_hypotheses,
     with_legacy_kinds,
 )
-from quant_platform.registry.versions import read_version_records
+from quant_platform.registry.versions import load_version_records, read_version_records
+from quant_platform.storage.integrity import IntegrityError
 
 CACHE_FILE = "registry.duckdb"
+CLAIMS_DIR = "claims"
 
 
 class NotFoundError(LookupError):
@@ -162,6 +175,21 @@ class Registry:
                 f"a concurrent writer registered a different {fact_type} fact first ({where_won})"
             )
 
+    def _claim(self, kind: str, key: str, value: dict[str, str]) -> dict[str, str] | None:
+        """Bind ``key`` to ``value`` exclusively (see module docstring). ``None`` when the binding is ours
+        (created now, or already bound to the same value), else the value another creator bound first.
+        ``key`` is a validated name or content id, so it is a safe file name."""
+        relative = f"{CLAIMS_DIR}/{kind}/{key}.json"
+        if self.fs.create_exclusive(relative, canonical_json(value).encode()):
+            return None
+        try:
+            existing = json.loads(self.fs.read_bytes(relative))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise IntegrityError(f"claim file {self.fs.uri(relative)} is corrupt: {exc}") from exc
+        if not isinstance(existing, dict) or set(existing) != set(value):
+            raise IntegrityError(f"claim file {self.fs.uri(relative)} is corrupt: {existing!r}")
+        return None if existing == value else existing
+
     # ---- datasets ----------------------------------------------------------------------------------------
     def register_dataset(self, spec: DatasetSpec) -> DatasetSpec:
         """Register an immutable dataset. The same content again is a no-op; different content raises."""
@@ -174,6 +202,12 @@ class Registry:
                     f"({existing['content_hash'][:12]}…); a corrected dataset needs a new dataset id"
                 )
             return spec
+        other = self._claim("datasets", spec.dataset_id, {"content_hash": spec.content_hash})
+        if other is not None:
+            raise ValueError(
+                f"dataset {spec.dataset_id!r} was registered concurrently with different content "
+                f"({other['content_hash'][:12]}…); a corrected dataset needs a new dataset id"
+            )
         frame = pl.DataFrame(
             {
                 "dataset_id": [spec.dataset_id],
@@ -274,6 +308,7 @@ class Registry:
         by_id = self._first("runsets", pl.col("runset_id") == content_id)
         if by_id is not None:
             raise ValueError(f"this exact spec already exists as RunSet {by_id['runset_name']!r}")
+        self._claim_runset(name, content_id)
         frame = pl.DataFrame(
             {
                 "runset_name": [name],
@@ -292,6 +327,22 @@ class Registry:
             lambda w: w["runset_name"] == name and w["runset_id"] == content_id,
         )
         return self.runset(name)
+
+    def _claim_runset(self, name: str, content_id: str) -> None:
+        """Claim the name, then the spec; exactly one concurrent creator of either wins (module docstring)."""
+        relative = f"{CLAIMS_DIR}/runset_names/{name}.json"
+        had_name = self.fs.exists(relative)
+        other = self._claim("runset_names", name, {"runset_id": content_id})
+        if other is not None:
+            raise ValueError(
+                f"RunSet {name!r} already exists with a different spec "
+                f"(id {other['runset_id'][:12]}…, created concurrently); RunSets are immutable: choose a new name"
+            )
+        other = self._claim("runset_ids", content_id, {"runset_name": name})
+        if other is not None:
+            if not had_name:
+                self.fs.remove(relative)  # release the name we just took: this spec lives under another
+            raise ValueError(f"this exact spec already exists as RunSet {other['runset_name']!r}")
 
     def _runset_row(self, ref: str) -> dict[str, Any]:
         if not isinstance(ref, str):
@@ -392,7 +443,13 @@ class Registry:
     def _compute(self, info: RunSetInfo, as_of_ns: int) -> tuple[pl.DataFrame, dict[str, Any]]:
         dataset = self.dataset(info.spec.dataset_id)
         start, end = info.spec.window(dataset, _ns_to_datetime(as_of_ns).date())
-        records = read_version_records(self._store_or_raise(), dataset.assets, day_range(start, end))
+        store = self._store_or_raise()
+        loaded = load_version_records(store, dataset.assets, day_range(start, end))
+        blocking = loaded.blocking(as_of_ns)
+        if blocking.height:  # a partition whose current version cannot be known; other RunSets are unaffected
+            detail = loaded.describe_quarantined(store, rows=blocking)
+            raise IntegrityError(f"RunSet {info.name!r} cannot be resolved: {detail}")
+        records = loaded.records
         artifacts = resolve_artifacts(records, dataset.assets, start, end, as_of_ns)
         head = {
             "resolution_hash": resolution_hash(info.runset_id, start, end, artifacts),
@@ -455,15 +512,23 @@ class Registry:
         return self._resolution(info, artifacts, head, frozen=False)
 
     def _pin(self, info: RunSetInfo, resolution_hash_: str) -> Resolution:
-        frame = pl.DataFrame(
-            {
-                "runset_id": [info.runset_id],
-                "runset_name": [info.name],
-                "resolution_hash": [resolution_hash_],
-            }
-        )
-        self.facts.append("freezes", frame)
-        pinned = self.runset(info.runset_id)  # the earliest freeze wins a race
+        """Pin ``resolution_hash_`` unless a concurrent freeze claimed another first; returns the pin.
+
+        The claim decides (module docstring): a loser pins the winner's hash, writing the freeze fact itself
+        if the winner has not yet (or crashed before it did), so every caller returns the same pin."""
+        other = self._claim("freezes", info.runset_id, {"resolution_hash": resolution_hash_})
+        pinned_hash = resolution_hash_ if other is None else other["resolution_hash"]
+        pinned = self.runset(info.runset_id)
+        if not pinned.frozen:
+            frame = pl.DataFrame(
+                {
+                    "runset_id": [info.runset_id],
+                    "runset_name": [info.name],
+                    "resolution_hash": [pinned_hash],
+                }
+            )
+            self.facts.append("freezes", frame)
+            pinned = self.runset(info.runset_id)  # the earliest freeze fact (all carry the claimed hash)
         return self._load_resolution(pinned, pinned.pinned_resolution_hash, frozen=True)
 
     def freeze(self, ref: str, *, allow_incomplete: bool = False) -> Resolution:

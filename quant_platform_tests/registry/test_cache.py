@@ -75,6 +75,7 @@ def test_deleting_the_cache_and_rebuilding_gives_identical_results(populated: Re
         "rebuilt": False,
         "path": first["path"],
         "fingerprint": first["fingerprint"],
+        "quarantined": [],
     }
     os.remove(populated.cache_path)
     assert populated.rebuild()["rebuilt"]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quant_platform.storage import ParquetStore, encode_frame, validate_key_segment
+from quant_platform.storage import ParquetStore, durable, encode_frame, validate_key_segment
 from quant_platform.storage.split import split_by_windows
 
 
@@ -75,7 +75,7 @@ def test_failed_write_leaves_nothing_visible(tmp_path: Path, monkeypatch: pytest
     def broken_mv(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store._fs, "mv", broken_mv)
+    monkeypatch.setattr(durable, "_publish_replace", broken_mv)
     with pytest.raises(OSError, match="disk full"):
         store.write("a", "p", _frame([9.0]))
     assert store.current("a", "p") == before
