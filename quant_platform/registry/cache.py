@@ -17,6 +17,10 @@ trial id, sub id, with its metric count) and ``trial_counts`` (per RunSet: disti
 ``registry.trials.count_hypotheses``, and every evaluation, as ``count_evaluations``, with the folds, CPCV
 paths and HPO trials among them). Trial rows of fact files older than ``kind``/``sub_id`` are loaded as
 hypotheses with sub id ``''``, as the registry reads them.
+
+Experiments (``registry.experiment_projection``): tables ``experiments experiment_runs trades daily_pnl
+run_metrics`` from the experiment facts, views ``runs_with_artifacts`` (each run with the artifact versions its
+resolution pointed at) and ``runset_trades`` (trades through ``runset_membership``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ import polars as pl
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
+from quant_platform.registry.experiment_projection import (
+    PROJECTION_TABLES,
+    PROJECTION_VIEWS,
+    build_projections,
+    projection_files,
+)
 from quant_platform.registry.trials import CONFIGURATION_KINDS, CPCV_PATH, FOLD, HPO_TRIAL, HYPOTHESIS
 from quant_platform.registry.versions import (
     QUARANTINE_SCHEMA,
@@ -42,7 +52,7 @@ from quant_platform.registry.versions import (
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "5"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "6"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -134,7 +144,9 @@ SELECT c.runset_id, c.runset_name, c.resolution_hash, c.frozen, r.asset, r.parti
 FROM resolutions r JOIN current_resolutions c ON r.fact_file = c.fact_file
 """
 
-TABLES: tuple[str, ...] = (*FACT_TYPES, "artifacts", "quarantined_records", "runset_membership", "cache_meta")
+TABLES: tuple[str, ...] = (
+    *FACT_TYPES, "artifacts", "quarantined_records", "runset_membership", "cache_meta", *PROJECTION_TABLES
+)  # fmt: skip
 VIEWS: tuple[str, ...] = (
     "runset_bindings",
     "resolution_heads",
@@ -145,6 +157,7 @@ VIEWS: tuple[str, ...] = (
     "dataset_coverage",
     "trial_evaluations",
     "trial_counts",
+    *PROJECTION_VIEWS,
 )
 
 
@@ -157,6 +170,7 @@ def _cache_path(registry: Registry) -> str:
 def _all_files(registry: Registry) -> dict[str, list[str]]:
     files = {fact_type: registry.facts.files(fact_type) for fact_type in FACT_TYPES}
     files["artifacts"] = registry.store.glob("_versions/**/*.parquet") if registry.store else []
+    files.update(projection_files(registry))
     return files
 
 
@@ -220,6 +234,7 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
         for view in _VIEWS:
             con.sql(view)
         con.sql(_MEMBERSHIP)
+        build_projections(con, registry, files)
         con.sql("CREATE TABLE cache_meta (key VARCHAR, value VARCHAR)")
         con.execute(
             "INSERT INTO cache_meta VALUES ($k1, $v1), ($k2, $v2)",
