@@ -9,7 +9,6 @@ an unknown event type) fails the materialization naming every such strategy and 
 been executed and recorded — so an empty experiment is never a green run.
 """
 
-
 import dagster as dg
 import pydantic
 
