@@ -79,17 +79,26 @@ def make_events() -> pl.DataFrame:
     )
 
 
-def write_days(store: ParquetStore, asset: str, frame: pl.DataFrame) -> None:
-    for (day,), part in (
-        frame.with_columns(day=pl.col("ts").dt.date()).partition_by("day", as_dict=True).items()
-    ):
-        store.write(asset, day.isoformat(), part.drop("day"))
+def write_days(
+    store: ParquetStore, asset: str, frame: pl.DataFrame, upstream: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Write one partition per day; ``upstream`` ``{day: bars content hash}`` is recorded as each day's
+    lineage (as if the asset were computed from that day's bars). Returns ``{day: content hash}``."""
+    written = {}
+    days = frame.with_columns(day=pl.col("ts").dt.date()).partition_by("day", as_dict=True)
+    for (day,), part in days.items():
+        key = day.isoformat()
+        lineage = None
+        if upstream is not None:
+            lineage = [{"asset": "bars_5m", "partition": key, "content_hash": upstream[key]}]
+        written[key] = store.write(asset, key, part.drop("day"), lineage=lineage).record.content_hash
+    return written
 
 
 def build_lab(root) -> dict:
     store = ParquetStore(str(root / "store"))
-    write_days(store, "bars_5m", make_bars([A, B]))  # C is in the dataset but never has bars
-    write_days(store, "market_events", make_events())
+    bars = write_days(store, "bars_5m", make_bars([A, B]))  # C is in the dataset but never has bars
+    events = write_days(store, "market_events", make_events(), upstream=bars)
     registry = Registry(str(root / "registry"), str(root / "store"))
     registry.register_dataset(
         DatasetSpec(dataset_id="hand", source="hand_world", assets=["bars_5m", "market_events"],
@@ -98,7 +107,7 @@ def build_lab(root) -> dict:
     registry.create_runset("both_days", RunSetSpec(dataset_id="hand", symbols=[A, B], start=DAY1, end=DAY2))
     registry.create_runset("day_one", RunSetSpec(dataset_id="hand", symbols=[A, B], start=DAY1, end=DAY1))
     registry.create_runset("only_c", RunSetSpec(dataset_id="hand", symbols=[C], start=DAY1, end=DAY2))
-    return {"store": store, "registry": registry, "root": root}
+    return {"store": store, "registry": registry, "root": root, "bars": bars, "events": events}
 
 
 @pytest.fixture
