@@ -87,9 +87,7 @@ def _start(registry: Registry, ref: str, records: pl.DataFrame) -> tuple[str, li
     if match:
         ref = match.group(2)
     if not is_content_id(ref):
-        raise ValueError(
-            f"{ref!r} is neither a run id, an artifact id, a content hash nor an experiment fact file"
-        )
+        ref = _expand_prefix(registry, ref, records)
     runs = facts.read_facts(registry.fs, "experiment_runs", pl.col("run_id") == ref)
     if runs.height:
         run = runs.row(0, named=True)
@@ -104,6 +102,21 @@ def _start(registry: Registry, ref: str, records: pl.DataFrame) -> tuple[str, li
             {"asset": row["asset"], "partition": row["partition"], "content_hash": row["content_hash"]}
         ]
     raise NotFoundError(f"{ref!r} is not an experiment run, an artifact id or a stored content hash")
+
+
+def _expand_prefix(registry: Registry, ref: str, records: pl.DataFrame) -> str:
+    """The one run id, artifact id or content hash starting with ``ref`` (8+ lowercase hex digits)."""
+    if not re.fullmatch(r"[0-9a-f]{8,63}", ref):
+        raise ValueError(
+            f"{ref!r} is neither a run id, an artifact id, a content hash (or 8+ leading hex digits of one) "
+            "nor an experiment fact file"
+        )
+    runs = facts.read_facts(registry.fs, "experiment_runs")["run_id"].to_list()
+    known = {*runs, *records["artifact_id"].to_list(), *records["content_hash"].to_list()}
+    matches = sorted(k for k in known if k.startswith(ref))
+    if len(matches) != 1:
+        raise NotFoundError(f"{len(matches) or 'no'} ids start with {ref!r}; give more digits")
+    return matches[0]
 
 
 def lineage(registry: Registry, ref: str) -> tuple[str, pl.DataFrame]:

@@ -92,7 +92,7 @@ def test_qp_experiment_sql_and_artifacts(qp, lab):
     assert {r["content_hash"] for r in json.loads(out)} == set(lab["events"].values())
     rc, out, _ = qp("artifacts", "find", "--content-hash", lab["bars"]["2024-01-01"][:12], "--json")
     assert [r["partition"] for r in json.loads(out)] == ["2024-01-01"]
-    rc, out, _ = qp("artifacts", "lineage", executed["run_id"], "--json")
+    rc, out, _ = qp("artifacts", "lineage", executed["run_id"][:12], "--json")
     rows = json.loads(out)["lineage"]
     assert {
         (r["asset"], r["partition"], r["content_hash"]) for r in rows if r["depth"] == 0
