@@ -171,6 +171,9 @@ def test_exploratory_runset_follows_new_data_with_a_new_run(lab):
     second = execute_experiment(registry, experiment.experiment_id)
     assert second.run_id != first.run_id and second.resolution_hash != first.resolution_hash
     assert second.trades.height == first.trades.height - 1
+    # membership follows the RunSet's current resolution: only the new run's trades are the RunSet's now
+    current = registry.query(RUNSET_TRADES_SQL, {"runset": "both_days"})
+    assert set(current["run_id"]) == {second.run_id} and current.height == second.trades.height
     listed = {e["experiment_id"]: e for e in list_experiments(registry)}
     assert listed[experiment.experiment_id]["runs"] == 2
     assert listed[experiment.experiment_id]["mode"] == EXPLORATORY
@@ -219,3 +222,17 @@ def test_experiment_id_is_the_hash_of_runset_and_strategy(lab):
     assert spec.strategy_hash == canonical_hash(spec.model_dump(mode="json"))
     assert strategy(seed=1).strategy_hash != spec.strategy_hash
     assert isinstance(datetime.now(), datetime)
+
+
+def test_concurrent_executions_agree(lab):
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry, root = lab["registry"], lab["root"]
+    registry.freeze("both_days")
+    experiment = create_experiment(registry, "both_days", strategy())
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        runs = list(pool.map(lambda _: execute_experiment(registry, experiment.experiment_id), range(3)))
+    assert len({r.run_id for r in runs}) == 1
+    written = [r.written["experiment_runs"] for r in runs]
+    assert written.count(True) == 1  # exactly one execution created the facts, the others found them equal
+    assert len(_files(root / "registry" / "experiments" / "facts")) == 4
