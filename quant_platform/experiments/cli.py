@@ -21,7 +21,7 @@ _EXPERIMENT_COLUMNS = (
     "mode",
     "runs",
     "trades",
-    "latest_run_id",
+    "current_run_id",
 )
 _RUN_COLUMNS = ("run_id", "resolution_hash", "n_trades", "final_equity", "range_start", "range_end")
 _ARTIFACT_COLUMNS = ("artifact_id", "asset", "partition", "content_hash", "rows", "written_at")

@@ -196,6 +196,10 @@ def list_experiments(registry: Registry) -> list[dict[str, Any]]:
     for experiment_id_ in sorted(_definition_ids(registry)):
         experiment = get_experiment(registry, experiment_id_)
         mine = runs.filter(pl.col("experiment_id") == experiment_id_)
+        # runs carry no clock (their bytes are deterministic): the current run is the one that read the
+        # RunSet's current resolution (its pin, else its latest), if it was executed on it
+        current = registry.current_resolution(experiment.runset_id)
+        on_current = mine.filter(pl.col("resolution_hash") == (current.resolution_hash if current else ""))
         out.append(
             {
                 "experiment_id": experiment_id_,
@@ -205,7 +209,7 @@ def list_experiments(registry: Registry) -> list[dict[str, Any]]:
                 "mode": experiment_mode(registry, experiment),
                 "runs": mine.height,
                 "trades": int(mine["n_trades"].sum()) if mine.height else 0,
-                "latest_run_id": mine["run_id"][-1] if mine.height else None,
+                "current_run_id": on_current["run_id"][0] if on_current.height else None,
             }
         )
     return out

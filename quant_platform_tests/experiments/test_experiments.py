@@ -176,6 +176,7 @@ def test_exploratory_runset_follows_new_data_with_a_new_run(lab):
     assert set(current["run_id"]) == {second.run_id} and current.height == second.trades.height
     listed = {e["experiment_id"]: e for e in list_experiments(registry)}
     assert listed[experiment.experiment_id]["runs"] == 2
+    assert listed[experiment.experiment_id]["current_run_id"] == second.run_id
     assert listed[experiment.experiment_id]["mode"] == EXPLORATORY
 
 
