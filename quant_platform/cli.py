@@ -499,6 +499,16 @@ REGISTRARS: list[Registrar] = [
 ]
 
 
+def register_experiments(subparsers: argparse._SubParsersAction) -> None:
+    """``qp experiment``, ``qp sql`` and ``qp artifacts`` from quant_platform/experiments."""
+    from quant_platform.experiments.cli import register
+
+    register(subparsers)
+
+
+REGISTRARS.append(register_experiments)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qp", description="quant_platform command line")
     subparsers = parser.add_subparsers(dest="command", required=True)

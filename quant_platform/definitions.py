@@ -31,6 +31,7 @@ from quant_platform.defs import (
     validation,
 )
 from quant_platform.defs import blueprints as blueprint_defs
+from quant_platform.defs import experiments as experiments_defs
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource, default_store_root
@@ -98,6 +99,7 @@ def build_definitions(
         governance.defs,
         registry.defs,
         automation.defs,
+        experiments_defs.defs,
         dg.Definitions(
             resources={
                 "io_manager": ImmutableParquetIOManager(root=default_store_root()),

@@ -142,6 +142,14 @@ def _summary(store_root: str, days: list[str]) -> None:
         f"{int(candidates['passes_fdr'].sum()):,}; promotion tracks: "
         f"{dict(candidates.group_by('promotion_track', maintain_order=True).len().sort('promotion_track').iter_rows())}"
     )
+    if store.current_hash("experiments", DEMO_RUNSET):
+        print(
+            f'\nExperiments on RunSet {DEMO_RUNSET} (qp experiment list; qp sql "SELECT * FROM runset_trades"):'
+        )
+        for row in store.scan("experiments", [DEMO_RUNSET])[0].collect().iter_rows(named=True):
+            print(
+                f"  {row['strategy']:<26} {row['trades']:>5} trades  pnl_net {row['pnl_net']:>12,.2f}  {row['status']}"
+            )
     print(f"\nParquet store: {store_root}")
     print("Open the UI on the same instance: make ui  (then http://localhost:3000)")
 

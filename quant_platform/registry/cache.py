@@ -19,6 +19,10 @@ trial id, sub id, with its metric count) and ``trial_counts`` (per RunSet: disti
 ``registry.trials.count_hypotheses``, and every evaluation, as ``count_evaluations``, with the folds, CPCV
 paths and HPO trials among them). Trial rows of fact files older than ``kind``/``sub_id`` are loaded as
 hypotheses with sub id ``''``, as the registry reads them.
+
+Experiments (``registry.experiment_projection``): tables ``experiments experiment_runs trades daily_pnl
+run_metrics`` from the experiment facts, views ``runs_with_artifacts`` (each run with the artifact versions its
+resolution pointed at) and ``runset_trades`` (trades through ``runset_membership``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ import polars as pl
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.governance.ledger import LEDGER_DIR, LEDGER_SCHEMA
 from quant_platform.registry.columns import FACT_SCHEMAS, FACT_TYPES
+from quant_platform.registry.experiment_projection import (
+    PROJECTION_TABLES,
+    PROJECTION_VIEWS,
+    build_projections,
+    projection_files,
+)
 from quant_platform.registry.trials import CONFIGURATION_KINDS, CPCV_PATH, FOLD, HPO_TRIAL, HYPOTHESIS
 from quant_platform.registry.versions import (
     QUARANTINE_SCHEMA,
@@ -45,7 +55,7 @@ from quant_platform.registry.versions import (
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
 
-CACHE_FORMAT = "6"  # bump when tables or views change, so older cache files are rebuilt
+CACHE_FORMAT = "7"  # bump when tables or views change, so older cache files are rebuilt
 
 _LOAD_FACTS = """
 CREATE TABLE {table} AS
@@ -160,6 +170,7 @@ TABLES: tuple[str, ...] = (
     "runset_membership",
     "governance_ledger",
     "cache_meta",
+    *PROJECTION_TABLES,
 )
 VIEWS: tuple[str, ...] = (
     "runset_bindings",
@@ -174,6 +185,7 @@ VIEWS: tuple[str, ...] = (
     "promotion_decisions",
     "state_events",
     "gate_verdicts",
+    *PROJECTION_VIEWS,
 )
 
 
@@ -187,6 +199,7 @@ def _all_files(registry: Registry) -> dict[str, list[str]]:
     files = {fact_type: registry.facts.files(fact_type) for fact_type in FACT_TYPES}
     files["artifacts"] = registry.store.glob("_versions/**/*.parquet") if registry.store else []
     files["governance_ledger"] = registry.fs.glob(f"{LEDGER_DIR}/*.parquet")
+    files.update(projection_files(registry))
     return files
 
 
@@ -262,6 +275,7 @@ def _build(registry: Registry, path: str, files: dict[str, list[str]], fp: str) 
         for view in _VIEWS + _GOVERNANCE_VIEWS:
             con.sql(view)
         con.sql(_MEMBERSHIP)
+        build_projections(con, registry, files)
         con.sql("CREATE TABLE cache_meta (key VARCHAR, value VARCHAR)")
         con.execute(
             "INSERT INTO cache_meta VALUES ($k1, $v1), ($k2, $v2)",

@@ -46,11 +46,17 @@ def load_dir(relative_dir: str, root: Path | None = None) -> dict[str, Any]:
     }
 
 
+# Spec folders that are not ontology: strategy specs (spec/strategies/) are what experiments trade, each with its
+# own strategy hash; adding one must not invalidate every stored discovery output's ontology check.
+NON_ONTOLOGY_DIRS: tuple[str, ...] = ("strategies",)
+
+
 def compute_ontology_hash(root: Path | None = None) -> str:
     base = root or spec_root()
     content = {
         str(p.relative_to(base)).replace(os.sep, "/"): yaml.safe_load(p.read_text(encoding="utf-8"))
         for p in sorted(base.rglob("*.yaml"))
+        if p.relative_to(base).parts[0] not in NON_ONTOLOGY_DIRS
     }
     return canonical_hash(content)
 
