@@ -140,9 +140,15 @@ def cross_validate(
 
 def candidate_decision(summary: dict[str, dict[str, Any]], spec: ModelSpec) -> tuple[bool, list[str]]:
     """A model is a candidate only if, on the stitched walk-forward out-of-sample replay, its after-cost PnL
-    beats the baseline's and its max drawdown is not worse (beyond the spec's tolerance)."""
+    beats the baseline's and its max drawdown is not worse (beyond the spec's tolerance). A model that never
+    traded, or lost money after costs, is not a candidate even against a losing baseline: standing aside
+    beats a bad control without being a signal."""
     model, base = summary[MODEL], summary[BASELINE]
     reasons = []
+    if not model["turnover"] > 0:
+        reasons.append("no_trades: the signal never traded out of sample")
+    elif not model["pnl_after_cost"] > 0:
+        reasons.append(f"pnl_after_cost {model['pnl_after_cost']:.6f} is not positive")
     if not model["pnl_after_cost"] > base["pnl_after_cost"]:
         reasons.append(
             f"pnl_after_cost {model['pnl_after_cost']:.6f} does not beat the baseline's {base['pnl_after_cost']:.6f}"
