@@ -15,7 +15,7 @@ import os
 import dagster as dg
 
 from quant_platform.core.sessions import check_sessions
-from quant_platform.defs import automation, features, market, registry, research, validation
+from quant_platform.defs import automation, features, market, models, registry, research, validation
 from quant_platform.defs.engine import BacktestEngine
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource, default_store_root
@@ -55,6 +55,7 @@ def build_definitions(bar_minutes: int | None = None, sessions: str = "continuou
         validation.defs,
         registry.defs,
         automation.defs,
+        models.defs,
         dg.Definitions(
             resources={
                 "io_manager": ImmutableParquetIOManager(root=default_store_root()),

@@ -107,7 +107,8 @@ def load_model_spec(root: Path | None = None) -> ModelSpec:
         )
     cost = defaults["cost_model"]
     hpo = body["hpo"]
-    stages = tuple(_stage(name, s) for name, s in hpo["stages"].items())
+    # in time order (the last window is the forward stage), whatever order the YAML mapping lists them in
+    stages = tuple(sorted((_stage(name, s) for name, s in hpo["stages"].items()), key=lambda st: st.window))
     for a, b in itertools.pairwise(stages):
         if b.window[0] < a.window[1]:
             raise ValueError(f"hpo stage windows overlap: {a.name} {a.window} and {b.name} {b.window}")
