@@ -4,6 +4,7 @@ stages, and the heartbeat storage's stale-trial rule against a hand-set clock.""
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -73,5 +74,5 @@ def test_stage_windows_are_disjoint_ordered_and_pick_their_symbols():
     training = build_training_set(bars, features, spec)
     windows = stage_windows(training, spec)
     assert [w.stage for w in windows] == ["coarse", "refine", "forward"]
-    assert all(a.end <= b.start for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(windows))
     assert windows[0].symbols == ("SYM00USDT",) and len(windows[1].symbols) == 2
