@@ -437,8 +437,16 @@ def register_lookahead(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
+def register_hpo(subparsers: argparse._SubParsersAction) -> None:
+    """``qp hpo status|resume`` from quant_platform/hpo (the model search)."""
+    from quant_platform.hpo.cli import register
+
+    register(subparsers)
+
+
 # Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
 REGISTRARS: list[Registrar] = [register_dataset, register_runset, register_registry, register_lookahead]
+REGISTRARS.append(register_hpo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -39,7 +39,7 @@ def job_for(work: Path) -> StageJob:
     spec = fast_spec(world)
     registry = Registry(str(work / "registry"))
     runset_id = ensure_runset(registry)
-    inputs = str(work / "inputs")
+    inputs = str(work / "inputs" / "resume-coarse")  # the layout run_protocol uses: inputs/<study>
     if not (Path(inputs) / "bars.parquet").exists():
         bars, features = make_planted_world(world)
         write_inputs(inputs, build_training_set(bars, features, spec).frame, bars)
