@@ -112,9 +112,10 @@ def tpe_time_to_grid_best(quick: bool) -> list[dict[str, Any]]:
     got = isolated_result(_grid_vs_tpe, [0, 1, 2, 3, 4], quick)
     share = statistics.median(got["shares"])
     return [
-        row(BENCH, f"TPE time to grid best / grid time (median of 5, {got['grid_points']} points)", share,
-            "share", reference=got["grid_seconds"], reference_name="grid seconds", higher_is_better=False,
-            target="<= 0.333", target_met=share <= 1 / 3)
+        row(BENCH, f"TPE time to grid best / grid time (median of 5; grid {got['grid_points']} points, "
+            f"{got['grid_seconds']:.0f} s)", share, "share", target="<= 0.333", target_met=share <= 1 / 3),
+        row(BENCH, "TPE time to grid best / grid time, per seed", max(got["shares"]), "max share",
+            target=" ".join(f"{s:.3f}" for s in got["shares"])),
     ]  # fmt: skip
 
 
