@@ -60,7 +60,8 @@ def test_null_world_out_of_sample_ic_is_indistinguishable_from_zero():
         ic, p = non_overlapping_ic(result, spec.target_horizon_bars)
         rows.append((seed, ic, p))
     table = pl.DataFrame(rows, schema=["seed", "ic", "p_value"], orient="row")
-    print(table)
+    with pl.Config(tbl_rows=len(rows)):
+        print(table)
     indistinguishable = (table["p_value"] >= 0.05).mean()
     assert indistinguishable >= 0.95, table
     assert abs(float(table["ic"].mean())) < 0.03
