@@ -15,7 +15,7 @@ from quant_platform.registry import DatasetSpec, Registry, RunSetSpec
 from quant_platform_tests.models.conftest import world_spec
 
 RUNSET = "hpo_resume"
-N_TRIALS = 5
+N_TRIALS = 8
 N_WORKERS = 2
 
 

@@ -70,24 +70,27 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
     work = tmp_path / "study"
     rng = random.Random(20240101)
     kills = []
-    # 1) the whole command (coordinator and workers) killed at random points
+    # 1) one worker killed while it runs a trial (the coordinator lives on), then, at a random point after
+    #    the next finished trial, the whole command (coordinator and workers)
+    proc = _start(work)
+    _wait_until(lambda: _running_worker_pid(work) is not None, proc, timeout=600)
+    pid = _running_worker_pid(work)
+    assert pid is not None, "no running trial was seen to kill its worker"
+    os.kill(pid, signal.SIGKILL)
+    kills.append("worker")
+    # 2) the whole command killed at random points, twice
     for _ in range(2):
-        proc = _start(work)
+        if proc.poll() is not None:
+            proc = _start(work)
         target = _lines(work) + rng.randint(1, 2)
-        _wait_until(lambda target=target: _lines(work) >= target, proc)
+        _wait_until(lambda target=target: _lines(work) >= target, proc, timeout=600)
         time.sleep(rng.uniform(0.0, 0.8))  # land anywhere: mid-trial, mid-write, between trials
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             kills.append("command")
         proc.wait()
-    # 2) one worker killed while it runs a trial; the coordinator lives on, recovers and finishes
-    proc = _start(work)
-    _wait_until(lambda: _running_worker_pid(work) is not None, proc)
-    pid = _running_worker_pid(work)
-    if pid is not None:
-        os.kill(pid, signal.SIGKILL)
-        kills.append("worker")
-    assert proc.wait(timeout=300) == 0
+        proc = _start(work)
+    assert proc.wait(timeout=600) == 0
     # 3) the same command once more: nothing left to do, nothing duplicated
     proc = _start(work)
     assert proc.wait(timeout=120) == 0
