@@ -15,6 +15,7 @@ resumes independently and the whole protocol is re-runnable with the same call.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -120,9 +121,13 @@ def run_protocol(
     ledger_root: str | None = None,
     runset_id: str | None = None,
     n_trials: dict[str, int] | None = None,
+    timeout_s: float | None = None,
 ) -> ProtocolResult:
     """Run (or resume) the three stages. ``n_trials`` overrides the spec's per-stage trial counts (tests,
-    benchmarks); ``ledger_root`` is the registry root whose trial ledger gets every trial."""
+    benchmarks); ``ledger_root`` is the registry root whose trial ledger gets every trial. ``timeout_s`` bounds
+    the two searching stages together (each stops starting trials when it has passed and the protocol goes on
+    with what finished); the forward stage always evaluates its few configurations."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     windows = stage_windows(training, spec)
     stages: list[dict[str, Any]] = []
     previous: optuna.Study | None = None
@@ -164,7 +169,8 @@ def run_protocol(
             registry_root=ledger_root, runset_id=runset_id,
         )  # fmt: skip
         study = _prepare(job, n_workers, window, queued)
-        counts = run_stage(job, n_workers)
+        budget = None if deadline is None or kind == FORWARD else max(deadline - time.monotonic(), 0.0)
+        counts = run_stage(job, n_workers, timeout_s=budget)
         study = optuna.load_study(study_name=name, storage=job.open_storage(n_workers))
         finished = [
             t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)

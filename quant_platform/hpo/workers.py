@@ -139,7 +139,7 @@ def _forward_objective(
     return float(result.summary[MODEL]["objective"])
 
 
-def worker_main(job: StageJob, worker_index: int, n_workers: int) -> None:
+def worker_main(job: StageJob, worker_index: int, n_workers: int, timeout_s: float | None = None) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = job.open_storage(n_workers)
     h = job.spec.hpo
@@ -165,12 +165,13 @@ def worker_main(job: StageJob, worker_index: int, n_workers: int) -> None:
         warnings.catch_warnings()
     ):  # fail_stale_trials is experimental in Optuna; its behaviour is tested here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        _optimize(study, objective, job)
+        _optimize(study, objective, job, timeout_s)
 
 
-def _optimize(study: optuna.Study, objective: Any, job: StageJob) -> None:
+def _optimize(study: optuna.Study, objective: Any, job: StageJob, timeout_s: float | None) -> None:
     study.optimize(
         objective,
+        timeout=timeout_s,
         callbacks=[job.recorder(), MaxTrialsCallback(job.n_trials, states=COUNTED)],
         catch=(ValueError, ArithmeticError),
     )
@@ -194,8 +195,14 @@ def recover_stale(study: optuna.Study, storage: optuna.storages.BaseStorage) -> 
     return len(running)
 
 
-def run_stage(job: StageJob, n_workers: int, *, max_rounds: int = 5) -> dict[str, Any]:
-    """Run (or resume) one stage to its target; returns counts for the caller's metadata."""
+def run_stage(
+    job: StageJob, n_workers: int, *, max_rounds: int = 5, timeout_s: float | None = None
+) -> dict[str, Any]:
+    """Run (or resume) one stage to its target; returns counts for the caller's metadata. With ``timeout_s``
+    the workers start no new trial once it has passed (Optuna's ``optimize(timeout=...)``) and the stage
+    returns with what finished (``timed_out: True``), as a timed-out Optuna study does."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    timed_out = False
     if n_workers < 1:
         raise ValueError(f"n_workers must be >= 1, got {n_workers}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -211,19 +218,20 @@ def run_stage(job: StageJob, n_workers: int, *, max_rounds: int = 5) -> dict[str
         retried += recover_stale(study, storage)
         if is_done(study, job.n_trials):
             break
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "quant_platform.hpo.worker", job_path, str(i), str(n_workers)]
-            )
-            for i in range(n_workers)
-        ]
+        remaining = [] if deadline is None else [str(max(deadline - time.monotonic(), 0.0))]
+        if remaining and float(remaining[0]) <= 0.0:
+            timed_out = True
+            break
+        command = [sys.executable, "-m", "quant_platform.hpo.worker", job_path]
+        procs = [subprocess.Popen([*command, str(i), str(n_workers), *remaining]) for i in range(n_workers)]
         codes = [p.wait() for p in procs]
         recorder.reconcile(study)
         if any(code > 0 for code in codes):  # a negative code is a signal (a killed worker): recovered above
             raise RuntimeError(f"an HPO worker of {job.study_name} exited with an error: exit codes {codes}")
     retried += recover_stale(study, storage)
     final = recorder.reconcile(study)
-    if not is_done(study, job.n_trials):
+    timed_out = timed_out or (deadline is not None and time.monotonic() >= deadline)
+    if not is_done(study, job.n_trials) and not timed_out:
         raise RuntimeError(
             f"study {job.study_name} did not reach {job.n_trials} finished trials in {max_rounds} rounds"
         )
@@ -235,5 +243,6 @@ def run_stage(job: StageJob, n_workers: int, *, max_rounds: int = 5) -> dict[str
         "n_pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "n_failed": sum(t.state == TrialState.FAIL for t in trials),
         "retried_stale": retried,
+        "timed_out": timed_out and not is_done(study, job.n_trials),
         "reconciled": {k: repaired[k] + final[k] for k in repaired},
     }

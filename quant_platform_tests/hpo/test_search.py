@@ -76,3 +76,13 @@ def test_stage_windows_are_disjoint_ordered_and_pick_their_symbols():
     assert [w.stage for w in windows] == ["coarse", "refine", "forward"]
     assert all(a.end <= b.start for a, b in itertools.pairwise(windows))
     assert windows[0].symbols == ("SYM00USDT",) and len(windows[1].symbols) == 2
+
+
+@pytest.mark.slow
+def test_a_timed_out_stage_returns_what_finished(tmp_path):
+    job = replace(job_for(tmp_path), n_trials=50, registry_root=None, runset_id=None)
+    counts = run_stage(job, n_workers=1, timeout_s=1.0)
+    assert counts["timed_out"] is True
+    assert 1 <= counts["n_complete"] + counts["n_pruned"] < 50  # Optuna finishes the trial it is in
+    lines = (tmp_path / "trials.jsonl").read_text().splitlines()
+    assert len(lines) == counts["n_trials"]
