@@ -42,8 +42,9 @@ def _world_training(n_symbols: int, n_days: int, n_features: int, seed: int, str
 def _stage_seconds(n_workers: int, n_trials: int) -> float:
     from quant_platform.hpo.workers import KFOLD, StageJob, run_stage, write_inputs
 
-    spec, bars, training = _world_training(2, 8, 6, seed=3)
-    spec = replace(spec, purged_kfold_splits=3).with_lightgbm(num_boost_round=60, num_threads=1)
+    # trials of a realistic size (seconds each), so the workers' start-up (imports, journal replay) is amortized
+    spec, bars, training = _world_training(3, 12, 12, seed=3)
+    spec = replace(spec, purged_kfold_splits=3).with_lightgbm(num_boost_round=150, num_threads=1)
     # no pruning: both runs must do the same work per trial
     spec = replace(spec, hpo=replace(spec.hpo, pruner_startup_trials=10_000))
     with tempfile.TemporaryDirectory() as work:
