@@ -480,23 +480,18 @@ def register_blueprint(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
+def register_hpo(subparsers: argparse._SubParsersAction) -> None:
+    """``qp hpo status|resume`` from quant_platform/hpo (the model search)."""
+    from quant_platform.hpo.cli import register
+
+    register(subparsers)
+
+
 def register_champion(subparsers: argparse._SubParsersAction) -> None:
     """``qp champion`` from quant_platform/governance."""
     from quant_platform.governance.cli import register
 
     register(subparsers)
-
-
-# Every domain's subcommands: add a `register(subparsers)` function here and nothing else needs to change.
-REGISTRARS: list[Registrar] = [
-    register_dataset,
-    register_runset,
-    register_registry,
-    register_lookahead,
-    register_store,
-    register_blueprint,
-    register_champion,
-]
 
 
 def register_experiments(subparsers: argparse._SubParsersAction) -> None:
@@ -506,7 +501,18 @@ def register_experiments(subparsers: argparse._SubParsersAction) -> None:
     register(subparsers)
 
 
-REGISTRARS.append(register_experiments)
+# Every domain's subcommands: add a `register(subparsers)` function above and list it here.
+REGISTRARS: list[Registrar] = [
+    register_dataset,
+    register_runset,
+    register_registry,
+    register_lookahead,
+    register_store,
+    register_blueprint,
+    register_hpo,
+    register_champion,
+    register_experiments,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

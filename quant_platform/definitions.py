@@ -26,6 +26,7 @@ from quant_platform.defs import (
     features,
     governance,
     market,
+    models,
     registry,
     research,
     validation,
@@ -100,6 +101,7 @@ def build_definitions(
         registry.defs,
         automation.defs,
         experiments_defs.defs,
+        models.defs,
         dg.Definitions(
             resources={
                 "io_manager": ImmutableParquetIOManager(root=default_store_root()),
