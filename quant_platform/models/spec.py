@@ -10,6 +10,7 @@ from typing import Any
 
 from quant_platform.core.hashing import canonical_hash
 from quant_platform.specs import load_yaml
+from quant_platform.specs.profiles import load_profile
 
 FEATURE_SOURCES = ("features_v1", "context_features", "event_flags", "market_events")
 EVENT_DIRECTION_SUM = "event_direction_sum"
@@ -115,7 +116,8 @@ def load_model_spec(root: Path | None = None) -> ModelSpec:
     weights = hpo["objective_weights"]
     validation = body["validation"]
     return ModelSpec(
-        bar_minutes=int(defaults["bar_minutes"]),
+        # the bar length is the profile's (spec/profiles.yaml); the model layer trains on the default profile
+        bar_minutes=load_profile(None, root).bar_minutes,
         entry_lag_bars=int(defaults["entry_lag_bars"]),
         horizons_bars=horizons,
         target_horizon_bars=target,
@@ -147,7 +149,8 @@ def load_model_spec(root: Path | None = None) -> ModelSpec:
         raw={
             "models": body,
             "defaults": {
-                k: defaults[k] for k in ("bar_minutes", "entry_lag_bars", "horizons_bars", "cost_model")
+                "bar_minutes": load_profile(None, root).bar_minutes,
+                **{k: defaults[k] for k in ("entry_lag_bars", "horizons_bars", "cost_model")},
             },
         },
     )

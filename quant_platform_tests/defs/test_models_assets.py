@@ -34,6 +34,7 @@ def _spec_dir(root: Path, world: PlantedModelWorld, sources: dict) -> Path:
     out = root / "spec"
     out.mkdir()
     shutil.copy(spec_root() / "global_defaults.yaml", out / "global_defaults.yaml")
+    shutil.copy(spec_root() / "profiles.yaml", out / "profiles.yaml")  # the bar length is the profile's
     body = yaml.safe_load((spec_root() / "models.yaml").read_text())
     body["features"] = sources
     body["lightgbm"]["num_boost_round"] = 60
