@@ -96,8 +96,23 @@ _RECONCILIATION = "reconciliation"
 _FROM = "stored_partition"
 
 
-def _stored_under(frame: pl.DataFrame, partition: str) -> pl.DataFrame:
-    return frame.filter(pl.col(_FROM) == partition).drop(_FROM)
+def _by_stored_partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Rows per partition they were stored under, split in one pass (filtering the whole range once per day
+    made a long backfill quadratic in its days); a partition with no rows gets the empty frame."""
+    empty = frame.clear().drop(_FROM)
+    parts = {key[0]: part.drop(_FROM) for key, part in frame.partition_by(_FROM, as_dict=True).items()}
+    return _DefaultParts(parts, empty)
+
+
+class _DefaultParts(dict):
+    """A ``dict`` of frames answering an absent key with a fresh empty frame of the same columns."""
+
+    def __init__(self, parts: dict[str, pl.DataFrame], empty: pl.DataFrame):
+        super().__init__(parts)
+        self._empty = empty
+
+    def __missing__(self, key: str) -> pl.DataFrame:
+        return self._empty.clone()
 
 
 @dg.multi_asset(
@@ -157,22 +172,25 @@ def clean_market(
     universe = tuple(market_data.symbols)
     now = wall_clock()
     bars, quarantine, reports = {}, {}, []
+    perp_by, spot_by, funding_by, oi_by, liquidations_by = (
+        _by_stored_partition(f) for f in (perp, spot, funding, open_interest, liquidations)
+    )
     for day in context.partition_keys:
         previous = (parse_day(day) - timedelta(days=1)).isoformat()
         result = cleaning.clean_day(
             day,
-            _stored_under(perp, day),
-            _stored_under(spot, day),
-            _stored_under(funding, day),
-            _stored_under(open_interest, day),
-            _stored_under(liquidations, day),
+            perp_by[day],
+            spot_by[day],
+            funding_by[day],
+            oi_by[day],
+            liquidations_by[day],
             universe=universe,
             now=now,
             config=cleaning.CleaningConfig(
                 interval_minutes=market_data.bar_minutes, sessions=market_data.sessions
             ),
-            prior_funding=_stored_under(funding, previous),
-            prior_open_interest=_stored_under(open_interest, previous),
+            prior_funding=funding_by[previous],
+            prior_open_interest=oi_by[previous],
         )
         bars[day], quarantine[day] = result.bars, result.quarantined
         reports.append(
