@@ -18,6 +18,7 @@ from quant_platform.defs.resources import MarketDataResource
 from quant_platform.market import cleaning
 from quant_platform.market.reconciliation import reconciliation_report
 from quant_platform.market.schemas import MARKET_SCHEMAS, Bars5m, QuarantinedRows
+from quant_platform.market.universe import dated_listings, members_on
 
 GROUP = "market"
 # Every market asset handles a range of days in one run (one file per day), so backfills and
@@ -170,6 +171,9 @@ def clean_market(
 ):
     """Clean each day of the run on its own (a single-run backfill cleans day by day)."""
     universe = tuple(market_data.symbols)
+    # A source that dates its listings (an equity panel) gives each day its own members: a symbol is on the
+    # grid from its listing through its last trading day, never a gap row before or after.
+    listings = dated_listings(market_data.source())
     now = wall_clock()
     bars, quarantine, reports = {}, {}, []
     perp_by, spot_by, funding_by, oi_by, liquidations_by = (
@@ -177,6 +181,9 @@ def clean_market(
     )
     for day in context.partition_keys:
         previous = (parse_day(day) - timedelta(days=1)).isoformat()
+        members = (
+            universe if listings is None else tuple(s for s in members_on(listings, day) if s in universe)
+        )
         result = cleaning.clean_day(
             day,
             perp_by[day],
@@ -184,7 +191,7 @@ def clean_market(
             funding_by[day],
             oi_by[day],
             liquidations_by[day],
-            universe=universe,
+            universe=members,
             now=now,
             config=cleaning.CleaningConfig(
                 interval_minutes=market_data.bar_minutes, sessions=market_data.sessions
@@ -196,7 +203,7 @@ def clean_market(
         reports.append(
             {
                 "day": day,
-                **reconciliation_report(result, universe, market_data.bar_minutes, market_data.sessions),
+                **reconciliation_report(result, members, market_data.bar_minutes, market_data.sessions),
             }
         )
     all_bars = pl.concat(list(bars.values()))

@@ -20,7 +20,8 @@ class MarketDataResource(dg.ConfigurableResource):
     ``spot_base_url`` point either at a mirror; the ``http_*`` and ``breaker_*`` options tune timeouts,
     retries with backoff and the circuit breaker, None meaning the library default of ``RetryPolicy`` /
     ``BinanceRestSource``), ``ohlcv_csv`` (a CSV at ``path``, ``layout`` long or wide, ``symbol`` for a
-    single-instrument file).
+    single-instrument file), ``synthetic_equity`` (a daily stock panel with listings, delistings, splits and
+    dividends over ``equity_start``..``equity_end``; use with ``bar_minutes=1440``, ``sessions="observed"``).
     """
 
     kind: str = "synthetic"
@@ -47,6 +48,10 @@ class MarketDataResource(dg.ConfigurableResource):
     # "continuous" (every day is a session; a missing bar is a gap row) or "observed" (daily bars only, e.g.
     # equity CSVs: a day on which no symbol traded is a closed session and has no bars_5m rows at all).
     sessions: str = "continuous"
+    # synthetic_equity: the daily stock panel's first and last day (its sessions, listings and actions are
+    # drawn over this span from ``seed`` and ``symbols``).
+    equity_start: str = "2015-01-01"
+    equity_end: str = "2016-12-31"
 
     _source: MarketDataSource | None = PrivateAttr(default=None)
 
@@ -90,6 +95,8 @@ class MarketDataResource(dg.ConfigurableResource):
                 options["time_format"] = self.time_format
             if self.time_column:
                 options["columns"] = {"time": self.time_column, "symbol": None, "adj_close": None}
+        elif self.kind == "synthetic_equity":
+            options.update(seed=self.seed, start=self.equity_start, end=self.equity_end)
         else:
             raise ValueError(f"unknown market data source kind {self.kind!r}")
         return make_source(self.kind, **options)
