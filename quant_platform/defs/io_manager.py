@@ -22,6 +22,7 @@ import polars as pl
 from pydantic import PrivateAttr
 
 from quant_platform.core.hashing import canonical_hash
+from quant_platform.core.timeutil import parse_day
 from quant_platform.defs.checks import validate_before_write
 from quant_platform.storage import UNPARTITIONED, EncodedFrame, ParquetStore, encode_frame
 from quant_platform.storage.split import split_by_windows
@@ -143,7 +144,9 @@ def _materialization_run_id(context: dg.OutputContext, partition: str, lineage: 
     return materialization_run_id(asset_path(context.asset_key.path), partition, lineage, code_version)
 
 
-def _add_partition_metadata(context: dg.OutputContext, store: ParquetStore, versions: list[dict]) -> None:
+def _add_partition_metadata(
+    context: dg.OutputContext, store: ParquetStore, versions: list[dict], lineage: dict[str, list[dict]]
+) -> None:
     """Give each partition's materialization event of a multi-partition (single-run backfill) output its own
     rows, content hash and path, overriding the run-wide values.
 
@@ -160,10 +163,65 @@ def _add_partition_metadata(context: dg.OutputContext, store: ParquetStore, vers
                 "content_hash": version["content_hash"],
                 "path": dg.MetadataValue.path(store.uri(version["path"])),
                 "new_versions_written": int(version["new_version_written"]),
+                # the partition's own version and upstream window: run-wide lists repeated on every event of a
+                # long backfill grew as (days x days) and (days x look-back) in the event log
+                "partition_versions": dg.MetadataValue.json([version]),
+                "lineage": dg.MetadataValue.json(lineage[version["partition"]]),
             },
             asset_key=context.asset_key,
             partition_key=version["partition"],
         )
+
+
+def lineage_by_partition(lineage: list[dict], keys: list[str]) -> dict[str, list[dict]]:
+    """Each output partition's own upstream versions: what a run of that partition alone would have read.
+
+    A single-run backfill loads the union of its days' windows; recording that union for every day made a day's
+    lineage (and the run id derived from it) depend on how the backfill was batched, and grew the records as
+    days x look-back. For daily keys, an upstream asset loaded from ``w`` days before the run's first day (a
+    look-back mapping) gives day ``d`` its entries in ``[d - w, d]``. A run of consecutive never-materialized
+    upstream days (a window reaching before the data) is recorded as one entry ``first..last`` with
+    ``content_hash`` null and its ``missing_partitions`` count: recorded, not hidden, and not one row per day.
+    Non-day keys keep every entry as loaded.
+    """
+    try:
+        days = {key: parse_day(key) for key in keys}
+        read = [(x, parse_day(x["partition"])) for x in lineage]
+    except (ValueError, TypeError, KeyError):
+        return {key: list(lineage) for key in keys}
+    first_day = min(days.values())
+    reach: dict[str, int] = {}  # from every key loaded, materialized or not: the mapping's own reach
+    for x, day in read:
+        reach[x["asset"]] = max(reach.get(x["asset"], 0), (first_day - day).days)
+    return {
+        key: _collapse_missing([(x, day) for x, day in read if 0 <= (d - day).days <= reach[x["asset"]]])
+        for key, d in days.items()
+    }
+
+
+def _collapse_missing(entries: list[tuple[dict, Any]]) -> list[dict]:
+    out: list[dict] = []
+    run: list[tuple[dict, Any]] = []
+
+    def flush() -> None:
+        if run:
+            first, last = run[0][0]["partition"], run[-1][0]["partition"]
+            entry = {"asset": run[0][0]["asset"], "partition": first if first == last else f"{first}..{last}"}
+            out.append({**entry, "content_hash": None, "missing_partitions": len(run)})
+            run.clear()
+
+    for x, day in entries:
+        contiguous = run and run[-1][0]["asset"] == x["asset"] and (day - run[-1][1]).days == 1
+        if x.get("content_hash") is None and (not run or contiguous):
+            run.append((x, day))
+            continue
+        flush()
+        if x.get("content_hash") is None:
+            run.append((x, day))
+        else:
+            out.append(x)
+    flush()
+    return out
 
 
 class ImmutableParquetIOManager(dg.ConfigurableIOManager):
@@ -196,6 +254,7 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
             raise TypeError(f"the Parquet IO manager stores polars frames, got {type(obj).__name__}")
 
         lineage = self._loaded.pop(context.step_key or "", [])
+        own_lineage = lineage_by_partition(lineage, sorted(encoded.parts))
         store = self.store
         rows, written, versions = 0, 0, []
         for key, part in sorted(encoded.parts.items()):
@@ -204,8 +263,8 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
                 key,
                 part,
                 dagster_run_id=context.run_id,
-                lineage=lineage,
-                run_id=_materialization_run_id(context, key, lineage),
+                lineage=own_lineage[key],
+                run_id=_materialization_run_id(context, key, own_lineage[key]),
             )
             rows += part.rows
             written += int(result.created)
@@ -219,7 +278,7 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
                 }
             )
         if len(versions) > 1:
-            _add_partition_metadata(context, store, versions)
+            _add_partition_metadata(context, store, versions, own_lineage)
         first = versions[0]
         context.add_output_metadata(
             {
@@ -229,8 +288,10 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
                 "path": dg.MetadataValue.path(store.uri(first["path"])) if len(versions) == 1 else store.root,
                 "schema": dg.MetadataValue.json(next(iter(encoded.parts.values())).schema),
                 "new_versions_written": written,
-                "partition_versions": dg.MetadataValue.json(versions),
-                "lineage": dg.MetadataValue.json(lineage),
+                "partition_versions": dg.MetadataValue.json(versions if len(versions) == 1 else []),
+                "lineage": dg.MetadataValue.json(
+                    own_lineage[first["partition"]] if len(versions) == 1 else {}
+                ),
             }
         )
 
