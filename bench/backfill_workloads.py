@@ -72,14 +72,14 @@ def library_chain(panel: Panel) -> dict:
     """Raw panel → cleaned daily bars (each day's members) → features_v1 → context → events, in memory."""
     import polars as pl
 
+    from quant_platform.core.timeutil import day_range
     from quant_platform.events.detect import detect_events
     from quant_platform.features.compute import compute_features
     from quant_platform.features.context import compute_context
     from quant_platform.market import cleaning
+    from quant_platform.market.sources.base import RAW_TABLES
     from quant_platform.market.sources.factory import make_source
     from quant_platform.market.universe import dated_listings, members_on
-    from quant_platform.market.sources.base import RAW_TABLES
-    from quant_platform.core.timeutil import day_range
 
     source = make_source("synthetic_equity", **panel.source_options())
     listings = dated_listings(source)
