@@ -42,6 +42,12 @@ class MarketDataResource(dg.ConfigurableResource):
     symbol: str | None = None  # ohlcv_csv: the symbol of a single-instrument file (e.g. EURUSD)
     time_format: str | None = None  # ohlcv_csv: strptime-style format of the time column
     time_column: str | None = None  # ohlcv_csv: name of the time column when it is not "Date"
+    # ohlcv_csv: "splits" gives split-adjusted prices (forward, point in time, from the Adj Close column),
+    # "adj_close_ratio" Yahoo's backward adjustment, "none" the prices as printed
+    adjust: str = "none"
+    # ohlcv_csv: "observed" dates each symbol's listing by its first bar and a delisting by a last bar before
+    # the file's end, so the market layer grids a symbol only while it is listed
+    listings: str = "none"
     # The cleaned grid's bar length: 5 for the crypto sources; the native interval (60, 1440) for CSV sources
     # whose bars are coarser than 5 minutes. Recorded in the bars_5m metadata of every materialization.
     bar_minutes: int = 5
@@ -95,6 +101,10 @@ class MarketDataResource(dg.ConfigurableResource):
                 options["time_format"] = self.time_format
             if self.time_column:
                 options["columns"] = {"time": self.time_column, "symbol": None, "adj_close": None}
+            if self.adjust != "none":
+                options["adjust"] = self.adjust
+            if self.listings != "none":
+                options["listings"] = self.listings
         elif self.kind == "synthetic_equity":
             options.update(seed=self.seed, start=self.equity_start, end=self.equity_end)
         else:

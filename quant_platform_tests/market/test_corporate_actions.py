@@ -123,3 +123,29 @@ def test_an_action_without_its_bar_is_refused(stocks: pl.DataFrame) -> None:
     )
     with pytest.raises(ValueError, match="without a priced bar"):
         apply_actions(bars, orphan)
+
+
+def test_ohlcv_source_carries_splits_and_listings_to_its_bars() -> None:
+    """adjust="splits": AAPL's bars are split-adjusted forward (the traded price on the first day, the 2005
+    split no longer a -50 % bar); listings="observed" dates FB's listing by its first bar (its IPO)."""
+    from quant_platform.market.sources.ohlcv_csv import OhlcvCsvSource
+
+    raw = OhlcvCsvSource(need(STOCKS), symbols=["AAPL", "FB"])
+    adjusted = OhlcvCsvSource(need(STOCKS), symbols=["AAPL", "FB"], adjust="splits", listings="observed")
+    before, after = (s.fetch("perp_bars", "2005-02-25") for s in (raw, adjusted))
+    on_raw, on_adj = (s.fetch("perp_bars", "2005-02-28") for s in (raw, adjusted))
+    assert on_raw["close"][0] / before["close"][0] - 1 < -0.45
+    assert on_adj["close"][0] / after["close"][0] == pytest.approx(
+        2 * on_raw["close"][0] / before["close"][0]
+    )
+    assert adjusted.fetch("perp_bars", "2000-03-01").equals(raw.fetch("perp_bars", "2000-03-01"))  # first day
+    assert on_adj["volume"][0] == pytest.approx(
+        on_raw["volume"][0] / 4
+    )  # in first-day shares (two 2:1 splits)
+    assert adjusted.corporate_actions().filter(pl.col("action") == "split")["ex_date"].to_list() == [
+        date(2000, 6, 21),
+        date(2005, 2, 28),
+    ]
+    listings = adjusted.listings()
+    assert listings is not None and raw.listings() is None
+    assert dict(listings.select("symbol", "listed").iter_rows())["FB"] == date(2012, 5, 18)
