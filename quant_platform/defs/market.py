@@ -81,7 +81,9 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
             context.log.error(f"{source.name} failed; its health: {_source_health(source)}")
             raise
         whole = pl.concat(list(parts.values()), how="vertical")
-        metadata = {"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
+        metadata = {"source": source.name}
+        per_day = {day: {"rows_per_symbol": _per_symbol_counts(part)} for day, part in parts.items()}
+        metadata |= _per_partition(context, asset_name, per_day)
         health = _source_health(source)
         if health is not None:
             metadata["source_health"] = dg.MetadataValue.json(health)
@@ -92,6 +94,18 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
 
 
 raw_assets = [_raw_asset(name, table, text) for name, (table, text) in RAW_ASSETS.items()]
+
+
+def _per_partition(context: dg.AssetExecutionContext, asset: str, per_day: dict[str, dict]) -> dict:
+    """Metadata that describes one day: a one-day run returns it as output metadata; a range run attaches each
+    day's own to that day's materialization event (output metadata is copied onto every day's event, so a
+    run-wide per-day list grew as days x days in the event log) and returns nothing."""
+    if len(per_day) == 1:
+        return next(iter(per_day.values()))
+    for day, metadata in per_day.items():
+        context.add_asset_metadata(metadata, asset_key=asset, partition_key=day)
+    return {}
+
 
 _RECONCILIATION = "reconciliation"
 _FROM = "stored_partition"
@@ -213,6 +227,7 @@ def clean_market(
         .len()
         .sort("source_table", "reason")
     )
+    coverage = {r["day"]: {"coverage_per_symbol": dg.MetadataValue.json([r["coverage"]])} for r in reports}
     yield parquet_output(
         context,
         bars,
@@ -222,7 +237,7 @@ def clean_market(
             "sessions": market_data.sessions,
             "cleaned_at": now.isoformat(),  # rows stamped after this instant were quarantined as ts_in_future
             "gap_rows": int(all_bars["gap"].sum()),
-            "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),
+            **_per_partition(context, "bars_5m", coverage),
         },
     )
     yield parquet_output(
