@@ -50,8 +50,11 @@ class Panel:
     def source_options(self) -> dict:
         return {"symbols": tuple(self.symbols), "seed": self.seed, "start": self.start, "end": self.end}
 
-    def run_config(self) -> dict:
-        return {
+    def run_config(self, in_process: bool = False) -> dict:
+        """Run config of the backfill; ``in_process`` picks Dagster's in-process executor (one process for every
+        step) instead of the default multiprocess one (a process per step)."""
+        execution = {"execution": {"config": {"in_process": {}}}} if in_process else {}
+        return execution | {
             "resources": {
                 "market_data": {
                     "config": {
@@ -122,7 +125,7 @@ def _tree_rss_kib(pid: int) -> int:
     return total
 
 
-def dagster_backfill(panel: Panel, timeout_s: float = 3600.0) -> dict:
+def dagster_backfill(panel: Panel, timeout_s: float = 3600.0, in_process: bool = False) -> dict:
     """``dagster asset materialize --partition-range start...end`` of :data:`CHAIN_ASSETS` in a subprocess with
     its own DAGSTER_HOME and store; wall seconds, peak RSS of the process tree (polled every 0.1 s) and the
     largest single process's peak (``ru_maxrss`` of the waited children)."""
@@ -152,7 +155,7 @@ def dagster_backfill(panel: Panel, timeout_s: float = 3600.0) -> dict:
             "--partition-range",
             f"{panel.start}...{panel.end}",
             "--config-json",
-            json.dumps(panel.run_config()),
+            json.dumps(panel.run_config(in_process)),
         ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()

@@ -34,29 +34,32 @@ def _timed_library(panel: Panel) -> tuple[float, float, dict]:
 def run(quick: bool = False) -> list[dict]:
     panel = Panel(20, "2015-01-01", "2015-03-31") if quick else Panel(20, "2015-01-01", "2016-12-31")
     library_s, library_rss, counts = isolated_result(_timed_library, panel)
-    backfill = dagster_backfill(panel)
     label = f"{panel.n_symbols} x {panel.start[:4]}..{panel.end[:4]} daily"
-    rows = [
-        row(
-            NAME,
-            f"dagster backfill {label} ({counts['bars']} bars)",
-            backfill["seconds"],
-            "s",
-            reference=library_s,
-            reference_name=f"library chain {library_s:.1f}s, {library_rss:.0f}MiB",
-            higher_is_better=False,
-            target="<= 2x library, peak < 1 GiB",
-            target_met=backfill["seconds"] <= 2 * library_s and backfill["peak_tree_mib"] < 1024,
-            peak_rss_mb=backfill["peak_tree_mib"],
-        )
-    ]
-    if os.environ.get("QP_BENCH_SEED_SCALE") == "1" and not quick:
-        seed = Panel(2000, "2007-01-01", "2016-12-31")
-        big = dagster_backfill(seed, timeout_s=6 * 3600)
+    rows = []
+    for in_process in (True, False):
+        backfill = dagster_backfill(panel, in_process=in_process)
+        executor = "in_process" if in_process else "multiprocess"
         rows.append(
             row(
                 NAME,
-                "dagster backfill 2000 x 10y daily (seed scale)",
+                f"dagster backfill {label} ({counts['bars']} bars, {executor})",
+                backfill["seconds"],
+                "s",
+                reference=library_s,
+                reference_name=f"library chain {library_s:.1f}s, {library_rss:.0f}MiB",
+                higher_is_better=False,
+                target="<= 2x library, peak < 1 GiB",
+                target_met=backfill["seconds"] <= 2 * library_s and backfill["peak_tree_mib"] < 1024,
+                peak_rss_mb=backfill["peak_tree_mib"],
+            )
+        )
+    if os.environ.get("QP_BENCH_SEED_SCALE") == "1" and not quick:
+        seed = Panel(2000, "2007-01-01", "2016-12-31")
+        big = dagster_backfill(seed, timeout_s=6 * 3600, in_process=True)
+        rows.append(
+            row(
+                NAME,
+                "dagster backfill 2000 x 10y daily (seed scale, in_process)",
                 big["seconds"],
                 "s",
                 reference=SEED_SECONDS,

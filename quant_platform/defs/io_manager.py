@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -190,37 +192,49 @@ def lineage_by_partition(lineage: list[dict], keys: list[str]) -> dict[str, list
     except (ValueError, TypeError, KeyError):
         return {key: list(lineage) for key in keys}
     first_day = min(days.values())
+    # per asset, in day order: (first day, last day, the entry if materialized else None); a run of
+    # consecutive never-materialized days is one segment
+    segments: dict[str, list[tuple[Any, Any, dict | None]]] = {}
     reach: dict[str, int] = {}  # from every key loaded, materialized or not: the mapping's own reach
-    for x, day in read:
-        reach[x["asset"]] = max(reach.get(x["asset"], 0), (first_day - day).days)
-    return {
-        key: _collapse_missing([(x, day) for x, day in read if 0 <= (d - day).days <= reach[x["asset"]]])
-        for key, d in days.items()
-    }
-
-
-def _collapse_missing(entries: list[tuple[dict, Any]]) -> list[dict]:
-    out: list[dict] = []
-    run: list[tuple[dict, Any]] = []
-
-    def flush() -> None:
-        if run:
-            first, last = run[0][0]["partition"], run[-1][0]["partition"]
-            entry = {"asset": run[0][0]["asset"], "partition": first if first == last else f"{first}..{last}"}
-            out.append({**entry, "content_hash": None, "missing_partitions": len(run)})
-            run.clear()
-
-    for x, day in entries:
-        contiguous = run and run[-1][0]["asset"] == x["asset"] and (day - run[-1][1]).days == 1
-        if x.get("content_hash") is None and (not run or contiguous):
-            run.append((x, day))
-            continue
-        flush()
-        if x.get("content_hash") is None:
-            run.append((x, day))
+    order: list[str] = []
+    for x, day in sorted(read, key=lambda item: item[1]):
+        asset = x["asset"]
+        if asset not in segments:
+            segments[asset] = []
+            order.append(asset)
+        reach[asset] = max(reach.get(asset, 0), (first_day - day).days)
+        runs = segments[asset]
+        missing = x.get("content_hash") is None
+        if missing and runs and runs[-1][2] is None and (day - runs[-1][1]).days == 1:
+            runs[-1] = (runs[-1][0], day, None)
         else:
-            out.append(x)
-    flush()
+            runs.append((day, day, None if missing else x))
+    starts = {asset: [run[0] for run in runs] for asset, runs in segments.items()}
+    out: dict[str, list[dict]] = {}
+    for key, d in days.items():
+        entries: list[dict] = []
+        for asset in order:
+            lo = d - timedelta(days=reach[asset])
+            runs = segments[asset]
+            # runs are in day order and disjoint: from the last run starting at or before lo to the last at or before d
+            i = max(bisect_right(starts[asset], lo) - 1, 0)
+            j = bisect_right(starts[asset], d)
+            for first, last, present in runs[i:j]:
+                if last < lo:
+                    continue
+                if present is not None:
+                    entries.append(present)
+                    continue
+                a, b = max(first, lo), min(last, d)
+                entries.append(
+                    {
+                        "asset": asset,
+                        "partition": a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}",
+                        "content_hash": None,
+                        "missing_partitions": (b - a).days + 1,
+                    }
+                )
+        out[key] = entries
     return out
 
 
