@@ -13,13 +13,15 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
+from quant_platform.core.collect import IN_MEMORY
+from quant_platform.core.day_blocks import partitions_read
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
 from quant_platform.defs.io_manager import ALLOW_MISSING_KEY, parquet_output
 from quant_platform.defs.partitions import daily_partitions, lookback
 from quant_platform.defs.resources import MarketDataResource
 from quant_platform.events import event_report, load_event_registry
 from quant_platform.events.detect import (
-    detect_events_for_day,
+    detect_events_for_days,
     events_lookback_bars,
     project_inputs,
     rule_inputs,
@@ -28,8 +30,8 @@ from quant_platform.events.registry import EventRegistry
 from quant_platform.events.report import inputs_without_data
 from quant_platform.events.schemas import EventFlags, MarketEvents
 from quant_platform.features.checks import warmup_progress, warmup_violations
-from quant_platform.features.compute import compute_features_for_day, lookback_days
-from quant_platform.features.context import compute_context_for_day, context_lookback_days
+from quant_platform.features.compute import compute_features_for_days, lookback_days
+from quant_platform.features.context import compute_context_for_days, context_lookback_days
 from quant_platform.features.schemas import ContextFeatures, FeaturesV1
 from quant_platform.features.spec import FeatureSpec, days_spanned, feature_spec_for, load_feature_spec
 from quant_platform.specs import ontology_hash
@@ -104,8 +106,12 @@ def _require_bar_minutes(market_data: MarketDataResource, lookbacks: LayerLookba
 
 
 def _window_input(asset: str, days: int) -> dg.AssetIn:
-    # Before the first materialised day the window is shorter: those rows stay flagged as warm-up.
-    return dg.AssetIn(asset, partition_mapping=lookback(days), metadata={ALLOW_MISSING_KEY: True})
+    # A day's window starts at its block's first day minus the look-back (core/day_blocks.py), so the mapping
+    # reaches lookback + block - 1 days back. Before the first materialised day the window is shorter: those
+    # rows stay flagged as warm-up.
+    return dg.AssetIn(
+        asset, partition_mapping=lookback(partitions_read(days)), metadata={ALLOW_MISSING_KEY: True}
+    )
 
 
 def build_features_layer(
@@ -146,12 +152,15 @@ def build_features_layer(
     )
     def features_v1(context: dg.AssetExecutionContext, bars: pl.LazyFrame, market_data: MarketDataResource):
         _require_bar_minutes(market_data, lookbacks)
-        parts = {
-            day: compute_features_for_day(
-                bars, day, feature_spec, grid_minutes=market_data.bar_minutes, sessions=market_data.sessions
-            )
-            for day in context.partition_keys
-        }
+        # The range is read once and computed once per block of days (not once per day), each day the same
+        # bytes as a one-day run.
+        parts = compute_features_for_days(
+            bars.collect(engine=IN_MEMORY),
+            list(context.partition_keys),
+            feature_spec,
+            grid_minutes=market_data.bar_minutes,
+            sessions=market_data.sessions,
+        )
         whole = pl.concat(list(parts.values()))
         yield parquet_output(
             context,
@@ -202,16 +211,13 @@ def build_features_layer(
         context: dg.AssetExecutionContext, features: pl.LazyFrame, market_data: MarketDataResource
     ):
         _require_bar_minutes(market_data, lookbacks)
-        parts = {
-            day: compute_context_for_day(
-                features,
-                day,
-                feature_spec,
-                bar_minutes=market_data.bar_minutes,
-                sessions=market_data.sessions,
-            )
-            for day in context.partition_keys
-        }
+        parts = compute_context_for_days(
+            features.collect(engine=IN_MEMORY),
+            list(context.partition_keys),
+            feature_spec,
+            bar_minutes=market_data.bar_minutes,
+            sessions=market_data.sessions,
+        )
         whole = pl.concat(list(parts.values()))
         yield parquet_output(
             context, parts, metadata={"ontology_hash": ontology_hash(), "lookback_days": lookbacks.context}
@@ -256,16 +262,20 @@ def build_features_layer(
         # Only (symbol, ts) and the columns the rules read are scanned from the stored Parquet files.
         needed = rule_inputs(registry)
         features, context_window = project_inputs(features, needed), project_inputs(context_window, needed)
-        events, flags = {}, {}
-        for day in context.partition_keys:
-            events[day], flags[day] = detect_events_for_day(
-                features,
-                context_window,
-                day,
-                registry,
-                bar_minutes=lookbacks.bar_minutes,
-                sessions=lookbacks.sessions,
-            )
+        features, context_window = (
+            features.collect(engine=IN_MEMORY),
+            context_window.collect(engine=IN_MEMORY),
+        )
+        detected = detect_events_for_days(
+            features,
+            context_window,
+            list(context.partition_keys),
+            registry,
+            bar_minutes=lookbacks.bar_minutes,
+            sessions=lookbacks.sessions,
+        )
+        events = {day: pair[0] for day, pair in detected.items()}
+        flags = {day: pair[1] for day, pair in detected.items()}
         all_events, all_flags = pl.concat(list(events.values())), pl.concat(list(flags.values()))
         days = pl.col("ts").dt.date().is_in([date.fromisoformat(d) for d in context.partition_keys])
         empty = inputs_without_data(features.filter(days)) | inputs_without_data(context_window.filter(days))

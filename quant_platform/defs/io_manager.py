@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -24,6 +26,7 @@ import polars as pl
 from pydantic import PrivateAttr
 
 from quant_platform.core.hashing import canonical_hash
+from quant_platform.core.timeutil import parse_day
 from quant_platform.defs.checks import validate_before_write
 from quant_platform.storage import UNPARTITIONED, EncodedFrame, ParquetStore, encode_frame
 from quant_platform.storage.split import split_by_windows
@@ -145,7 +148,9 @@ def _materialization_run_id(context: dg.OutputContext, partition: str, lineage: 
     return materialization_run_id(asset_path(context.asset_key.path), partition, lineage, code_version)
 
 
-def _add_partition_metadata(context: dg.OutputContext, store: ParquetStore, versions: list[dict]) -> None:
+def _add_partition_metadata(
+    context: dg.OutputContext, store: ParquetStore, versions: list[dict], lineage: dict[str, list[dict]]
+) -> None:
     """Give each partition's materialization event of a multi-partition (single-run backfill) output its own
     rows, content hash and path, overriding the run-wide values.
 
@@ -162,10 +167,77 @@ def _add_partition_metadata(context: dg.OutputContext, store: ParquetStore, vers
                 "content_hash": version["content_hash"],
                 "path": dg.MetadataValue.path(store.uri(version["path"])),
                 "new_versions_written": int(version["new_version_written"]),
+                # the partition's own version and upstream window: run-wide lists repeated on every event of a
+                # long backfill grew as (days x days) and (days x look-back) in the event log
+                "partition_versions": dg.MetadataValue.json([version]),
+                "lineage": dg.MetadataValue.json(lineage[version["partition"]]),
             },
             asset_key=context.asset_key,
             partition_key=version["partition"],
         )
+
+
+def lineage_by_partition(lineage: list[dict], keys: list[str]) -> dict[str, list[dict]]:
+    """Each output partition's own upstream versions: what a run of that partition alone would have read.
+
+    A single-run backfill loads the union of its days' windows; recording that union for every day made a day's
+    lineage (and the run id derived from it) depend on how the backfill was batched, and grew the records as
+    days x look-back. For daily keys, an upstream asset loaded from ``w`` days before the run's first day (a
+    look-back mapping) gives day ``d`` its entries in ``[d - w, d]``. A run of consecutive never-materialized
+    upstream days (a window reaching before the data) is recorded as one entry ``first..last`` with
+    ``content_hash`` null and its ``missing_partitions`` count: recorded, not hidden, and not one row per day.
+    Non-day keys keep every entry as loaded.
+    """
+    try:
+        days = {key: parse_day(key) for key in keys}
+        read = [(x, parse_day(x["partition"])) for x in lineage]
+    except (ValueError, TypeError, KeyError):
+        return {key: list(lineage) for key in keys}
+    first_day = min(days.values())
+    # per asset, in day order: (first day, last day, the entry if materialized else None); a run of
+    # consecutive never-materialized days is one segment
+    segments: dict[str, list[tuple[Any, Any, dict | None]]] = {}
+    reach: dict[str, int] = {}  # from every key loaded, materialized or not: the mapping's own reach
+    order: list[str] = []
+    for x, day in sorted(read, key=lambda item: item[1]):
+        asset = x["asset"]
+        if asset not in segments:
+            segments[asset] = []
+            order.append(asset)
+        reach[asset] = max(reach.get(asset, 0), (first_day - day).days)
+        runs = segments[asset]
+        missing = x.get("content_hash") is None
+        if missing and runs and runs[-1][2] is None and (day - runs[-1][1]).days == 1:
+            runs[-1] = (runs[-1][0], day, None)
+        else:
+            runs.append((day, day, None if missing else x))
+    starts = {asset: [run[0] for run in runs] for asset, runs in segments.items()}
+    out: dict[str, list[dict]] = {}
+    for key, d in days.items():
+        entries: list[dict] = []
+        for asset in order:
+            lo = d - timedelta(days=reach[asset])
+            runs = segments[asset]
+            # runs are in day order and disjoint: from the last run starting at or before lo to the last at or before d
+            i = max(bisect_right(starts[asset], lo) - 1, 0)
+            j = bisect_right(starts[asset], d)
+            for first, last, present in runs[i:j]:
+                if last < lo:
+                    continue
+                if present is not None:
+                    entries.append(present)
+                    continue
+                a, b = max(first, lo), min(last, d)
+                entries.append(
+                    {
+                        "asset": asset,
+                        "partition": a.isoformat() if a == b else f"{a.isoformat()}..{b.isoformat()}",
+                        "content_hash": None,
+                        "missing_partitions": (b - a).days + 1,
+                    }
+                )
+        out[key] = entries
+    return out
 
 
 class ImmutableParquetIOManager(dg.ConfigurableIOManager):
@@ -198,6 +270,7 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
             raise TypeError(f"the Parquet IO manager stores polars frames, got {type(obj).__name__}")
 
         lineage = self._loaded.pop(context.step_key or "", [])
+        own_lineage = lineage_by_partition(lineage, sorted(encoded.parts))
         store = self.store
         rows, written, versions = 0, 0, []
         for key, part in sorted(encoded.parts.items()):
@@ -206,8 +279,8 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
                 key,
                 part,
                 dagster_run_id=context.run_id,
-                lineage=lineage,
-                run_id=_materialization_run_id(context, key, lineage),
+                lineage=own_lineage[key],
+                run_id=_materialization_run_id(context, key, own_lineage[key]),
             )
             rows += part.rows
             written += int(result.created)
@@ -221,7 +294,7 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
                 }
             )
         if len(versions) > 1:
-            _add_partition_metadata(context, store, versions)
+            _add_partition_metadata(context, store, versions, own_lineage)
         first = versions[0]
         context.add_output_metadata(
             {
@@ -231,8 +304,10 @@ class ImmutableParquetIOManager(dg.ConfigurableIOManager):
                 "path": dg.MetadataValue.path(store.uri(first["path"])) if len(versions) == 1 else store.root,
                 "schema": dg.MetadataValue.json(next(iter(encoded.parts.values())).schema),
                 "new_versions_written": written,
-                "partition_versions": dg.MetadataValue.json(versions),
-                "lineage": dg.MetadataValue.json(lineage),
+                "partition_versions": dg.MetadataValue.json(versions if len(versions) == 1 else []),
+                "lineage": dg.MetadataValue.json(
+                    own_lineage[first["partition"]] if len(versions) == 1 else {}
+                ),
             }
         )
 

@@ -20,6 +20,7 @@ from quant_platform.market import quarantine as q
 from quant_platform.market.reconciliation import reconciliation_report
 from quant_platform.market.schemas import MARKET_SCHEMAS, Bars5m, QuarantinedRows
 from quant_platform.market.sources.base import RAW_TABLES, covered_symbols
+from quant_platform.market.universe import dated_listings, members_on
 
 GROUP = "market"
 # Every market asset handles a range of days in one run (one file per day), so backfills and
@@ -89,7 +90,9 @@ def _raw_asset(asset_name: str, table: str, description: str) -> dg.AssetsDefini
         if table == source_checks.CHECKED_TABLE:
             _require_bars(source, parts, market_data)
         whole = pl.concat(list(parts.values()), how="vertical")
-        metadata = {"source": source.name, "rows_per_symbol": _per_symbol_counts(whole)}
+        metadata = {"source": source.name}
+        per_day = {day: {"rows_per_symbol": _per_symbol_counts(part)} for day, part in parts.items()}
+        metadata |= _per_partition(context, asset_name, per_day)
         health = _source_health(source)
         if health is not None:
             metadata["source_health"] = dg.MetadataValue.json(health)
@@ -138,12 +141,39 @@ def _require_bars(source: object, parts: dict[str, pl.DataFrame], market_data: M
 
 raw_assets = [_raw_asset(name, table, text) for name, (table, text) in RAW_ASSETS.items()]
 
+
+def _per_partition(context: dg.AssetExecutionContext, asset: str, per_day: dict[str, dict]) -> dict:
+    """Metadata that describes one day: a one-day run returns it as output metadata; a range run attaches each
+    day's own to that day's materialization event (output metadata is copied onto every day's event, so a
+    run-wide per-day list grew as days x days in the event log) and returns nothing."""
+    if len(per_day) == 1:
+        return next(iter(per_day.values()))
+    for day, metadata in per_day.items():
+        context.add_asset_metadata(metadata, asset_key=asset, partition_key=day)
+    return {}
+
+
 _RECONCILIATION = "reconciliation"
 _FROM = "stored_partition"
 
 
-def _stored_under(frame: pl.DataFrame, partition: str) -> pl.DataFrame:
-    return frame.filter(pl.col(_FROM) == partition).drop(_FROM)
+def _by_stored_partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Rows per partition they were stored under, split in one pass (filtering the whole range once per day
+    made a long backfill quadratic in its days); a partition with no rows gets the empty frame."""
+    empty = frame.clear().drop(_FROM)
+    parts = {key[0]: part.drop(_FROM) for key, part in frame.partition_by(_FROM, as_dict=True).items()}
+    return _DefaultParts(parts, empty)
+
+
+class _DefaultParts(dict):
+    """A ``dict`` of frames answering an absent key with a fresh empty frame of the same columns."""
+
+    def __init__(self, parts: dict[str, pl.DataFrame], empty: pl.DataFrame):
+        super().__init__(parts)
+        self._empty = empty
+
+    def __missing__(self, key: str) -> pl.DataFrame:
+        return self._empty.clone()
 
 
 @dg.multi_asset(
@@ -202,30 +232,39 @@ def clean_market(
 ):
     """Clean each day of the run on its own (a single-run backfill cleans day by day)."""
     universe = tuple(market_data.symbols)
+    # A source that dates its listings (an equity panel) gives each day its own members: a symbol is on the
+    # grid from its listing through its last trading day, never a gap row before or after.
+    listings = dated_listings(market_data.source())
     now = wall_clock()
     source = market_data.source()
     known_empty = market_data.known_empty()
     bars, quarantine, reports, liquidations_unknown = {}, {}, [], {}
+    perp_by, spot_by, funding_by, oi_by, liquidations_by = (
+        _by_stored_partition(f) for f in (perp, spot, funding, open_interest, liquidations)
+    )
     for day in context.partition_keys:
         previous = (parse_day(day) - timedelta(days=1)).isoformat()
+        members = (
+            universe if listings is None else tuple(s for s in members_on(listings, day) if s in universe)
+        )
         unparseable = None
         rejected_lines = getattr(source, "rejected_lines", None)
         if callable(rejected_lines):
             unparseable = q.unparseable_rows([line for t in RAW_TABLES for line in rejected_lines(t, day)])
         result = cleaning.clean_day(
             day,
-            _stored_under(perp, day),
-            _stored_under(spot, day),
-            _stored_under(funding, day),
-            _stored_under(open_interest, day),
-            _stored_under(liquidations, day),
-            universe=universe,
+            perp_by[day],
+            spot_by[day],
+            funding_by[day],
+            oi_by[day],
+            liquidations_by[day],
+            universe=members,
             now=now,
             config=cleaning.CleaningConfig(
                 interval_minutes=market_data.bar_minutes, sessions=market_data.sessions
             ),
-            prior_funding=_stored_under(funding, previous),
-            prior_open_interest=_stored_under(open_interest, previous),
+            prior_funding=funding_by[previous],
+            prior_open_interest=oi_by[previous],
             liquidation_symbols=(known_liquidations := covered_symbols(source, "liquidations", day)),
             unparseable=unparseable,
         )
@@ -237,7 +276,7 @@ def clean_market(
                 "day": day,
                 **reconciliation_report(
                     result,
-                    universe,
+                    members,
                     market_data.bar_minutes,
                     market_data.sessions,
                     day=day,
@@ -252,6 +291,7 @@ def clean_market(
         .len()
         .sort("source_table", "reason")
     )
+    coverage = {r["day"]: {"coverage_per_symbol": dg.MetadataValue.json([r["coverage"]])} for r in reports}
     yield parquet_output(
         context,
         bars,
@@ -262,8 +302,8 @@ def clean_market(
             "profile": market_data.profile_name() or "(none: a grid without a profile)",
             "cleaned_at": now.isoformat(),  # rows stamped after this instant were quarantined as ts_in_future
             "gap_rows": int(all_bars["gap"].sum()),
-            "coverage_per_symbol": dg.MetadataValue.json([r["coverage"] for r in reports]),
             "liquidations_unknown": dg.MetadataValue.json(liquidations_unknown),
+            **_per_partition(context, "bars_5m", coverage),
         },
     )
     yield parquet_output(

@@ -24,7 +24,8 @@ class MarketDataResource(dg.ConfigurableResource):
     ``spot_base_url`` point either at a mirror; the ``http_*`` and ``breaker_*`` options tune timeouts,
     retries with backoff and the circuit breaker, None meaning the library default of ``RetryPolicy`` /
     ``BinanceRestSource``), ``ohlcv_csv`` (a CSV at ``path``, ``layout`` long or wide, ``symbol`` for a
-    single-instrument file).
+    single-instrument file), ``synthetic_equity`` (a daily stock panel with listings, delistings, splits and
+    dividends over ``equity_start``..``equity_end``; use with ``bar_minutes=1440``, ``sessions="observed"``).
     """
 
     kind: str = "synthetic"
@@ -45,6 +46,12 @@ class MarketDataResource(dg.ConfigurableResource):
     symbol: str | None = None  # ohlcv_csv: the symbol of a single-instrument file (e.g. EURUSD)
     time_format: str | None = None  # ohlcv_csv: strptime-style format of the time column
     time_column: str | None = None  # ohlcv_csv: name of the time column when it is not "Date"
+    # ohlcv_csv: "splits" gives split-adjusted prices (forward, point in time, from the Adj Close column),
+    # "adj_close_ratio" Yahoo's backward adjustment, "none" the prices as printed
+    adjust: str = "none"
+    # ohlcv_csv: "observed" dates each symbol's listing by its first bar and a delisting by a last bar before
+    # the file's end, so the market layer grids a symbol only while it is listed
+    listings: str = "none"
     # The cleaned grid's bar length: 5 for the crypto sources; the native interval (60, 1440) for CSV sources
     # whose bars are coarser than 5 minutes. Recorded in the bars_5m metadata of every materialization.
     bar_minutes: int = 5
@@ -61,6 +68,10 @@ class MarketDataResource(dg.ConfigurableResource):
     # "us_equity_daily". Set by the code location (QP_PROFILE) with bar_minutes and sessions; run config may
     # repeat it but not contradict it. Empty: the profile of (bar_minutes, sessions), if the spec has one.
     profile: str = ""
+    # synthetic_equity: the daily stock panel's first and last day (its sessions, listings and actions are
+    # drawn over this span from ``seed`` and ``symbols``).
+    equity_start: str = "2015-01-01"
+    equity_end: str = "2016-12-31"
 
     _source: MarketDataSource | None = PrivateAttr(default=None)
 
@@ -112,6 +123,12 @@ class MarketDataResource(dg.ConfigurableResource):
                 options["time_format"] = self.time_format
             if self.time_column:
                 options["columns"] = {"time": self.time_column, "symbol": None, "adj_close": None}
+            if self.adjust != "none":
+                options["adjust"] = self.adjust
+            if self.listings != "none":
+                options["listings"] = self.listings
+        elif self.kind == "synthetic_equity":
+            options.update(seed=self.seed, start=self.equity_start, end=self.equity_end)
         else:
             raise ValueError(f"unknown market data source kind {self.kind!r}")
         if self.unparseable_lines != "fail" and self.kind != "binance_files":

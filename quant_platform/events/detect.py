@@ -430,23 +430,46 @@ def detect_events_for_day(
     bar_minutes: int | None = None,
     sessions: str = "continuous",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(market_events, event_flags) of ``day``, detected on its lookback window: the whole days that hold the
+    """(market_events, event_flags) of ``day``, detected on its anchored window: whole days that hold the
     bars a rule reads back (:func:`events_lookback_bars` at ``bar_minutes``, the spec's bar length by
     default), so lags and onsets at the day's first bars see their history. Extra history is cut off, as for
-    features and context: a day's result never depends on how much the caller passed, and a single-run
-    backfill of D days detects D windows of fixed size instead of D times the whole D-day input.
+    features and context: a day's result never depends on how much the caller passed.
     ``sessions="observed"`` (daily bars, closed days absent) counts those bars in trading days."""
-    from quant_platform.features.compute import day_window, only_day
+    return detect_events_for_days(
+        features_window, context_window, [day], registry, bar_minutes=bar_minutes, sessions=sessions
+    )[day]
+
+
+def detect_events_for_days(
+    features_window: pl.DataFrame | pl.LazyFrame,
+    context_window: pl.DataFrame | pl.LazyFrame | None,
+    days: list[str],
+    registry: EventRegistry | None = None,
+    *,
+    bar_minutes: int | None = None,
+    sessions: str = "continuous",
+) -> dict[str, tuple[pl.DataFrame, pl.DataFrame]]:
+    """``{day: (market_events, event_flags)}`` detected once per block of days (see
+    :mod:`quant_platform.core.day_blocks`): a single-run backfill of D days detects about D / block windows,
+    and each day's rows are the bytes :func:`detect_events_for_day` gives for it alone."""
+    from quant_platform.core.day_blocks import compute_by_block, only_day
     from quant_platform.features.spec import days_spanned, load_feature_spec
 
     registry = registry or load_event_registry()
     days_before = days_spanned(
         events_lookback_bars(registry), bar_minutes or load_feature_spec().bar_minutes, sessions
     )
-    features_window = day_window(features_window, day, days_before)
-    if context_window is not None:
-        context_window = day_window(context_window, day, days_before)
-    events, flags = detect_events(features_window, context_window, registry)
-    # One chunk per column: the Parquet bytes of a day then depend on its values only, never on how the
-    # detection blocks happened to cut the window (the writer's page layout follows chunk boundaries).
-    return only_day(events, day).rechunk(), only_day(flags, day).rechunk()
+
+    def split(result: tuple[pl.DataFrame, pl.DataFrame], day: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+        # One chunk per column: the Parquet bytes of a day then depend on its values only, never on how the
+        # detection blocks happened to cut the window (the writer's page layout follows chunk boundaries).
+        events, flags = result
+        return only_day(events, day).rechunk(), only_day(flags, day).rechunk()
+
+    return compute_by_block(
+        [features_window, context_window],
+        days,
+        days_before,
+        lambda features, context: detect_events(features, context, registry),
+        split,
+    )

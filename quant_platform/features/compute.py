@@ -14,6 +14,7 @@ from datetime import timedelta
 import polars as pl
 
 from quant_platform.core.collect import IN_MEMORY
+from quant_platform.core.day_blocks import compute_by_block
 from quant_platform.core.ordering import is_sorted_by_symbol_ts
 from quant_platform.core.sessions import check_sessions
 from quant_platform.core.timeutil import TS_DTYPE, day_bounds
@@ -283,12 +284,32 @@ def compute_features_for_day(
     grid_minutes: int | None = None,
     sessions: str = "continuous",
 ) -> pl.DataFrame:
-    """Compute on the lookback window (``lookback_days`` days before ``day`` plus ``day``) and keep ``day``'s rows.
+    """``day``'s rows, computed on its anchored look-back window (see :mod:`quant_platform.core.day_blocks`).
 
     A window that starts later than the lookback (the first days of the data) is computed as is: its
-    early rows are marked ``warmup``. More history than the lookback is cut off, so the result depends
+    early rows are marked ``warmup``. More history than the window is cut off, so the result depends
     only on ``day`` and the lookback, never on how much history the caller happened to pass.
     """
+    return compute_features_for_days(bars_window, [day], spec, grid_minutes=grid_minutes, sessions=sessions)[
+        day
+    ]
+
+
+def compute_features_for_days(
+    bars_window: pl.LazyFrame | pl.DataFrame,
+    days: list[str],
+    spec: FeatureSpec | None = None,
+    *,
+    grid_minutes: int | None = None,
+    sessions: str = "continuous",
+) -> dict[str, pl.DataFrame]:
+    """``{day: features}`` for a range of days, computed once per block of days: each day's rows are the
+    same bytes as :func:`compute_features_for_day` gives for it alone (a single-run backfill's path)."""
     spec = spec or load_feature_spec()
-    window = day_window(bars_window, day, spec.lookback_days(TABLE, grid_minutes, sessions))
-    return only_day(compute_features(window, spec, grid_minutes=grid_minutes, sessions=sessions), day)
+    return compute_by_block(
+        [bars_window],
+        days,
+        spec.lookback_days(TABLE, grid_minutes, sessions),
+        lambda window: compute_features(window, spec, grid_minutes=grid_minutes, sessions=sessions),
+        only_day,
+    )

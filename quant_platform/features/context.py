@@ -251,9 +251,29 @@ def compute_context_for_day(
     bar_minutes: int | None = None,
     sessions: str = "continuous",
 ) -> pl.DataFrame:
-    """context_features of ``day`` computed on its lookback window of features_v1 (extra history is cut off)."""
-    from quant_platform.features.compute import day_window, only_day
+    """context_features of ``day`` computed on its anchored window of features_v1 (extra history is cut off;
+    see :mod:`quant_platform.core.day_blocks`)."""
+    return compute_context_for_days(features_window, [day], spec, bar_minutes=bar_minutes, sessions=sessions)[
+        day
+    ]
+
+
+def compute_context_for_days(
+    features_window: pl.LazyFrame | pl.DataFrame,
+    days: list[str],
+    spec: FeatureSpec | None = None,
+    *,
+    bar_minutes: int | None = None,
+    sessions: str = "continuous",
+) -> dict[str, pl.DataFrame]:
+    """``{day: context_features}`` computed once per block of days, each day the bytes it has alone."""
+    from quant_platform.core.day_blocks import compute_by_block, only_day
 
     spec = spec or load_feature_spec()
-    window = day_window(features_window, day, context_lookback_days(spec, bar_minutes, sessions))
-    return only_day(compute_context(window, spec), day)
+    return compute_by_block(
+        [features_window],
+        days,
+        context_lookback_days(spec, bar_minutes, sessions),
+        lambda window: compute_context(window, spec),
+        only_day,
+    )

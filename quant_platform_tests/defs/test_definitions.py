@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from quant_platform.core.day_blocks import partitions_read
 from quant_platform.definitions import defs
 
 SNAPSHOT = Path(__file__).with_name("asset_graph_snapshot.json")
@@ -91,8 +92,8 @@ def test_bar_length_from_the_environment_builds_the_features_layer_for_it(monkey
     monkeypatch.setenv(definitions.BAR_MINUTES_ENV, "60")
     hourly = definitions.build_definitions(definitions.bar_minutes_from_env())
     mapping = hourly.resolve_assets_def("features_v1").get_partition_mapping(dg.AssetKey("bars_5m"))
-    assert mapping.start_offset == -LayerLookbacks.for_bar_minutes(60).features
-    assert mapping.start_offset != -LayerLookbacks.for_bar_minutes(5).features
+    assert mapping.start_offset == -partitions_read(LayerLookbacks.for_bar_minutes(60).features)
+    assert mapping.start_offset != -partitions_read(LayerLookbacks.for_bar_minutes(5).features)
     assert hourly.resources["market_data"].bar_minutes == 60
     for bad in ("7", "0", "abc", "2880"):
         monkeypatch.setenv(definitions.BAR_MINUTES_ENV, bad)
@@ -115,9 +116,11 @@ def test_observed_sessions_from_the_environment_build_trading_day_lookbacks(monk
     daily = definitions.build_definitions(definitions.bar_minutes_from_env(), definitions.sessions_from_env())
     warmup = max(f.warmup_bars for f in spec.table_features("features_v1")) + spec.recursive_burn_in_bars
     mapping = daily.resolve_assets_def("features_v1").get_partition_mapping(dg.AssetKey("bars_5m"))
-    assert mapping.start_offset == -(math.ceil(1.5 * warmup) + 6 + spec.daily_lookback_margin_days)
+    assert mapping.start_offset == -partitions_read(
+        math.ceil(1.5 * warmup) + 6 + spec.daily_lookback_margin_days
+    )
     events = daily.resolve_assets_def("market_events").get_partition_mapping(dg.AssetKey("features_v1"))
-    assert events.start_offset == -(math.ceil(1.5 * events_lookback_bars()) + 6)
+    assert events.start_offset == -partitions_read(math.ceil(1.5 * events_lookback_bars()) + 6)
     market_data = daily.resources["market_data"]
     assert (market_data.bar_minutes, market_data.sessions) == (1440, "observed")
     assert market_data.profile == "us_equity_daily"

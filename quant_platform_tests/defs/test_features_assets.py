@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from quant_platform.core.day_blocks import partitions_read
 from quant_platform.defs import features, market
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.resources import MarketDataResource
@@ -81,16 +82,19 @@ def test_layer_lookback_is_the_spec_warmup_at_the_built_bar_length(bar_minutes: 
     for (asset, upstream), warmup in expected.items():
         mapping = layer.get_assets_def(asset).get_partition_mapping(dg.AssetKey(upstream))
         expected_days = days(warmup + spec.recursive_burn_in_bars) + spec.daily_lookback_margin_days
-        assert mapping.start_offset == -expected_days, (asset, bar_minutes)
+        # the mapping reaches the anchored window's first day: look-back + block - 1 (core/day_blocks.py)
+        assert mapping.start_offset == -partitions_read(expected_days), (asset, bar_minutes)
     events = layer.get_assets_def("market_events")
     for upstream in ("features_v1", "context_features"):
-        assert events.get_partition_mapping(dg.AssetKey(upstream)).start_offset == -days(
-            events_lookback_bars()
+        assert events.get_partition_mapping(dg.AssetKey(upstream)).start_offset == -partitions_read(
+            days(events_lookback_bars())
         )
     if bar_minutes == 60:
-        assert mapping.start_offset == -(math.ceil((913 + 720) / 24) + 1)  # not 5 days as for 5m bars
+        assert mapping.start_offset == -partitions_read(
+            math.ceil((913 + 720) / 24) + 1
+        )  # not 5m bars' 7 days
     if bar_minutes == 1440:
-        assert mapping.start_offset == -(913 + 720 + 1)
+        assert mapping.start_offset == -partitions_read(913 + 720 + 1)
 
 
 def test_layer_refuses_a_market_of_another_bar_length() -> None:

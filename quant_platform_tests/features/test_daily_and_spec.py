@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
+from quant_platform.core.day_blocks import window_first_day
 from quant_platform.events.registry import load_event_registry
 from quant_platform.features import compute_features, compute_features_for_day, lookback_days
 from quant_platform.features.builders import BUILDERS
@@ -52,10 +53,13 @@ def test_daily_partition_equals_full_history_for_that_day() -> None:
 
 
 def test_daily_partition_ignores_history_beyond_the_lookback() -> None:
+    # The window starts at the day's block's first day minus the look-back (core/day_blocks.py).
     k = lookback_days()
-    bars = make_bars(n_symbols=1, n_bars=288 * (k + 3), seed=9)
+    bars = make_bars(n_symbols=1, n_bars=288 * (2 * k + 3), seed=9)
     day = bars["ts"].max().date().isoformat()
-    start = bars["ts"].max().replace(hour=0, minute=0) - timedelta(days=k)
+    first = window_first_day(day, k)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    assert start >= bars["ts"].min() + timedelta(days=1)  # the history passed reaches before the window
     assert compute_features_for_day(bars, day).equals(
         compute_features_for_day(bars.filter(pl.col("ts") >= start), day)
     )

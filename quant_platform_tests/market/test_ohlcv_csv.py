@@ -253,7 +253,7 @@ def test_constructor_rejects_bad_options(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="layout"):
         OhlcvCsvSource(path, "tall")
     with pytest.raises(ValueError, match="adjust"):
-        OhlcvCsvSource(path, adjust="splits")
+        OhlcvCsvSource(path, adjust="total_return")
     with pytest.raises(ValueError, match="unknown OHLCV column roles"):
         OhlcvCsvSource(path, columns={"timestamp": "t"})
     assert OhlcvCsvSource(path, columns={"time": "Date"}).fetch("perp_bars", "2024-01-02").height == 0

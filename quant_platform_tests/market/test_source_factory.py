@@ -55,7 +55,13 @@ def test_unknown_kind_and_bad_options_are_errors(tmp_path: Path) -> None:
         make_source("csv")
     with pytest.raises(ValueError, match="bad options for market source 'binance_files'"):
         make_source("binance_files", root=str(tmp_path), symbols=["X"], colour="red")
-    assert set(SOURCE_KINDS) == {"synthetic", "binance_files", "binance_rest", "ohlcv_csv"}
+    assert set(SOURCE_KINDS) == {
+        "synthetic",
+        "binance_files",
+        "binance_rest",
+        "ohlcv_csv",
+        "synthetic_equity",
+    }
 
 
 @pytest.mark.skipif(

@@ -12,6 +12,9 @@ Kinds and their options (keyword arguments of the class they build):
 - ``ohlcv_csv``: :class:`~quant_platform.market.sources.ohlcv_csv.OhlcvCsvSource` (``path``, ``layout``,
   ``columns`` as a dict of :class:`~quant_platform.market.sources.ohlcv_csv.OhlcvColumns` roles, ``symbol``,
   ``symbols``, ``time_format``, ``time_zone``, ``adjust``).
+- ``synthetic_equity``: fields of
+  :class:`~quant_platform.market.sources.synthetic_equity.SyntheticEquityConfig` (``symbols``, ``seed``,
+  ``start``, ``end``, listing/delisting/dividend shares, ``splits_per_year``): a daily stock panel.
 
 Imports are lazy so that building one kind never imports the others' dependencies.
 """
@@ -23,7 +26,7 @@ from typing import Any
 
 from quant_platform.market.sources.base import MarketDataSource
 
-SOURCE_KINDS = ("synthetic", "binance_files", "binance_rest", "ohlcv_csv")
+SOURCE_KINDS = ("synthetic", "binance_files", "binance_rest", "ohlcv_csv", "synthetic_equity")
 
 
 def _tuples(value: Any) -> Any:
@@ -66,11 +69,18 @@ def _ohlcv_csv(options: dict[str, Any]) -> MarketDataSource:
     return OhlcvCsvSource(**options)
 
 
+def _synthetic_equity(options: dict[str, Any]) -> MarketDataSource:
+    from quant_platform.market.sources.synthetic_equity import SyntheticEquityConfig, SyntheticEquityMarket
+
+    return SyntheticEquityMarket(SyntheticEquityConfig(**{k: _tuples(v) for k, v in options.items()}))
+
+
 _BUILDERS = {
     "synthetic": _synthetic,
     "binance_files": _binance_files,
     "binance_rest": _binance_rest,
     "ohlcv_csv": _ohlcv_csv,
+    "synthetic_equity": _synthetic_equity,
 }
 
 

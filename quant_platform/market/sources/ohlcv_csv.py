@@ -47,7 +47,8 @@ from quant_platform.market.sources import csvtext
 from quant_platform.market.sources.tables import check_table, conform, empty_table
 
 LAYOUTS = ("long", "wide")
-ADJUSTMENTS = ("none", "adj_close_ratio")
+ADJUSTMENTS = ("none", "adj_close_ratio", "splits")
+LISTINGS = ("none", "observed")
 PRICE_FIELDS = ("open", "high", "low", "close")
 WIDE_FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -93,6 +94,7 @@ class OhlcvCsvSource:
         wide_separator: str = "_",
         separator: str = ",",
         name: str = "ohlcv_csv",
+        listings: str = "none",
     ):
         self._path = Path(path)
         if not self._path.is_file():
@@ -102,7 +104,11 @@ class OhlcvCsvSource:
         if adjust not in ADJUSTMENTS:
             raise ValueError(f"adjust must be one of {ADJUSTMENTS}, got {adjust!r}")
         if adjust != "none" and layout != "long":
-            raise ValueError("adjust='adj_close_ratio' needs the long layout (one Adj Close column per row)")
+            raise ValueError(f"adjust={adjust!r} needs the long layout (one Adj Close column per row)")
+        if listings not in LISTINGS:
+            raise ValueError(f"listings must be one of {LISTINGS}, got {listings!r}")
+        self._listings_mode = listings
+        self._actions: pl.DataFrame | None = None
         self._layout = layout
         if isinstance(columns, Mapping):
             unknown = sorted(set(columns) - {f.name for f in fields(OhlcvColumns)})
@@ -177,10 +183,12 @@ class OhlcvCsvSource:
             "close": cols.close,
             "volume": cols.volume,
         }
-        if self._adjust == "adj_close_ratio":
+        if self._adjust != "none":
             if cols.adj_close is None:
-                raise ValueError("adjust='adj_close_ratio' needs columns.adj_close")
+                raise ValueError(f"adjust={self._adjust!r} needs columns.adj_close")
             mapping["adj_close"] = cols.adj_close
+        elif cols.adj_close is not None and cols.adj_close in header:
+            mapping["adj_close"] = cols.adj_close  # read for corporate_actions(), prices stay as delivered
         if self._symbol is None and cols.symbol is None:
             raise ValueError("a long file needs columns.symbol or a fixed symbol=")
         symbol_col = cols.symbol if self._symbol is None else None
@@ -244,6 +252,12 @@ class OhlcvCsvSource:
         source = str(self._path)
         raw, header = self._read_strings()
         frame = self._long(raw, header) if self._layout == "long" else self._wide(raw, header)
+        if "adj_close" in frame.columns:
+            from quant_platform.market.corporate_actions import actions_from_adj_close
+
+            self._actions = actions_from_adj_close(frame.filter(pl.col("symbol").is_not_null()))
+        if self._adjust == "splits":
+            frame = _split_adjusted(frame, self._actions)
         if self._adjust == "adj_close_ratio":
             ratio = pl.col("adj_close") / pl.col("close")
             defined = (pl.col("close") > 0) & pl.col("adj_close").is_not_null()
@@ -286,6 +300,27 @@ class OhlcvCsvSource:
         check_table(table)
         return [f"{self._path} (rows of {symbol} stamped {parse_day(day).isoformat()})"]
 
+    def corporate_actions(self) -> pl.DataFrame:
+        """Splits and dividends derived from the file's Adj Close column
+        (:func:`~quant_platform.market.corporate_actions.actions_from_adj_close`), for the symbols read."""
+        self._load()
+        if self._actions is None:
+            raise ValueError(
+                f"{self._path}: no Adj Close column ({self._columns.adj_close!r}) to derive actions from"
+            )
+        symbols = self._symbols or ()
+        return self._actions.filter(pl.col("symbol").is_in(symbols))
+
+    def listings(self) -> pl.DataFrame | None:
+        """With ``listings="observed"``: each symbol listed on its first bar and delisted on its last when that is
+        before the file's last day (:func:`~quant_platform.market.universe.listings_from_bars`); the market layer
+        then grids each day's members only. None otherwise (every symbol is a member every day)."""
+        if self._listings_mode == "none":
+            return None
+        from quant_platform.market.universe import listings_from_bars
+
+        return listings_from_bars(self.bars)
+
     def fetch(self, table: str, day: str) -> pl.DataFrame:
         """``perp_bars``: the file's bars with ``ts`` on ``day``; every other raw table: empty (no such data)."""
         check_table(table)
@@ -295,3 +330,26 @@ class OhlcvCsvSource:
         self._load()
         assert self._by_day is not None
         return self._by_day[day].clone() if day in self._by_day else empty_table(table)
+
+
+def _split_adjusted(frame: pl.DataFrame, actions: pl.DataFrame | None) -> pl.DataFrame:
+    """OHLC times the product of the symbol's split ratios with ex-date on or before the bar, volume divided by
+    it: prices and share counts of the symbol's first day, using only splits already known at the bar (forward
+    adjustment, point in time; dividends are left to the total-return index)."""
+    if actions is None:
+        raise ValueError("adjust='splits' needs the Adj Close column to derive the splits from")
+    splits = actions.filter(pl.col("action") == "split").select(
+        "symbol", pl.col("ex_date").alias("_day"), pl.col("ratio").alias("_ratio")
+    )
+    factor = (
+        frame.select("symbol", "ts", csvtext.LINE_NO)
+        .with_columns(pl.col("ts").dt.date().alias("_day"))
+        .join(splits, on=["symbol", "_day"], how="left")
+        .sort("symbol", "ts", csvtext.LINE_NO)
+        .with_columns(pl.col("_ratio").fill_null(1.0).cum_prod().over("symbol").alias("_factor"))
+        .select(csvtext.LINE_NO, "_factor")
+    )
+    adjusted = frame.join(factor, on=csvtext.LINE_NO, how="left", maintain_order="left")
+    return adjusted.with_columns(
+        *(pl.col(c) * pl.col("_factor") for c in PRICE_FIELDS), pl.col("volume") / pl.col("_factor")
+    ).drop("_factor")
