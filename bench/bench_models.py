@@ -43,7 +43,7 @@ def _stage_seconds(n_workers: int, n_trials: int) -> float:
     from quant_platform.hpo.workers import KFOLD, StageJob, run_stage, write_inputs
 
     # trials of a realistic size (seconds each), so the workers' start-up (imports, journal replay) is amortized
-    spec, bars, training = _world_training(3, 12, 12, seed=3)
+    spec, bars, training = _world_training(6, 30, 12, seed=3)
     spec = replace(spec, purged_kfold_splits=3).with_lightgbm(num_boost_round=150, num_threads=1)
     # no pruning: both runs must do the same work per trial
     spec = replace(spec, hpo=replace(spec.hpo, pruner_startup_trials=10_000))
@@ -61,7 +61,7 @@ def _stage_seconds(n_workers: int, n_trials: int) -> float:
 
 
 def hpo_throughput(quick: bool) -> list[dict[str, Any]]:
-    n_trials = 4 if quick else 12
+    n_trials = 4 if quick else 16
     one = isolated_result(_stage_seconds, 1, n_trials)
     two = isolated_result(_stage_seconds, 2, n_trials)
     speedup = one / two
