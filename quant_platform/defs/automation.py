@@ -10,10 +10,11 @@ from quant_platform.defs.partitions import daily_partitions, runset_partitions
 
 market_daily_job = dg.define_asset_job(
     "market_daily",
-    selection=dg.AssetSelection.groups("market", "features"),
+    selection=dg.AssetSelection.groups("market", "features", "external"),
     partitions_def=daily_partitions,
     description="The daily layer for one UTC day: raw market tables, cleaned 5m bars and quarantine, then "
-    "point-in-time features, cross-symbol context and events.",
+    "point-in-time features, cross-symbol context and events, and the day's external information (caller "
+    "alerts, news, macro releases) linked to the day's universe.",
 )
 
 # A daily partition is complete once its UTC day has ended: run at 00:15 UTC for the day just finished.

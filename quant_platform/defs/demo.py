@@ -65,7 +65,8 @@ def _register_runset(first: str, last: str, symbols: list[str], instance: dg.Dag
             dataset_id=DEMO_DATASET,
             source="synthetic",
             # raw_funding: the funding prints the bridge and stage replays settle
-            assets=("bars_5m", "features_v1", "market_events", "raw_funding"),
+            # external_events: caller alerts, news and macro releases for external_hypothesis_candidates
+            assets=("bars_5m", "features_v1", "market_events", "raw_funding", "external_events"),
             symbols=tuple(symbols),
             first_day=date.fromisoformat(first),
             description="the embedded synthetic market (seed 7), grows daily",
@@ -98,6 +99,8 @@ DAILY_ASSETS = (
     "context_features",
     "market_events",
     "event_flags",
+    "external_events",
+    "external_quarantined_records",
 )
 RESEARCH_ASSETS = (
     "hypothesis_candidates",
@@ -105,6 +108,7 @@ RESEARCH_ASSETS = (
     "stage_a_screen",
     "stage_b_survivors",
     "strategy_blueprints",
+    "external_hypothesis_candidates",
 )
 
 
@@ -118,7 +122,7 @@ def _summary(store_root: str, days: list[str]) -> None:
         if present:
             frame, _ = store.scan(asset, present)
             print(
-                f"  {asset:<22} {frame.select(pl.len()).collect().item():>10,} rows in {len(present)} partitions"
+                f"  {asset:<30} {frame.select(pl.len()).collect().item():>10,} rows in {len(present)} partitions"
             )
     if all(store.current_hash("quarantined_rows", d) for d in days):
         quarantine, _ = store.scan("quarantined_rows", days)
@@ -135,7 +139,7 @@ def _summary(store_root: str, days: list[str]) -> None:
     for asset in RESEARCH_ASSETS:
         if store.current_hash(asset, DEMO_RUNSET):
             frame = store.scan(asset, [DEMO_RUNSET])[0].collect()
-            print(f"  {asset:<22} {frame.height:>10,} rows")
+            print(f"  {asset:<30} {frame.height:>10,} rows")
     candidates = store.scan("hypothesis_candidates", [DEMO_RUNSET])[0].collect()
     print(
         f"  hypotheses tested: {int(candidates['tested'].sum()):,}; passing BH-FDR: "

@@ -65,12 +65,14 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
     h = config.horizon_bars
     rows: list[dict] = []
     counter = 0
+    # record ids carry the window's first day: a generator run per day must not reuse another day's ids
+    tag = ts_all.min().date().isoformat()  # type: ignore[union-attr]
 
     def alert(caller: str, symbol: str, i: int, side: int, published, ingested) -> None:
         nonlocal counter
         counter += 1
         payload = {
-            "message_id": f"m{counter}",
+            "message_id": f"{tag}-m{counter}",
             "caller_id": caller,
             "symbol": symbol,
             "side": "long" if side > 0 else "short",
@@ -118,7 +120,7 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
                 f"synthetic:news:{n}",
                 wire_in,
                 {
-                    "id": f"wire-{n}",
+                    "id": f"{tag}-wire-{n}",
                     "headline": headline,
                     "published": published.isoformat(),
                     "entities": [symbol],
@@ -135,7 +137,7 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
                     f"synthetic:doc:{n}",
                     doc_in,
                     {
-                        "id": f"doc-{n}",
+                        "id": f"{tag}-doc-{n}",
                         "headline": headline + " - report",
                         "published": published.isoformat(),
                         "tone": tone,
@@ -158,9 +160,9 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
                 f"synthetic:macro:{d}",
                 ingested,
                 {
-                    "id": f"{config.macro_series}:{d}",
+                    "id": f"{config.macro_series}:{tag}:{d}",
                     "series_id": config.macro_series,
-                    "period": f"p{d}",
+                    "period": (first_day + timedelta(days=d)).isoformat(),
                     "value": value,
                     "prior": previous,
                     "release_time": release.isoformat(),
