@@ -9,8 +9,7 @@ Order never depends on clocks: decision ``n`` is the file named ``n``, created e
 fully written, fsynced temporary file onto the final name fails if that name exists), and it names its
 parent's id. Two deciders racing for ``n`` cannot both win; the loser gets :class:`ConcurrentDecisionError`
 and decides again on the new head. On object storage the same protocol maps onto a conditional put
-(``If-None-Match: *``) of the numbered object; :func:`_put_exclusive` refuses remote roots until that is
-wired, rather than silently overwriting.
+(``If-None-Match: *``) of the numbered object (:func:`quant_platform.storage.durable.create_exclusive`).
 
 The current states, the champion and its history are a replay of the state events (:class:`LedgerView`);
 nothing else is stored.
@@ -20,8 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -30,7 +27,8 @@ import polars as pl
 
 from quant_platform.core.hashing import canonical_hash, canonical_json
 from quant_platform.core.timeutil import TS_DTYPE
-from quant_platform.registry.fs import TEMP_MARKER, RootFS
+from quant_platform.registry.fs import RootFS
+from quant_platform.storage.durable import create_exclusive
 
 LEDGER_DIR = "governance/ledger"
 DECISION, STATE_EVENT, GATE = "decision", "state_event", "gate"
@@ -337,30 +335,11 @@ class PromotionLedger:
 
 
 def _put_exclusive(fs: RootFS, relative: str, data: bytes) -> None:
-    """Create ``relative`` with ``data`` only if it does not exist; whole or nothing, durable before visible."""
-    if not fs.is_local:
-        raise NotImplementedError(
-            "exclusive ledger writes on object storage need a conditional put (If-None-Match); "
-            "keep the governance ledger on a local or network filesystem root for now"
-        )
-    final = fs.abs(relative)
-    directory = final.rsplit("/", 1)[0]
-    os.makedirs(directory, exist_ok=True)
-    temp = f"{final}{TEMP_MARKER}{uuid.uuid4().hex}"
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(temp, final)  # atomic, and fails with FileExistsError if another decider got there first
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    """Create ``relative`` with ``data`` only if it does not exist; whole or nothing, durable before visible
+    (the store's primitive: ``os.link`` of an fsynced temporary file locally, a conditional put on object
+    storage). ``FileExistsError`` when another decider created it first."""
+    if not create_exclusive(fs.fsspec, fs.abs(relative), data):
+        raise FileExistsError(relative)
 
 
 def decision_from_rows(frame: pl.DataFrame, seq: int) -> dict[str, Any]:

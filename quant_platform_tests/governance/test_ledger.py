@@ -17,6 +17,7 @@ from quant_platform.governance.config import GovernanceSpec
 from quant_platform.governance.decide import decide
 from quant_platform.governance.ledger import ConcurrentDecisionError, LedgerIntegrityError, PromotionLedger
 from quant_platform.governance.observations import load_observations
+from quant_platform.registry.fs import RootFS
 from quant_platform_tests.governance.world import DAY0, World
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,3 +89,22 @@ def test_a_gap_in_the_chain_is_named(tmp_path: Path) -> None:
     (tmp_path / "registry" / "governance" / "ledger" / f"{1:012d}.parquet").unlink()
     with pytest.raises(LedgerIntegrityError, match="chain broken at decision 2"):
         PromotionLedger(world.registry.fs).view()
+
+
+def test_exclusive_decisions_hold_on_an_object_store_root(tmp_path: Path) -> None:
+    """The same protocol on a non-local fsspec root (memory://, the object-storage code path): the second
+    writer of decision n gets ConcurrentDecisionError and the chain reads back whole."""
+    world = World(tmp_path)
+    world.candidate("A")
+    world.observe("A", DAY0, 60, sharpe=2.0)
+    spec = GovernanceSpec.from_spec()
+    remote = PromotionLedger(RootFS(f"memory://governance-{tmp_path.name}"))
+    observations = load_observations(world.registry)
+    view = remote.view()
+    first = decide(spec, world.candidates_frame(), observations, view, DAY0 + timedelta(days=59))
+    second = decide(spec, world.candidates_frame(), observations, view, DAY0 + timedelta(days=60))
+    remote.append(first)
+    with pytest.raises(ConcurrentDecisionError):
+        remote.append(second)
+    decisions = remote.view().decisions
+    assert decisions["decision_id"].to_list() == [first.decision_id]
