@@ -19,6 +19,7 @@ from quant_platform.core.timeutil import parse_day
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import daily_partitions
+from quant_platform.defs.tables import markdown_table
 from quant_platform.external.config import ExternalSpec
 from quant_platform.external.freshness import freshness_table
 from quant_platform.external.pipeline import process_external
@@ -155,7 +156,7 @@ def ingest_external(
         events,
         output_name="external_events",
         metadata={
-            "freshness_vs_slo": dg.MetadataValue.md(_markdown(freshness)),
+            "freshness_vs_slo": dg.MetadataValue.md(markdown_table(freshness.to_dicts(), freshness.columns)),
             "records_by_source": dg.MetadataValue.json(
                 dict(all_events.unique("record_uid").group_by("source").len().sort("source").iter_rows())
             ),
@@ -187,17 +188,6 @@ def ingest_external(
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"silent_sources_by_day": dg.MetadataValue.json(silent)},
     )
-
-
-def _markdown(frame: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
-    for row in frame.iter_rows():
-        lines.append(
-            "| "
-            + " | ".join("-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v)) for v in row)
-            + " |"
-        )
-    return "\n".join(lines)
 
 
 defs = dg.Definitions(assets=[ingest_external], resources={"external_data": ExternalDataResource()})

@@ -17,6 +17,7 @@ from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import runset_partitions
 from quant_platform.defs.registry import Registry, runset_output_metadata
 from quant_platform.defs.research import read_resolved, runset_spec, runset_templates
+from quant_platform.defs.tables import markdown_table
 from quant_platform.discovery.schemas import HypothesisCandidates
 from quant_platform.discovery.sources import SOURCE_STATE, run_source_discovery
 from quant_platform.external.config import ExternalSpec
@@ -83,21 +84,15 @@ def external_hypothesis_candidates(context: dg.AssetExecutionContext, registry: 
             "external_filters": dg.MetadataValue.json(filters),
             "external_events": events.height,
             "sources": dg.MetadataValue.json(sorted(events["source_key"].unique().to_list())),
-            "passing_by_source": dg.MetadataValue.md(_markdown(per_source)),
+            "passing_by_source": dg.MetadataValue.md(
+                markdown_table(per_source.to_dicts(), per_source.columns, empty="_no source cell_")
+            ),
             "rows": frame.height,
             "passes_gates": int(frame["passes_gates"].sum()),
             "trials_recorded": recorded,
         },
     )
     yield schema_check_result(ASSET, HypothesisCandidates, frame)
-
-
-def _markdown(frame: pl.DataFrame) -> str:
-    if frame.height == 0:
-        return "_no source cell_"
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join(lines)
 
 
 defs = dg.Definitions(assets=[external_hypothesis_candidates])

@@ -18,6 +18,7 @@ from quant_platform.core.timeutil import parse_day
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.registry import Registry
+from quant_platform.defs.tables import markdown_table
 from quant_platform.governance.config import GovernanceSpec
 from quant_platform.governance.decide import Override
 from quant_platform.governance.schemas import ChampionStates
@@ -59,16 +60,6 @@ def _override(config: ChampionConfig) -> Override | None:
     if not any(opt_in.values()) and not config.override_reason:
         return None
     return Override(opt_in={k: v for k, v in opt_in.items() if v}, reason=config.override_reason)
-
-
-def _md_table(rows: list[dict], columns: list[str]) -> str:
-    if not rows:
-        return "_none_"
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += [
-        "| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in columns) + " |" for r in rows
-    ]
-    return "\n".join(lines)
 
 
 @dg.asset(
@@ -135,16 +126,16 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry
             "gate_filters": dg.MetadataValue.json(decision["detail"].get("filters", {})),
             "candidates_considered": candidates.height,
             "funnel": dg.MetadataValue.md(
-                _md_table([funnel], list(funnel)) if funnel else "_no admission step_"
+                markdown_table([funnel], list(funnel)) if funnel else "_no admission step_"
             ),
             "gate_verdicts": dg.MetadataValue.md(
-                _md_table(
+                markdown_table(
                     decision["gates"],
                     ["candidate_id", "role", "status", "sharpe_daily", "completed_runs", "observation_days"],
                 )
             ),
             "state_events": dg.MetadataValue.md(
-                _md_table(
+                markdown_table(
                     decision["state_events"],
                     [
                         "candidate_id",
@@ -157,7 +148,7 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry
                 )
             ),
             "champion_history": dg.MetadataValue.md(
-                _md_table(
+                markdown_table(
                     summary["history"],
                     ["candidate_id", "live_from", "live_until", "left_reason", "prod_gated"],
                 )
