@@ -54,7 +54,14 @@ def run_discovery(
     of the spec raises ``ValueError``."""
     spec = (spec or load_discovery_spec()).restricted_to_templates(tuple(templates))
     sample_set = build_samples(bars, events, states, spec)
-    scored = score_candidates(aggregate_candidates(sample_set.samples), spec)
+    return discover_from_samples(sample_set.samples, sample_set.exclusions, spec, runset_id)
+
+
+def discover_from_samples(
+    samples: pl.DataFrame, exclusions: pl.DataFrame, spec: DiscoverySpec, runset_id: str | None
+) -> DiscoveryResult:
+    """Statistics, shrinkage, FDR, gates, ids and (with a runset id) the trial ledger of trade ``samples``."""
+    scored = score_candidates(aggregate_candidates(samples), spec)
     candidates = scored.with_columns(
         candidate_id=candidate_ids(scored, spec.ontology_hash),
         ontology_hash=pl.lit(spec.ontology_hash),
@@ -63,7 +70,7 @@ def run_discovery(
     ).sort(KEY_COLUMNS)
     candidates = HypothesisCandidates.validate(candidates)
     trials = trial_ledger(candidates, runset_id) if runset_id is not None else None
-    return DiscoveryResult(candidates=candidates, exclusions=sample_set.exclusions, trials=trials)
+    return DiscoveryResult(candidates=candidates, exclusions=exclusions, trials=trials)
 
 
 def discover(

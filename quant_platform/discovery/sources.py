@@ -17,11 +17,8 @@ from __future__ import annotations
 import polars as pl
 
 from quant_platform.discovery.config import UNCONDITIONAL, DiscoverySpec, load_discovery_spec
-from quant_platform.discovery.pipeline import DiscoveryResult, score_candidates
-from quant_platform.discovery.samples import KEY_COLUMNS, build_samples
-from quant_platform.discovery.schemas import HypothesisCandidates
-from quant_platform.discovery.statistics import aggregate_candidates, candidate_ids
-from quant_platform.discovery.trials import trial_ledger
+from quant_platform.discovery.pipeline import DiscoveryResult, discover_from_samples
+from quant_platform.discovery.samples import build_samples
 
 SOURCE_STATE = "external_source"
 
@@ -50,14 +47,6 @@ def run_source_discovery(
             )
         )
         exclusions.append(own.exclusions.with_columns(state_column=pl.lit(f"{SOURCE_STATE}={source}")))
-    samples = pl.concat(cells, how="vertical_relaxed")
-    scored = score_candidates(aggregate_candidates(samples), spec)
-    candidates = scored.with_columns(
-        candidate_id=candidate_ids(scored, spec.ontology_hash),
-        ontology_hash=pl.lit(spec.ontology_hash),
-        round_trip_cost_bps=pl.lit(spec.cost.round_trip_bps),
-        entry_lag_bars=pl.lit(spec.entry_lag_bars, dtype=pl.Int32),
-    ).sort(KEY_COLUMNS)
-    candidates = HypothesisCandidates.validate(candidates)
-    trials = trial_ledger(candidates, runset_id) if runset_id is not None else None
-    return DiscoveryResult(candidates=candidates, exclusions=pl.concat(exclusions), trials=trials)
+    return discover_from_samples(
+        pl.concat(cells, how="vertical_relaxed"), pl.concat(exclusions), spec, runset_id
+    )
