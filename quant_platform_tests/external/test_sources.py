@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -27,6 +22,7 @@ from quant_platform.market.sources.resilient_http import (
     ResilientHttpClient,
     RetryPolicy,
 )
+from quant_platform_tests.fake_http import serve_json
 
 SPEC = ExternalSpec.from_spec()
 DAY = date(2024, 3, 1)
@@ -71,41 +67,8 @@ class Script:
             return self.plan.pop(0) if self.plan else self.default
 
 
-@contextmanager
-def serve(script: Script) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parsed = urlparse(self.path)
-            status, headers, body, delay = script.next(
-                parsed.path, {k: v[0] for k, v in parse_qs(parsed.query).items()}
-            )
-            try:
-                if delay:
-                    time.sleep(delay)
-                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+def serve(script: Script):
+    return serve_json(script.next)
 
 
 class FakeClock:

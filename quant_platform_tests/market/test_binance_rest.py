@@ -8,15 +8,10 @@ transitions with the documented state machine under a fake clock. No test really
 
 from __future__ import annotations
 
-import json
 import random
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import polars as pl
 import pytest
@@ -35,6 +30,7 @@ from quant_platform.market.sources.resilient_http import (
     parse_retry_after,
 )
 from quant_platform.market.sources.tables import RAW_TABLE_SCHEMAS
+from quant_platform_tests.fake_http import serve_json
 
 DAY = "2024-03-05"
 DAY_MS = int(datetime(2024, 3, 5, tzinfo=UTC).timestamp() * 1000)
@@ -121,43 +117,9 @@ class FakeBinance:
         return 200, {}, rows[:limit], 0.0
 
 
-@contextmanager
-def serve_fake_binance(state: FakeBinance) -> Iterator[str]:
+def serve_fake_binance(state: FakeBinance):
     """Serve ``state`` on an ephemeral 127.0.0.1 port; yields the base URL (no test reaches the network)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parsed = urlparse(self.path)
-            query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-            status, headers, body, delay = state.answer(parsed.path, query)
-            try:
-                if delay:
-                    time.sleep(delay)  # longer than the client's timeout: the client gives up first
-                    status, body = 200, []
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    return serve_json(state.answer)
 
 
 @pytest.fixture
