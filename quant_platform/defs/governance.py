@@ -23,14 +23,15 @@ from quant_platform.governance.config import GovernanceSpec
 from quant_platform.governance.decide import Override
 from quant_platform.governance.schemas import ChampionStates
 from quant_platform.governance.service import (
-    candidates_from_blueprints,
+    CANDIDATES_ASSET,
+    GATE_COLUMNS,
+    HISTORY_COLUMNS,
+    STATE_EVENT_COLUMNS,
     champion_summary,
-    empty_candidates,
+    read_candidates,
     run_decision,
 )
 from quant_platform.storage.store import ParquetStore
-
-CANDIDATES_ASSET = "strategy_blueprints"
 
 
 class ChampionConfig(dg.Config):
@@ -73,15 +74,7 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry
     library = registry.library()
     store = ParquetStore(registry.store_root)
     spec = GovernanceSpec.from_spec()
-    runsets = config.runsets or store.partitions(CANDIDATES_ASSET)
-    frames, lineage = [], []
-    for runset in runsets:
-        library.runset(runset)  # an unknown RunSet is an error, not an empty candidate list
-        frame, read = store.scan(CANDIDATES_ASSET, [runset])
-        lineage.extend(read)
-        frames.append(candidates_from_blueprints(frame.collect(), spec.feature_payload_schema_version))
-    candidates = pl.concat(frames, how="vertical") if frames else empty_candidates()
-    candidates = candidates.unique("candidate_id", keep="first", maintain_order=True)
+    candidates, lineage = read_candidates(library, store, config.runsets, spec.feature_payload_schema_version)
     as_of = (
         parse_day(config.as_of_day) if config.as_of_day else (datetime.now(UTC) - timedelta(days=1)).date()
     )
@@ -131,26 +124,19 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry
             "gate_verdicts": dg.MetadataValue.md(
                 markdown_table(
                     decision["gates"],
-                    ["candidate_id", "role", "status", "sharpe_daily", "completed_runs", "observation_days"],
+                    GATE_COLUMNS,
                 )
             ),
             "state_events": dg.MetadataValue.md(
                 markdown_table(
                     decision["state_events"],
-                    [
-                        "candidate_id",
-                        "state_before",
-                        "allocation_before",
-                        "state_after",
-                        "allocation_after",
-                        "event_reason",
-                    ],
+                    STATE_EVENT_COLUMNS,
                 )
             ),
             "champion_history": dg.MetadataValue.md(
                 markdown_table(
                     summary["history"],
-                    ["candidate_id", "live_from", "live_until", "left_reason", "prod_gated"],
+                    HISTORY_COLUMNS,
                 )
             ),
             "candidates_read": dg.MetadataValue.json(lineage),

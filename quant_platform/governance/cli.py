@@ -10,26 +10,17 @@ from typing import Any
 import polars as pl
 
 from quant_platform.cli import day_arg, emit, format_table, open_registry, registry_options, require_store
-
-CANDIDATES_ASSET = "strategy_blueprints"
+from quant_platform.governance.service import GATE_COLUMNS, HISTORY_COLUMNS, STATE_EVENT_COLUMNS
 
 
 def _candidates(registry: Any, runsets: list[str]) -> pl.DataFrame:
     from quant_platform.governance.config import GovernanceSpec
-    from quant_platform.governance.service import candidates_from_blueprints, empty_candidates
+    from quant_platform.governance.service import read_candidates
     from quant_platform.storage.store import ParquetStore
 
     require_store(registry)
-    store = ParquetStore(registry.store.root)
     version = GovernanceSpec.from_spec().feature_payload_schema_version
-    frames = []
-    for runset in runsets or store.partitions(CANDIDATES_ASSET):
-        registry.runset(runset)  # an unknown RunSet is an error, not an empty candidate list
-        frame, _ = store.scan(CANDIDATES_ASSET, [runset])
-        frames.append(candidates_from_blueprints(frame.collect(), version))
-    if not frames:
-        return empty_candidates()
-    return pl.concat(frames).unique("candidate_id", keep="first", maintain_order=True)
+    return read_candidates(registry, ParquetStore(registry.store.root), runsets, version)[0]
 
 
 def _print_decision(args: argparse.Namespace, outcome: Any) -> None:
@@ -55,25 +46,8 @@ def _print_decision(args: argparse.Namespace, outcome: Any) -> None:
         print(f"NOT prod-gated: override {decision['override']}")
     print(f"champion: {decision['champion_before'] or '-'} -> {decision['champion_after'] or '-'}")
     if decision["state_events"]:
-        print(
-            format_table(
-                decision["state_events"],
-                [
-                    "candidate_id",
-                    "state_before",
-                    "allocation_before",
-                    "state_after",
-                    "allocation_after",
-                    "event_reason",
-                ],
-            )
-        )
-    print(
-        format_table(
-            decision["gates"],
-            ["candidate_id", "role", "status", "sharpe_daily", "completed_runs", "observation_days"],
-        )
-    )
+        print(format_table(decision["state_events"], STATE_EVENT_COLUMNS))
+    print(format_table(decision["gates"], GATE_COLUMNS))
 
 
 def _default_as_of() -> Any:
@@ -165,7 +139,7 @@ def _history(args: argparse.Namespace) -> int:
     from quant_platform.governance.service import champion_summary
 
     history = champion_summary(open_registry(args))["history"]
-    emit(args, history, history, ["candidate_id", "live_from", "live_until", "left_reason", "prod_gated"])
+    emit(args, history, history, HISTORY_COLUMNS)
     return 0
 
 

@@ -101,16 +101,20 @@ class _Draft:
         self.observations = observations.filter(pl.col("day") <= as_of_day)
         self.gates: list[dict[str, Any]] = []
         self.events: list[StateEvent] = []
+        self._verdicts: dict[tuple[str, date | None], GateResult] = {}  # the funnel re-asks admission's
 
     def gate(self, candidate_id: str, role: str, since_day: date | None, record: bool = True) -> GateResult:
-        result = evaluate_gate(
-            self.observations,
-            candidate_id,
-            self.spec.gate,
-            filters=self.filters,
-            since_day=since_day,
-            until_day=self.as_of_day,
-        )
+        key = (candidate_id, since_day)
+        if key not in self._verdicts:
+            self._verdicts[key] = evaluate_gate(
+                self.observations,
+                candidate_id,
+                self.spec.gate,
+                filters=self.filters,
+                since_day=since_day,
+                until_day=self.as_of_day,
+            )
+        result = self._verdicts[key]
         if record:
             self.gates.append(result.as_dict() | {"role": role})
         return result

@@ -21,6 +21,7 @@ from quant_platform.governance.observations import load_observations
 
 if TYPE_CHECKING:
     from quant_platform.registry.registry import Registry
+    from quant_platform.storage.store import ParquetStore
 
 RULE, MODEL = "rule_blueprint", "model"
 
@@ -47,6 +48,35 @@ def candidates_from_blueprints(blueprints: pl.DataFrame, schema_version: str) ->
         pl.col("runset_id").cast(pl.String),
         pl.lit(schema_version).alias("schema_version"),
     ).unique("candidate_id", keep="first", maintain_order=True)
+
+
+CANDIDATES_ASSET = "strategy_blueprints"
+STATE_EVENT_COLUMNS = [
+    "candidate_id",
+    "state_before",
+    "allocation_before",
+    "state_after",
+    "allocation_after",
+    "event_reason",
+]
+GATE_COLUMNS = ["candidate_id", "role", "status", "sharpe_daily", "completed_runs", "observation_days"]
+HISTORY_COLUMNS = ["candidate_id", "live_from", "live_until", "left_reason", "prod_gated"]
+
+
+def read_candidates(
+    registry: Registry, store: ParquetStore, runsets: list[str], schema_version: str
+) -> tuple[pl.DataFrame, list[dict]]:
+    """The blueprints of ``runsets`` (empty: every RunSet that has them) as candidates, and the versions read.
+    An unknown RunSet is an error, not an empty candidate list."""
+    frames, lineage = [], []
+    for runset in runsets or store.partitions(CANDIDATES_ASSET):
+        registry.runset(runset)
+        frame, read = store.scan(CANDIDATES_ASSET, [runset])
+        lineage.extend(read)
+        frames.append(candidates_from_blueprints(frame.collect(), schema_version))
+    if not frames:
+        return empty_candidates(), lineage
+    return pl.concat(frames).unique("candidate_id", keep="first", maintain_order=True), lineage
 
 
 def ledger_for(registry: Registry) -> PromotionLedger:
