@@ -33,6 +33,8 @@ from quant_platform.governance.service import (
 )
 from quant_platform.storage.store import ParquetStore
 
+CANDIDATES_CHECK = "candidates_present"
+
 
 class ChampionConfig(dg.Config):
     """Which candidates to consider and as of which day; an override widens the gate's provenance filters
@@ -66,7 +68,15 @@ def _override(config: ChampionConfig) -> Override | None:
 @dg.asset(
     group_name="governance",
     deps=[dg.AssetDep(CANDIDATES_ASSET, partition_mapping=dg.AllPartitionMapping())],
-    check_specs=[schema_check_spec("champion", ChampionStates)],
+    check_specs=[
+        schema_check_spec("champion", ChampionStates),
+        dg.AssetCheckSpec(
+            CANDIDATES_CHECK,
+            asset="champion",
+            description="The decision had candidates to judge (WARN naming the blueprint versions read when "
+            "none: a decision without candidates is recorded, never shown as a green nothing).",
+        ),
+    ],
     description="Champion governance: the real-data gate on prod runs (sharpe_daily only), the promotion ladder "
     "shadow → canary → live, rollback triggers, and an append-only promotion ledger in the registry.",
 )
@@ -144,6 +154,16 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, registry
         partition_column="since",
     )
     yield schema_check_result("champion", ChampionStates, states)
+    yield dg.AssetCheckResult(
+        asset_key="champion",
+        check_name=CANDIDATES_CHECK,
+        passed=candidates.height > 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "candidates": candidates.height,
+            "blueprint_versions_read": dg.MetadataValue.json(lineage),
+        },
+    )
 
 
 defs = dg.Definitions(assets=[champion])

@@ -59,9 +59,21 @@ def test_champion_asset_records_decisions_and_shows_them(tmp_path: Path) -> None
     assert meta["prod_gated"].value is False
     assert "c_good" in meta["state_events"].value
     checks = promoted.get_asset_check_evaluations()
-    assert checks and all(c.passed for c in checks)
+    assert {c.check_name for c in checks} == {"schema", "candidates_present"} and all(
+        c.passed for c in checks
+    )
 
     again = _materialize(tmp_path, instance, **demo)
     meta = again.asset_materializations_for_node("champion")[0].metadata
     assert meta["recorded"].value == "same inputs as the ledger head: nothing new"
     assert len(world.ledger_files()) == 2
+
+
+def test_a_decision_without_candidates_warns_naming_what_was_read(tmp_path: Path) -> None:
+    World(tmp_path)  # a registry with a dataset, no blueprint anywhere
+    result = _materialize(tmp_path, dg.DagsterInstance.ephemeral(), as_of_day=str(DAY0))
+    assert result.success
+    meta = result.asset_materializations_for_node("champion")[0].metadata
+    assert meta["decision"].value == "NO_PROMOTION (NO_CANDIDATES)"
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "candidates_present"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
