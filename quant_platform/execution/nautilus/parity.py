@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from quant_platform.bridge.evaluate import _engine_bars
+from quant_platform.bridge.evaluate import CANDIDATE_KEYS, _engine_bars
 from quant_platform.bridge.rules import rule_entries, rule_targets
 from quant_platform.discovery.config import DiscoverySpec, load_discovery_spec
 from quant_platform.engine import EngineConfig, run_backtest
@@ -117,17 +117,7 @@ def engine_config_of(line: dict[str, Any], *, slippage: bool) -> EngineConfig:
 
 def _candidate(line: dict[str, Any]) -> dict[str, Any]:
     lineage = line["lineage"]
-    keys = (
-        "candidate_id",
-        "family",
-        "event_type",
-        "symbol",
-        "horizon_bars",
-        "template",
-        "state_column",
-        "state_value",
-    )
-    return {k: lineage[k] for k in keys}
+    return {k: lineage[k] for k in CANDIDATE_KEYS}
 
 
 def signal_cutoff_events(
