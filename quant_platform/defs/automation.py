@@ -10,11 +10,20 @@ from quant_platform.defs.partitions import daily_partitions, runset_partitions
 
 market_daily_job = dg.define_asset_job(
     "market_daily",
-    selection=dg.AssetSelection.groups("market", "features", "external"),
+    selection=dg.AssetSelection.groups("market", "features"),
     partitions_def=daily_partitions,
     description="The daily layer for one UTC day: raw market tables, cleaned 5m bars and quarantine, then "
-    "point-in-time features, cross-symbol context and events, and the day's external information (caller "
-    "alerts, news, macro releases) linked to the day's universe.",
+    "point-in-time features, cross-symbol context and events.",
+)
+
+# External information for a day, linked to that day's bars_5m universe: a job of its own, since its source
+# (files, REST endpoints, or the synthetic generator over the synthetic market) is configured separately.
+external_daily_job = dg.define_asset_job(
+    "external_daily",
+    selection=dg.AssetSelection.groups("external"),
+    partitions_def=daily_partitions,
+    description="The day's caller alerts, news and macro releases: normalized, linked to the day's universe, "
+    "deduplicated, quality-scored, quarantined with reasons.",
 )
 
 # A daily partition is complete once its UTC day has ended: run at 00:15 UTC for the day just finished.
@@ -83,6 +92,6 @@ purge_old_runs_schedule = dg.ScheduleDefinition(
 )
 
 defs = dg.Definitions(
-    jobs=[market_daily_job, research_job, purge_old_runs_job],
+    jobs=[market_daily_job, external_daily_job, research_job, purge_old_runs_job],
     schedules=[market_daily_schedule, purge_old_runs_schedule],
 )

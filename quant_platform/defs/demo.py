@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     print("1. The daily layer (market + features) on the synthetic market, as one single-run backfill:")
     span = {"dagster/asset_partition_range_start": args.first, "dagster/asset_partition_range_end": args.last}
     _execute(defs, "market_daily", instance, f"{args.first}..{args.last}", tags=span)
+    _execute(defs, "external_daily", instance, f"{args.first}..{args.last}", tags=span)
     print("2. A RunSet over those days:")
     _register_runset(args.first, args.last, list(MarketDataResource().symbols), instance)
     print("3. The research chain for the RunSet:")

@@ -19,6 +19,7 @@ from quant_platform.core.timeutil import parse_day
 from quant_platform.defs.checks import schema_check_result, schema_check_spec
 from quant_platform.defs.io_manager import parquet_output
 from quant_platform.defs.partitions import daily_partitions
+from quant_platform.defs.resources import MarketDataResource
 from quant_platform.defs.tables import markdown_table
 from quant_platform.external.config import ExternalSpec
 from quant_platform.external.freshness import freshness_table
@@ -123,8 +124,18 @@ def _empty_quarantine() -> pl.DataFrame:
     ],
 )
 def ingest_external(
-    context: dg.AssetExecutionContext, bars: pl.DataFrame, external_data: ExternalDataResource
+    context: dg.AssetExecutionContext,
+    bars: pl.DataFrame,
+    external_data: ExternalDataResource,
+    market_data: MarketDataResource,
 ):
+    if external_data.kind == "synthetic" and market_data.kind != "synthetic":
+        # synthetic records over real bars would look like real news linked to real tickers
+        raise dg.Failure(
+            f"external_data kind 'synthetic' invents alerts, news and macro releases; it only runs over the "
+            f"synthetic market, not market_data kind {market_data.kind!r}. Configure external_data kind 'files' "
+            "(root) or 'rest' (doc_search_url / series_url) for real data."
+        )
     spec = ExternalSpec.from_spec()
     events, quarantine, reports, health = {}, {}, [], {}
     configured = external_data.configured_sources(spec)

@@ -57,7 +57,8 @@ def synthetic_external(bars: pl.DataFrame, config: SyntheticExternalConfig | Non
     """Raw external records (``RAW_SCHEMA``) for ``bars`` (module docstring)."""
     config = config or SyntheticExternalConfig()
     rng = np.random.default_rng(config.seed)
-    frame = bars.select("symbol", "ts", "open").sort("symbol", "ts")
+    # only bars with a price: gap rows (open null) can neither anchor an alert nor price its move
+    frame = bars.select("symbol", "ts", "open").filter(pl.col("open").is_not_null()).sort("symbol", "ts")
     symbols = frame["symbol"].unique(maintain_order=True).to_list()
     by_symbol = {s: frame.filter(pl.col("symbol") == s) for s in symbols}
     ts_all = frame["ts"]

@@ -13,6 +13,7 @@ import polars as pl
 from quant_platform.defs.external import ExternalDataResource, ingest_external
 from quant_platform.defs.io_manager import ImmutableParquetIOManager
 from quant_platform.defs.partitions import daily_partitions
+from quant_platform.defs.resources import MarketDataResource
 from quant_platform.storage import ParquetStore
 
 DAY = "2024-03-01"
@@ -47,6 +48,7 @@ def test_external_day_materializes_with_reconciliation_and_freshness(tmp_path: P
         resources={
             "io_manager": ImmutableParquetIOManager(root=store_root),
             "external_data": ExternalDataResource(),
+            "market_data": MarketDataResource(),
         },
     )
     assert result.success
@@ -70,3 +72,27 @@ def test_external_day_materializes_with_reconciliation_and_freshness(tmp_path: P
     ]
     meta = materialization.metadata
     assert "p95_publish_to_ingest_s" in meta["freshness_vs_slo"].value
+
+
+def test_synthetic_external_records_are_refused_over_real_market_data(tmp_path: Path) -> None:
+    """The generator invents news about the universe's symbols: over real bars it must not run, or invented
+    items would be stored as genuine information about real tickers."""
+    store_root = str(tmp_path / "store")
+    bars = _bars(["AAPL"]).with_columns(
+        pl.when(pl.col("ts").dt.hour() < 9).then(None).otherwise(pl.col("open")).alias("open")  # gap rows
+    )
+    ParquetStore(store_root).write("bars_5m", DAY, bars)
+    result = dg.materialize(
+        [dg.AssetSpec("bars_5m", partitions_def=daily_partitions), ingest_external],
+        partition_key=DAY,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "io_manager": ImmutableParquetIOManager(root=store_root),
+            "external_data": ExternalDataResource(),
+            "market_data": MarketDataResource(kind="ohlcv_csv", path=str(tmp_path / "real.csv")),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = result.get_step_failure_events()
+    assert "only runs over the synthetic market" in failure.step_failure_data.user_failure_data.description

@@ -106,3 +106,15 @@ def test_external_features_never_change_when_later_records_arrive(world) -> None
     late = external_features(past, full, SPEC, 5)
     assert early.equals(late)
     assert early.select(pl.col("^ext_.*$").abs().sum()).row(0) != (0.0,) * (early.width - 2)
+
+
+def test_generator_skips_gap_bars(world) -> None:
+    """Gap rows (open null) neither anchor an alert nor price its move."""
+    bars, _ = world
+    gappy = bars.with_columns(
+        pl.when(pl.col("ts").dt.hour() == 3).then(None).otherwise(pl.col("open")).alias("open")
+    )
+    raw = synthetic_external(gappy, SyntheticExternalConfig(seed=5))
+    alerts = process_external(raw, SYMBOLS, SPEC).events.filter(pl.col("kind") == "alert")
+    assert alerts.height > 0
+    assert alerts.filter(pl.col("published_at").dt.hour() == 3).height == 0
